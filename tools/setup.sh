@@ -1,0 +1,25 @@
+#!/bin/bash
+# tools/setup.sh — README's first command: on Debian 12, as root, installs
+# the build and test dependencies, builds dcf and installs it into the
+# PostgreSQL 15 installation (dcf.so, SQL script, control file, dcf_ctl).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "tools/setup.sh: run this as root (it installs Debian packages and dcf itself)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+	build-essential ca-certificates make gcc pkg-config \
+	postgresql-15 postgresql-server-dev-15 postgresql-client-15 libpq-dev \
+	libcjson-dev liblz4-dev libssl-dev libipc-run-perl perl
+
+# PostgreSQL 15's bin directory first, so pg_config and pg_ctl are the right ones.
+export PATH=/usr/lib/postgresql/15/bin:$PATH
+make -j"$(nproc)" all
+make install
+echo "dcf built and installed into $(pg_config --pkglibdir) and $(pg_config --bindir)"
