@@ -42,9 +42,9 @@ REGRESS     = $(patsubst regress/sql/%.sql,%,$(sort $(wildcard regress/sql/*.sql
 REGRESS_OPTS = --inputdir=regress --outputdir=$(BUILD)/regress \
                --temp-instance=$(BUILD)/regress/tmp_instance \
                --temp-config=regress/regress.conf
+REGRESS_PREP = regress-prep
 TAP_TESTS   = 1
 PROVE_TESTS = $(sort $(wildcard regress/t/*.pl))
-PROVE_FLAGS = -v
 
 EXTRA_CLEAN = $(BUILD) tmp_check
 
@@ -92,3 +92,7 @@ unit-check: $(UNIT_BINS)
 	done; exit $$rc
 
 check-pure: unit-check $(CHECK_PURE)
+
+.PHONY: regress-prep
+regress-prep:
+	@mkdir -p $(BUILD)/regress

@@ -45,7 +45,7 @@ run_suite() {
 
 run_suite build make -s -j2 all
 run_suite pure make -s check-pure
-run_suite installcheck make installcheck
+run_suite installcheck make installcheck PROVE_FLAGS=-v
 
 if [ -d build/regress ] && [ -f build/regress/regression.diffs ]; then
 	echo "--- build/regress/regression.diffs"

@@ -1,0 +1,26 @@
+/*
+ * dcf_guc.h — the parameters a user writes in postgresql.conf, and the
+ * configuration parsed from them.  Defined in dcf.c (_PG_init).
+ */
+#ifndef DCF_GUC_H
+#define DCF_GUC_H
+
+#include "pg/dcf_config.h"
+
+extern bool dcf_enable;
+extern int	dcf_node_id;
+extern char *dcf_data_path;
+extern char *dcf_config_json;
+extern int	dcf_election_timeout_ms;
+extern int	dcf_heartbeat_interval_ms;
+
+/* dcf.config as parsed by the check hook; nmembers == 0 when unset/invalid */
+extern DcfConfig dcf_config_parsed;
+
+/* the absolute, canonical dcf.data_path (computed in _PG_init) */
+extern char dcf_data_path_abs[];
+
+/* Validate or create dcf.data_path; ereport(elevel) on a path we cannot use. */
+extern bool dcf_prepare_data_path(int elevel);
+
+#endif							/* DCF_GUC_H */

@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * dcf_shmem.c
+ *		Allocation and initialisation of the node's shared state.
+ *
+ * See dcf_shmem.h for the locking protocol.  Space and the LWLock tranche
+ * are requested in shmem_request_hook (the only place PG15 allows it); the
+ * struct is created or attached in shmem_startup_hook.  The state starts as
+ * "not joined": role UNKNOWN, term and every index 0, no leader, and the
+ * membership of dcf.config until the worker loads the durable one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "pg/dcf_guc.h"
+#include "pg/dcf_shmem.h"
+
+DcfShared  *dcf_shared = NULL;
+
+void
+dcf_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(DcfShared)));
+	RequestNamedLWLockTranche("dcf", 1);
+}
+
+void
+dcf_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	dcf_shared = ShmemInitStruct("dcf", sizeof(DcfShared), &found);
+	if (!found)
+	{
+		memset(dcf_shared, 0, sizeof(DcfShared));
+		dcf_shared->lock = &(GetNamedLWLockTranche("dcf"))->lock;
+		dcf_shared->enabled = dcf_enable;
+		dcf_shared->node_id = dcf_node_id;
+		strlcpy(dcf_shared->role, "UNKNOWN", DCF_ROLE_NAME_BYTES);
+		dcf_shared->run_mode = 0;
+		dcf_shared->work_mode = 0;
+		dcf_shared->paxos_write_lsn = InvalidXLogRecPtr;
+		dcf_shared->paxos_commit_lsn = InvalidXLogRecPtr;
+		dcf_shared->nmembers = dcf_config_parsed.nmembers;
+		for (int i = 0; i < dcf_config_parsed.nmembers; i++)
+		{
+			dcf_shared->members[i].member = dcf_config_parsed.members[i];
+			dcf_shared->members[i].last_heard_ms = -1;
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}

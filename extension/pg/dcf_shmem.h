@@ -1,0 +1,71 @@
+/*
+ * dcf_shmem.h — the node's shared state.
+ *
+ * Locking protocol: one LWLock (named tranche "dcf") protects every field of
+ * DcfShared.  The background worker is the only writer of the consensus
+ * fields; it takes the lock exclusively, copies its state in, and releases
+ * it without doing any I/O while holding it.  Readers (SQL functions) take
+ * the lock shared, copy the struct out, release it, and only then build
+ * tuples or JSON, exactly like pg_stat_statements.
+ */
+#ifndef DCF_SHMEM_H
+#define DCF_SHMEM_H
+
+#include "postgres.h"
+
+#include "access/xlogdefs.h"
+#include "storage/lwlock.h"
+
+#include "pg/dcf_config.h"
+
+#define DCF_ROLE_NAME_BYTES 16
+
+/* Per-member view kept by the worker (progress is filled on the leader). */
+typedef struct DcfMemberState
+{
+	DcfMember	member;
+	uint64		next_index;
+	uint64		match_index;
+	uint64		applied_index;
+	int64		last_heard_ms;	/* ms since the worker last heard it; -1 never */
+	bool		connected;
+} DcfMemberState;
+
+typedef struct DcfShared
+{
+	LWLock	   *lock;
+
+	/* set by _PG_init / shmem startup, constant afterwards */
+	bool		enabled;
+	int			node_id;
+
+	/* worker process */
+	pid_t		worker_pid;		/* 0 when not running */
+	int64		worker_started_at;	/* TimestampTz of last start */
+	uint32		worker_starts;	/* how often it started since postmaster start */
+
+	/* consensus state, written by the worker */
+	char		role[DCF_ROLE_NAME_BYTES];
+	uint64		term;
+	int			run_mode;		/* 0 automatic election, 2 none */
+	int			work_mode;		/* 0 normal, 1 minority */
+	int			vote_num;		/* quorum in minority mode */
+	uint64		applied_index;
+	uint64		commit_index;
+	uint64		first_index;
+	uint64		last_index;
+	uint64		cluster_min_apply_idx;
+	uint32		leader_id;		/* 0: no known leader */
+	XLogRecPtr	paxos_write_lsn;
+	XLogRecPtr	paxos_commit_lsn;
+
+	int			nmembers;
+	DcfMemberState members[DCF_MAX_MEMBERS];
+} DcfShared;
+
+extern DcfShared *dcf_shared;
+
+extern void dcf_shmem_request(void);
+extern void dcf_shmem_startup(void);
+
+#endif							/* DCF_SHMEM_H */

@@ -1,0 +1,325 @@
+/*
+ * dcf_ctl — the dcf administration tool, in the manner of openGauss's gs_ctl.
+ *
+ *   dcf_ctl query -D DATADIR [-h HOST] [-p PORT] [-U USER] [-d DBNAME]
+ *
+ * `query` finds the running server from DATADIR/postmaster.pid (port and
+ * socket directory), connects with libpq and prints the node's HA state and
+ * its consensus replication info (dcf_replication_info()).  -h/-p/-U/-d
+ * override what postmaster.pid says; without -D they are required as for
+ * psql.
+ *
+ * Exit status: 0 on success, 1 on any failure (with a message on stderr).
+ * dcf_ctl never changes anything with `query`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#define DCF_CTL_VERSION "1.0"
+#define PIDFILE_LINE_MAX 1024
+
+static const char *progname = "dcf_ctl";
+
+typedef struct CtlOptions
+{
+	const char *datadir;
+	const char *host;
+	const char *port;
+	const char *user;
+	const char *dbname;
+} CtlOptions;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"%s administers a dcf (consensus-based high availability) PostgreSQL node.\n\n"
+			"Usage:\n"
+			"  %s query -D DATADIR [-h HOST] [-p PORT] [-U USER] [-d DBNAME]\n"
+			"  %s --help | --version\n\n"
+			"Commands:\n"
+			"  query      show this node's HA state and consensus replication info\n\n"
+			"Options:\n"
+			"  -D, --pgdata=DATADIR   data directory of the node (finds the server from postmaster.pid)\n"
+			"  -h, --host=HOST        server host or socket directory (default: from postmaster.pid)\n"
+			"  -p, --port=PORT        server port (default: from postmaster.pid)\n"
+			"  -U, --username=USER    user name to connect as (default: the current user)\n"
+			"  -d, --dbname=DBNAME    database where the dcf extension is installed (default: postgres)\n"
+			"  -V, --version          print the version and exit\n"
+			"  -?, --help             print this help and exit\n\n"
+			"Exit status is 0 on success and 1 on failure.\n",
+			progname, progname, progname);
+}
+
+static void
+fail(const char *fmt,...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void
+fail(const char *fmt,...)
+{
+	va_list		ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * Read DATADIR/postmaster.pid: line 1 pid, 4 port, 5 first socket
+ * directory, 6 first listen address.  Fails if there is no running server.
+ */
+static void
+read_pidfile(const char *datadir, char *port, size_t portlen,
+			 char *host, size_t hostlen)
+{
+	char		path[4096];
+	char		lines[8][PIDFILE_LINE_MAX];
+	FILE	   *f;
+	int			n = 0;
+	long		pid;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
+	f = fopen(path, "r");
+	if (f == NULL)
+	{
+		if (errno == ENOENT)
+			fail("no server running: \"%s\" does not exist", path);
+		fail("could not open \"%s\": %s", path, strerror(errno));
+	}
+	while (n < 8 && fgets(lines[n], PIDFILE_LINE_MAX, f) != NULL)
+	{
+		lines[n][strcspn(lines[n], "\r\n")] = '\0';
+		n++;
+	}
+	fclose(f);
+	if (n < 4)
+		fail("\"%s\" is incomplete: the server may still be starting", path);
+	pid = strtol(lines[0], NULL, 10);
+	if (pid <= 0)
+		fail("\"%s\" does not start with a process id", path);
+	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
+		fail("no server running: process %ld named in \"%s\" does not exist", pid, path);
+	snprintf(port, portlen, "%.15s", lines[3]);
+	host[0] = '\0';
+	if (n >= 5 && lines[4][0] != '\0')
+		snprintf(host, hostlen, "%s", lines[4]);
+	else if (n >= 6 && lines[5][0] != '\0')
+		snprintf(host, hostlen, "%s",
+				 strcmp(lines[5], "*") == 0 ? "localhost" : lines[5]);
+}
+
+static PGconn *
+connect_node(const CtlOptions *opt)
+{
+	char		port[64] = "";
+	char		host[PIDFILE_LINE_MAX] = "";
+	const char *keys[8];
+	const char *vals[8];
+	int			k = 0;
+	PGconn	   *conn;
+
+	if (opt->datadir)
+		read_pidfile(opt->datadir, port, sizeof(port), host, sizeof(host));
+	if (opt->host)
+		snprintf(host, sizeof(host), "%s", opt->host);
+	if (opt->port)
+		snprintf(port, sizeof(port), "%s", opt->port);
+	if (!opt->datadir && !opt->host && !opt->port && !getenv("PGPORT") && !getenv("PGHOST"))
+		fail("no data directory given: use -D DATADIR (or -h/-p)");
+
+	if (host[0])
+	{
+		keys[k] = "host";
+		vals[k++] = host;
+	}
+	if (port[0])
+	{
+		keys[k] = "port";
+		vals[k++] = port;
+	}
+	if (opt->user)
+	{
+		keys[k] = "user";
+		vals[k++] = opt->user;
+	}
+	keys[k] = "dbname";
+	vals[k++] = opt->dbname ? opt->dbname : "postgres";
+	keys[k] = "application_name";
+	vals[k++] = "dcf_ctl";
+	keys[k] = "connect_timeout";
+	vals[k++] = "10";
+	keys[k] = NULL;
+	vals[k] = NULL;
+
+	conn = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = PQerrorMessage(conn);
+
+		msg[strcspn(msg, "\n")] = '\0';
+		fail("could not connect to the server: %s", msg);
+	}
+	return conn;
+}
+
+/* Print a server error the way psql does, then exit 1. */
+static void
+fail_result(PGresult *res, const char *what)
+{
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+
+	fprintf(stderr, "%s: %s failed: %s\n", progname, what,
+			primary ? primary : PQresultErrorMessage(res));
+	if (detail)
+		fprintf(stderr, "DETAIL:  %s\n", detail);
+	if (hint)
+		fprintf(stderr, "HINT:  %s\n", hint);
+	exit(1);
+}
+
+static PGresult *
+run_query(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_result(res, what);
+	return res;
+}
+
+static int
+cmd_query(const CtlOptions *opt)
+{
+	PGconn	   *conn = connect_node(opt);
+	PGresult   *res;
+	bool		standby;
+	int			ncols;
+
+	res = run_query(conn, "SELECT pg_catalog.pg_is_in_recovery(), "
+					"(SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'dcf')",
+					"reading the server state");
+	standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+	{
+		fprintf(stderr, "%s: extension \"dcf\" is not installed in database \"%s\"\n",
+				progname, PQdb(conn));
+		fprintf(stderr, "HINT:  Run CREATE EXTENSION dcf in that database, or name another one with -d.\n");
+		exit(1);
+	}
+	PQclear(res);
+
+	res = run_query(conn, "SELECT * FROM dcf_replication_info()", "dcf_replication_info()");
+	ncols = PQnfields(res);
+
+	printf(" HA state:\n");
+	printf("\t%-30s : %s\n", "local_role", standby ? "Standby" : "Primary");
+	for (int c = 0; c < ncols; c++)
+		if (strcmp(PQfname(res, c), "role") == 0)
+			printf("\t%-30s : %s\n", "dcf_role", PQgetvalue(res, 0, c));
+	printf("\t%-30s : %s\n", "db_state", "Normal");
+	printf("\t%-30s : %s\n", "detail_information", "Normal");
+	printf("\n Paxos replication info:\n");
+	for (int c = 0; c < ncols; c++)
+		printf("\t%-30s : %s\n", PQfname(res, c),
+			   PQgetisnull(res, 0, c) ? "" : PQgetvalue(res, 0, c));
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct option long_options[] = {
+		{"pgdata", required_argument, NULL, 'D'},
+		{"host", required_argument, NULL, 'h'},
+		{"port", required_argument, NULL, 'p'},
+		{"username", required_argument, NULL, 'U'},
+		{"dbname", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, '?'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}
+	};
+	CtlOptions	opt;
+	const char *command = NULL;
+	int			c;
+
+	memset(&opt, 0, sizeof(opt));
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
+	{
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
+	{
+		printf("dcf_ctl (dcf) %s\n", DCF_CTL_VERSION);
+		return 0;
+	}
+
+	/* the command comes first, as in gs_ctl; options may also precede it */
+	if (argc > 1 && argv[1][0] != '-')
+	{
+		command = argv[1];
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	while ((c = getopt_long(argc, argv, "D:h:p:U:d:V?", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'D':
+				opt.datadir = optarg;
+				break;
+			case 'h':
+				opt.host = optarg;
+				break;
+			case 'p':
+				opt.port = optarg;
+				break;
+			case 'U':
+				opt.user = optarg;
+				break;
+			case 'd':
+				opt.dbname = optarg;
+				break;
+			case 'V':
+				printf("dcf_ctl (dcf) %s\n", DCF_CTL_VERSION);
+				return 0;
+			default:
+				if (optopt == 0 || optopt == '?')
+				{
+					usage(stdout);
+					return 0;
+				}
+				fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+				return 1;
+		}
+	}
+	if (optind < argc && command == NULL)
+		command = argv[optind++];
+	if (optind < argc)
+		fail("too many command-line arguments (first extra is \"%s\")", argv[optind]);
+
+	if (command == NULL)
+		fail("no command given\nTry \"%s --help\" for more information.", progname);
+	if (strcmp(command, "query") == 0)
+		return cmd_query(&opt);
+	fail("unknown command \"%s\"\nTry \"%s --help\" for more information.", command, progname);
+}
