@@ -1,0 +1,9 @@
+# regress/unit/pump_harness.mk — the WAL pump test harness (regress/t/011_pump.pl)
+PUMP_HARNESS = $(BUILD)/dcf_pump_harness
+
+$(PUMP_HARNESS): regress/unit/pump_harness.c extension/pg/pump.c extension/pg/pump.h
+	@mkdir -p $(dir $@)
+	$(PURE_CC) $(PURE_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) regress/unit/pump_harness.c extension/pg/pump.c \
+		-o $@ -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+all: $(PUMP_HARNESS)
