@@ -23,9 +23,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "fmgr.h"
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
@@ -44,6 +50,27 @@ char	   *dcf_data_path = NULL;
 char	   *dcf_config_json = NULL;
 int			dcf_election_timeout_ms = 1000;
 int			dcf_heartbeat_interval_ms = 100;
+int			dcf_run_mode = 0;
+char	   *dcf_auth_key_file = NULL;
+bool		dcf_ssl = false;
+char	   *dcf_ssl_cert_file = NULL;
+char	   *dcf_ssl_key_file = NULL;
+char	   *dcf_ssl_ca_file = NULL;
+int			dcf_compress = 0;
+
+static const struct config_enum_entry run_mode_options[] = {
+	{"0", 0, false},
+	{"2", 2, false},
+	{"auto", 0, false},
+	{"none", 2, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry compress_options[] = {
+	{"none", 0, false},
+	{"lz4", 1, false},
+	{NULL, 0, false}
+};
 
 DcfConfig	dcf_config_parsed;
 char		dcf_data_path_abs[MAXPGPATH];
@@ -52,6 +79,7 @@ char		dcf_data_path_abs[MAXPGPATH];
 static DcfConfigError config_last_error;
 static bool config_last_failed = false;
 
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -175,7 +203,118 @@ define_parameters(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("dcf.run_mode",
+							 "Election mode: 0 = automatic election, 2 = no automatic election.",
+							 "With 2, leadership changes only by explicit switchover or promotion.",
+							 &dcf_run_mode,
+							 0, run_mode_options,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("dcf.auth_key_file",
+							   "File holding the cluster key that nodes prove to each other.",
+							   "At least 32 bytes, mode 0600, the same file on every node.",
+							   &dcf_auth_key_file,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("dcf.ssl",
+							 "Encrypts dcf node-to-node traffic with mutual TLS.",
+							 NULL,
+							 &dcf_ssl,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("dcf.ssl_cert_file",
+							   "This node's TLS certificate for dcf traffic.",
+							   NULL, &dcf_ssl_cert_file, "", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dcf.ssl_key_file",
+							   "This node's TLS private key for dcf traffic.",
+							   NULL, &dcf_ssl_key_file, "", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dcf.ssl_ca_file",
+							   "CA certificate that signs every node's dcf certificate.",
+							   NULL, &dcf_ssl_ca_file, "", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomEnumVariable("dcf.compress",
+							 "Compression of large dcf messages (WAL): none or lz4.",
+							 NULL,
+							 &dcf_compress,
+							 0, compress_options,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dcf");
+}
+
+int
+dcf_feeder_port(void)
+{
+	const DcfMember *self = dcf_config_find(&dcf_config_parsed, (uint32_t) dcf_node_id);
+
+	return self ? self->port : 0;
+}
+
+/*
+ * Logins are refused while the node has not joined its cluster (its data
+ * may be arbitrarily stale, and a fresh leader is not writable yet) and
+ * once a leader was fenced.  Exempt: replication connections (the WAL
+ * pump is one) while not fenced, and dcf_ctl, which only reads state.
+ */
+static void
+dcf_login_hook(Port *port, int status)
+{
+	bool		joined,
+				fenced;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK || dcf_shared == NULL || !dcf_shared->enabled)
+		return;
+	LWLockAcquire(dcf_shared->lock, LW_SHARED);
+	joined = dcf_shared->joined;
+	fenced = dcf_shared->fenced;
+	LWLockRelease(dcf_shared->lock);
+	if (fenced)
+		ereport(FATAL,
+				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+				 errmsg("this dcf node lost leadership and is shutting down"),
+				 errhint("Connect to the current leader.")));
+	if (!joined && !am_walsender &&
+		!(port->application_name && strcmp(port->application_name, "dcf_ctl") == 0))
+		ereport(FATAL,
+				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+				 errmsg("this dcf node has not joined its cluster yet"),
+				 errdetail("Logins are accepted once the node leads or follows a leader."),
+				 errhint("Retry shortly; dcf_ctl query -D shows the node's state.")));
+}
+
+/*
+ * synchronous_commit = off or local would acknowledge a commit before a
+ * majority has it (remote_write, on and remote_apply all wait for the
+ * consensus commit position the WAL pump reports).  Refuse such commits of
+ * transactions that wrote something.
+ */
+static void
+dcf_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
+		return;
+	if (dcf_shared == NULL || !dcf_shared->enabled)
+		return;
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_WRITE)
+		return;
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot commit with synchronous_commit = %s while dcf is enabled",
+					synchronous_commit == SYNCHRONOUS_COMMIT_OFF ? "off" : "local"),
+			 errdetail("A commit is acknowledged only after a majority of the dcf cluster has made it durable."),
+			 errhint("Use synchronous_commit = on, remote_write or remote_apply.")));
 }
 
 /*
@@ -283,6 +422,75 @@ dcf_prepare_data_path(int elevel)
 }
 
 /*
+ * Everything a node needs besides the dcf.* settings the extension arranges
+ * itself, in the postmaster before the startup process runs: the server
+ * boots as a hot standby (standby.signal) whose walreceiver streams from
+ * the local WAL feeder, commits wait for the WAL pump
+ * (synchronous_standby_names = 'dcf'), and hint bits are WAL-logged so
+ * pg_rewind can bring back a fenced leader.  These are set with the
+ * highest priority, so a reload of postgresql.conf cannot undo them.
+ * Settings it cannot choose for the user are checked.
+ */
+static void
+arrange_server(void)
+{
+	char	   *conninfo;
+	char		escaped[MAXPGPATH * 2];
+	char	   *o = escaped;
+	int			port = dcf_feeder_port();
+	FILE	   *f;
+
+	if (wal_level < WAL_LEVEL_REPLICA)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires wal_level = replica or logical"),
+				 errhint("Set wal_level = replica in postgresql.conf.")));
+	if (max_wal_senders < 1)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires max_wal_senders of at least 1"),
+				 errdetail("The leader's dcf worker streams its WAL through a walsender."),
+				 errhint("Set max_wal_senders = 10 in postgresql.conf.")));
+	if (Unix_socket_directories == NULL || Unix_socket_directories[0] == '\0')
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires a Unix socket"),
+				 errdetail("The leader's dcf worker connects to its own server through it."),
+				 errhint("Set unix_socket_directories in postgresql.conf.")));
+	if (strlen(dcf_data_path_abs) + 20 >= 108)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf.data_path \"%s\" is too long", dcf_data_path_abs),
+				 errdetail("The WAL feeder's Unix socket lives in it, and socket paths are limited to 107 bytes."),
+				 errhint("Choose a path of at most 87 bytes.")));
+
+	for (const char *c = dcf_data_path_abs; *c; c++)
+	{
+		if (*c == '\'' || *c == '\\')
+			*o++ = '\\';
+		*o++ = *c;
+	}
+	*o = '\0';
+	conninfo = psprintf("host='%s' port=%d application_name='dcf_node_%d' connect_timeout=5",
+						escaped, port, dcf_node_id);
+	SetConfigOption("primary_conninfo", conninfo, PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("primary_slot_name", "", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("recovery_target_timeline", "latest", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("synchronous_standby_names", "dcf", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("wal_log_hints", "on", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("hot_standby", "on", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	/* follow a new timeline quickly; a user's own setting wins */
+	SetConfigOption("wal_retrieve_retry_interval", "200ms", PGC_POSTMASTER, PGC_S_DYNAMIC_DEFAULT);
+
+	/* every server boots as a standby; only the elected leader promotes */
+	f = AllocateFile(STANDBY_SIGNAL_FILE, "w");
+	if (f == NULL || FreeFile(f) != 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", STANDBY_SIGNAL_FILE)));
+}
+
+/*
  * At postmaster start with dcf.enable = on, everything the node needs must
  * be right, or the server does not start.
  */
@@ -308,6 +516,12 @@ check_enabled_configuration(void)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", err.message),
 				 err.hint[0] ? errhint("%s", err.hint) : 0));
+	if (dcf_auth_key_file == NULL || dcf_auth_key_file[0] == '\0')
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf.auth_key_file is not set"),
+				 errdetail("Nodes prove to each other that they hold the same cluster key before any message is accepted."),
+				 errhint("Create one key for the cluster with \"openssl rand -hex 32 > FILE; chmod 600 FILE\", copy it to every node and set dcf.auth_key_file.")));
 	dcf_prepare_data_path(FATAL);
 }
 
@@ -326,6 +540,13 @@ _PG_init(void)
 
 	define_parameters();
 
+	/*
+	 * A single-user server (pg_rewind runs one for crash recovery) gets the
+	 * parameters and nothing else: no standby mode, no worker.
+	 */
+	if (!IsPostmasterEnvironment)
+		return;
+
 	dcf_set_panic_hook(dcf_panic_hook);
 
 	prev_shmem_request_hook = shmem_request_hook;
@@ -337,6 +558,11 @@ _PG_init(void)
 		return;
 
 	check_enabled_configuration();
+	arrange_server();
+
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = dcf_login_hook;
+	RegisterXactCallback(dcf_xact_callback, NULL);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;

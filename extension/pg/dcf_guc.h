@@ -13,6 +13,19 @@ extern char *dcf_data_path;
 extern char *dcf_config_json;
 extern int	dcf_election_timeout_ms;
 extern int	dcf_heartbeat_interval_ms;
+extern int	dcf_run_mode;
+extern char *dcf_auth_key_file;
+extern bool dcf_ssl;
+extern char *dcf_ssl_cert_file;
+extern char *dcf_ssl_key_file;
+extern char *dcf_ssl_ca_file;
+extern int	dcf_compress;		/* 0 none, 1 lz4 */
+
+/*
+ * The port number in the name of the WAL feeder's Unix socket
+ * (<dcf.data_path>/.s.PGSQL.<port>): this node's dcf port.
+ */
+extern int	dcf_feeder_port(void);
 
 /* dcf.config as parsed by the check hook; nmembers == 0 when unset/invalid */
 extern DcfConfig dcf_config_parsed;

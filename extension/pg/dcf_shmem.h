@@ -44,6 +44,16 @@ typedef struct DcfShared
 	int64		worker_started_at;	/* TimestampTz of last start */
 	uint32		worker_starts;	/* how often it started since postmaster start */
 
+	/*
+	 * Login gate, written by the worker: joined once the node has taken its
+	 * place in the cluster (the leader pumping WAL, or a follower streaming
+	 * from its feeder with a known leader); fenced once a leader lost
+	 * leadership (the server is stopping).  See dcf_login_hook().
+	 */
+	bool		joined;
+	bool		fenced;
+	bool		leading;		/* promoted leader pumping WAL */
+
 	/* consensus state, written by the worker */
 	char		role[DCF_ROLE_NAME_BYTES];
 	uint64		term;

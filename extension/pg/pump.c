@@ -35,6 +35,9 @@ struct dcf_pump
 	uint64_t	commit_lsn;		/* what we should report */
 	uint64_t	reported_lsn;	/* what we last reported */
 	int64_t		last_reply_us;
+	char	   *held;			/* a 'w' message not fully taken yet */
+	size_t		held_len;
+	size_t		held_off;		/* WAL bytes of it already taken */
 	bool		reply_due;
 	bool		flush_pending;	/* output buffered in libpq */
 	bool		want_write_connect;
@@ -156,6 +159,8 @@ dcf_pump_destroy(dcf_pump *p)
 {
 	if (p == NULL)
 		return;
+	if (p->held)
+		PQfreemem(p->held);
 	if (p->conn)
 		PQfinish(p->conn);
 	free(p);
@@ -395,9 +400,46 @@ handle_command_results(dcf_pump *p)
 	}
 }
 
+/*
+ * Offer the WAL of a held 'w' message from held_off on.  Returns false
+ * while the host wants the rest later (or after failing the pump).
+ */
+static bool
+offer_held(dcf_pump *p)
+{
+	size_t		n = p->held_len - 25 - p->held_off;
+	size_t		accepted = 0;
+	char		err[DCF_PUMP_ERRMSG_MAX] = "";
+	int			r;
+
+	if (n > 0)
+	{
+		r = p->cb.on_wal(p->cb.ctx, p->tli, p->next_lsn, p->held + 25 + p->held_off, n,
+						 &accepted, err);
+		if (r == 0)
+			accepted = n;
+		else if (r != DCF_PUMP_WAL_LATER)
+		{
+			pump_fail(p, "%s", err);
+			return false;
+		}
+		if (accepted > n)
+			accepted = n;
+		p->held_off += accepted;
+		p->next_lsn += accepted;
+		if (p->held_off < p->held_len - 25)
+			return false;
+	}
+	PQfreemem(p->held);
+	p->held = NULL;
+	return true;
+}
+
 static void
 handle_stream(dcf_pump *p, int64_t now_us)
 {
+	if (p->held && !offer_held(p))
+		return;
 	for (;;)
 	{
 		char	   *buf = NULL;
@@ -423,8 +465,6 @@ handle_stream(dcf_pump *p, int64_t now_us)
 		if (buf[0] == 'w' && len >= 25)
 		{
 			uint64_t	start = get_u64(buf + 1);
-			size_t		n = (size_t) len - 25;
-			char		err[DCF_PUMP_ERRMSG_MAX] = "";
 
 			if (start != p->next_lsn)
 			{
@@ -437,16 +477,12 @@ handle_stream(dcf_pump *p, int64_t now_us)
 				pump_fail(p, "WAL from the local walsender is not contiguous: %s", d);
 				return;
 			}
-			if (n > 0)
-			{
-				if (p->cb.on_wal(p->cb.ctx, p->tli, start, buf + 25, n, err) != 0)
-				{
-					PQfreemem(buf);
-					pump_fail(p, "%s", err);
-					return;
-				}
-				p->next_lsn = start + n;
-			}
+			p->held = buf;
+			p->held_len = (size_t) len;
+			p->held_off = 0;
+			if (!offer_held(p))
+				return;
+			continue;
 		}
 		else if (buf[0] == 'k' && len >= 18)
 		{

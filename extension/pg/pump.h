@@ -28,6 +28,7 @@
 
 #define DCF_PUMP_ERRMSG_MAX 512
 #define DCF_PUMP_REPLY_INTERVAL_US 100000	/* reply at least this often */
+#define DCF_PUMP_WAL_LATER			2
 
 typedef enum dcf_pump_state
 {
@@ -43,12 +44,15 @@ typedef struct dcf_pump_callbacks
 	void	   *ctx;
 
 	/*
-	 * A WAL chunk [start, start+len) of timeline tli.  Return 0 to accept,
-	 * or non-zero to refuse (the pump then fails with the message the
-	 * callback wrote into errmsg).
+	 * A WAL chunk [start, start+len) of timeline tli.  Return 0 when all of
+	 * it was taken; DCF_PUMP_WAL_LATER when only *accepted bytes (maybe 0)
+	 * were taken and the rest should be offered again on a later poll (the
+	 * pump keeps it and reads nothing more meanwhile); anything else
+	 * refuses it (the pump then fails with the message the callback wrote
+	 * into errmsg).
 	 */
 	int			(*on_wal) (void *ctx, uint32_t tli, uint64_t start,
-						   const char *data, size_t len, char *errmsg);
+						   const char *data, size_t len, size_t *accepted, char *errmsg);
 } dcf_pump_callbacks;
 
 typedef struct dcf_pump dcf_pump;

@@ -32,7 +32,8 @@ now_us(void)
 }
 
 static int
-on_wal(void *ctx, uint32_t tli, uint64_t start, const char *data, size_t len, char *errmsg)
+on_wal(void *ctx, uint32_t tli, uint64_t start, const char *data, size_t len, size_t *accepted,
+	   char *errmsg)
 {
 	if (fwrite(data, 1, len, out) != len || fflush(out) != 0)
 	{

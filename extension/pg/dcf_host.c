@@ -1,0 +1,790 @@
+/*
+ * dcf_host.c — the consensus host (see dcf_host.h).
+ *
+ * Ordering within one turn of the worker's event loop:
+ *
+ *   events (messages, proposals, tick) -> dcf_node_step -> process_update:
+ *     1. hard state / membership changed: dcf_log_save_meta (durable now)
+ *     2. truncate_from: dcf_log_truncate_suffix (durable now)
+ *     3. entries: dcf_log_append (not yet durable; need_sync)
+ *     4. messages that claim nothing durable (leader APPEND/HEARTBEAT):
+ *        encoded and queued on the transport at once; all others encoded
+ *        into the pending list
+ *   dcf_host_flush:
+ *     5. dcf_log_sync once for everything appended this turn
+ *     6. DCF_EVENT_PERSISTED{durable index, its term} -> process_update
+ *     7. pending messages queued on the transport; transport flushed
+ *
+ * Step 7 after step 5 is contract H1: a vote grant or an append
+ * acknowledgement leaves only once what it claims is on disk.
+ */
+#include "pg/dcf_host.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dcf_assert.h"
+#include "core/dcf_codec.h"
+
+/* Read buffers handed to the core live until the next step (H5). */
+typedef struct read_buf
+{
+	struct read_buf *next;
+	size_t		cap;
+	uint8_t		data[];
+} read_buf;
+
+typedef struct pending_msg
+{
+	uint32_t	to;
+	dcf_net_class cls;
+	size_t		len;
+	uint8_t    *data;
+} pending_msg;
+
+struct dcf_host
+{
+	dcf_host_callbacks cb;
+	dcf_log    *log;
+	dcf_node   *node;
+	dcf_net    *net;
+	dcf_options core_opts;
+
+	/* what the metadata record holds now */
+	dcf_hard_state hs;
+	dcf_membership membership;
+	uint64_t	membership_index;
+	uint64_t	applied_saved;
+
+	/* soft state from the last update */
+	uint64_t	commit_index;
+	uint64_t	persisted_index;
+	dcf_role	role;
+	uint32_t	leader_id;
+	uint64_t	term;
+
+	bool		need_sync;
+	read_buf   *reads;			/* freed at the start of every step */
+
+	/* encode buffer */
+	uint8_t    *enc;
+	size_t		enc_cap;
+
+	/* receive decode space */
+	dcf_entry  *dec_entries;
+
+	pending_msg *pending;
+	uint32_t	n_pending;
+
+	dcf_rc		fatal_rc;		/* a failure inside the receive callback */
+	char		fatal_msg[DCF_ERRMSG_MAX];
+	uint64_t	now_ms;
+};
+
+static void
+hlog(dcf_host *h, dcf_host_log_level level, const char *fmt,...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+hlog(dcf_host *h, dcf_host_log_level level, const char *fmt,...)
+{
+	char		buf[DCF_ERRMSG_MAX];
+	va_list		ap;
+
+	if (!h->cb.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	h->cb.log(h->cb.ctx, level, buf);
+}
+
+/* ---- the core's view of the log ------------------------------------------ */
+
+static void
+free_reads(dcf_host *h)
+{
+	while (h->reads)
+	{
+		read_buf   *n = h->reads->next;
+
+		free(h->reads);
+		h->reads = n;
+	}
+}
+
+static uint64_t
+lr_first(void *ctx)
+{
+	return dcf_log_first_index(((dcf_host *) ctx)->log);
+}
+
+static uint64_t
+lr_last(void *ctx)
+{
+	return dcf_log_last_index(((dcf_host *) ctx)->log);
+}
+
+static dcf_rc
+lr_term(void *ctx, uint64_t index, uint64_t *term, char *errmsg)
+{
+	dcf_host   *h = ctx;
+	dcf_rc		rc = dcf_log_term_at(h->log, index, term);
+
+	if (rc != DCF_OK)
+		return dcf_errf(errmsg, rc, "no term for log index %llu", (unsigned long long) index);
+	return DCF_OK;
+}
+
+static dcf_rc
+lr_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+		   dcf_entry *out, uint32_t *n_out, char *errmsg)
+{
+	dcf_host   *h = ctx;
+	size_t		cap = (size_t) max_bytes + DCF_LOG_READ_BUFFER_MIN_BYTES;
+	size_t		nmax = *n_out;
+	dcf_log_entry *le;
+	read_buf   *rb;
+	size_t		n = 0;
+	dcf_rc		rc;
+
+	rb = malloc(sizeof(read_buf) + cap);
+	le = malloc(sizeof(dcf_log_entry) * (nmax ? nmax : 1));
+	if (rb == NULL || le == NULL)
+	{
+		free(rb);
+		free(le);
+		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory reading the log");
+	}
+	rb->cap = cap;
+	rb->next = h->reads;
+	h->reads = rb;
+	rc = dcf_log_read(h->log, lo, hi, (size_t) max_bytes, rb->data, cap, le, nmax, &n, errmsg);
+	if (rc == DCF_OK)
+	{
+		for (size_t i = 0; i < n; i++)
+		{
+			out[i].term = le[i].term;
+			out[i].index = le[i].index;
+			out[i].key = le[i].key;
+			out[i].type = le[i].type;
+			out[i].len = le[i].len;
+			out[i].payload = le[i].data;
+		}
+		*n_out = (uint32_t) n;
+	}
+	free(le);
+	return rc;
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+static dcf_rc
+save_meta(dcf_host *h, uint64_t applied, char *errmsg)
+{
+	uint8_t		blob[8 + DCF_MEMBERSHIP_ENCODED_MAX_BYTES];
+	size_t		mlen = 0;
+	dcf_meta	m;
+	dcf_rc		rc;
+
+	for (int i = 0; i < 8; i++)
+		blob[i] = (uint8_t) (h->membership_index >> (8 * i));
+	rc = dcf_membership_encode(&h->membership, blob + 8, sizeof(blob) - 8, &mlen, errmsg);
+	if (rc != DCF_OK)
+		return rc;
+	memset(&m, 0, sizeof(m));
+	m.term = h->hs.term;
+	m.voted_for = h->hs.vote;
+	m.applied_index = applied;
+	m.membership = blob;
+	m.membership_len = (uint32_t) (8 + mlen);
+	rc = dcf_log_save_meta(h->log, &m, errmsg);
+	if (rc == DCF_OK)
+		h->applied_saved = applied;
+	return rc;
+}
+
+static dcf_rc
+load_membership(dcf_host *h, const dcf_meta *m, char *errmsg)
+{
+	if (m->membership_len < 8)
+		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "membership record of %u bytes is too short",
+						m->membership_len);
+	h->membership_index = 0;
+	for (int i = 7; i >= 0; i--)
+		h->membership_index = (h->membership_index << 8) | m->membership[i];
+	return dcf_membership_decode(m->membership + 8, m->membership_len - 8, &h->membership, errmsg);
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static dcf_net_class
+msg_class(const dcf_msg *m)
+{
+	return m->type == DCF_MSG_APPEND ? DCF_NET_BULK : DCF_NET_CONTROL;
+}
+
+static dcf_rc
+encode_msg(dcf_host *h, const dcf_msg *m, size_t *len, char *errmsg)
+{
+	size_t		need = dcf_msg_encoded_size(m);
+
+	if (need > h->enc_cap)
+	{
+		uint8_t    *n = realloc(h->enc, need);
+
+		if (n == NULL)
+			return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory encoding a message");
+		h->enc = n;
+		h->enc_cap = need;
+	}
+	return dcf_msg_encode(m, h->enc, h->enc_cap, len, errmsg);
+}
+
+static void
+net_send(dcf_host *h, uint32_t to, dcf_net_class cls, const uint8_t *data, size_t len)
+{
+	char		err[DCF_ERRMSG_MAX];
+	dcf_rc		rc = dcf_net_send(h->net, to, cls, 1, data, len, err);
+
+	/* a full queue or a vanished member: drop, the core retransmits */
+	if (rc != DCF_OK && rc != DCF_ERR_FULL)
+		hlog(h, DCF_HOST_DEBUG, "message to node %u not sent: %s", to, err);
+}
+
+/* ---- updates ------------------------------------------------------------------ */
+
+static dcf_rc process_update(dcf_host *h, const dcf_update *u, char *errmsg);
+
+static dcf_rc
+step(dcf_host *h, const dcf_event *ev, char *errmsg)
+{
+	dcf_update	u;
+	dcf_rc		rc;
+
+	free_reads(h);
+	rc = dcf_node_step(h->node, ev, &u, errmsg);
+	if (rc != DCF_OK)
+		return rc;
+	return process_update(h, &u, errmsg);
+}
+
+static dcf_rc
+process_update(dcf_host *h, const dcf_update *u, char *errmsg)
+{
+	dcf_rc		rc;
+
+	/* 1. hard state and membership, durable before anything is sent */
+	if (u->hard_state_changed || u->membership)
+	{
+		if (u->hard_state_changed)
+			h->hs = u->hard_state;
+		if (u->membership)
+		{
+			h->membership = *u->membership;
+			h->membership_index = u->membership_index;
+		}
+		rc = save_meta(h, h->applied_saved, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "saving term, vote and membership");
+		if (u->membership)
+		{
+			dcf_net_member nm[DCF_MEMBERS_MAX];
+
+			for (uint32_t i = 0; i < h->membership.n_members; i++)
+			{
+				nm[i].node_id = h->membership.members[i].node_id;
+				snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
+				nm[i].port = h->membership.members[i].port;
+			}
+			rc = dcf_net_set_members(h->net, nm, (int) h->membership.n_members, h->now_ms, errmsg);
+			if (rc != DCF_OK)
+				hlog(h, DCF_HOST_WARNING, "transport refused the new membership: %s", errmsg);
+		}
+	}
+
+	/* 2. conflict truncation */
+	if (u->truncate_from != 0)
+	{
+		rc = dcf_log_truncate_suffix(h->log, u->truncate_from, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "truncating the log at index %llu",
+							   (unsigned long long) u->truncate_from);
+		if (h->cb.on_truncate)
+			h->cb.on_truncate(h->cb.ctx, u->truncate_from);
+	}
+
+	/* 3. entries */
+	if (u->n_entries > 0)
+	{
+		dcf_log_entry *le = malloc(sizeof(dcf_log_entry) * u->n_entries);
+
+		if (le == NULL)
+			return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory appending entries");
+		for (uint32_t i = 0; i < u->n_entries; i++)
+		{
+			le[i].index = u->entries[i].index;
+			le[i].term = u->entries[i].term;
+			le[i].key = u->entries[i].key;
+			le[i].type = u->entries[i].type;
+			le[i].len = u->entries[i].len;
+			le[i].data = u->entries[i].payload;
+		}
+		rc = dcf_log_append(h->log, le, u->n_entries, errmsg);
+		free(le);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "appending %u entries at index %llu", u->n_entries,
+							   (unsigned long long) u->entries[0].index);
+		h->need_sync = true;
+		if (h->cb.on_append)
+			h->cb.on_append(h->cb.ctx, u->entries, u->n_entries);
+	}
+
+	/* 4. messages */
+	for (uint32_t i = 0; i < u->n_msgs; i++)
+	{
+		const dcf_msg *m = &u->msgs[i];
+		size_t		len = 0;
+
+		rc = encode_msg(h, m, &len, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "encoding a %s message", dcf_msg_type_name(m->type));
+		if (!dcf_msg_needs_persist(m) || !h->need_sync)
+			net_send(h, m->to, msg_class(m), h->enc, len);
+		else
+		{
+			pending_msg *p;
+
+			if (h->n_pending >= DCF_HOST_PENDING_MSGS_MAX)
+				continue;		/* drop: the core retransmits */
+			p = &h->pending[h->n_pending];
+			p->data = malloc(len);
+			if (p->data == NULL)
+				continue;
+			memcpy(p->data, h->enc, len);
+			p->len = len;
+			p->to = m->to;
+			p->cls = msg_class(m);
+			h->n_pending++;
+		}
+	}
+
+	/* soft state */
+	h->commit_index = u->commit_index;
+	h->persisted_index = u->persisted_index;
+	if (u->role_changed || u->role != h->role || u->leader_id != h->leader_id || u->term != h->term)
+	{
+		h->role = u->role;
+		h->leader_id = u->leader_id;
+		h->term = u->term;
+		if (h->cb.on_role)
+			h->cb.on_role(h->cb.ctx, u->role, u->leader_id, u->term);
+	}
+	return DCF_OK;
+}
+
+dcf_rc
+dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
+{
+	dcf_rc		rc;
+
+	h->now_ms = now_ms;
+	while (h->need_sync)
+	{
+		uint64_t	durable = 0;
+		uint64_t	term = 0;
+		dcf_event	ev;
+
+		h->need_sync = false;
+		rc = dcf_log_sync(h->log, &durable, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "syncing the log");
+		if (durable == 0)
+			break;
+		rc = dcf_log_term_at(h->log, durable, &term);
+		if (rc != DCF_OK)
+			return dcf_errf(errmsg, rc, "no term for durable index %llu", (unsigned long long) durable);
+		memset(&ev, 0, sizeof(ev));
+		ev.type = DCF_EVENT_PERSISTED;
+		ev.now_ms = now_ms;
+		ev.u.persisted.index = durable;
+		ev.u.persisted.term = term;
+		rc = step(h, &ev, errmsg);
+		if (rc != DCF_OK)
+			return rc;
+	}
+	for (uint32_t i = 0; i < h->n_pending; i++)
+	{
+		net_send(h, h->pending[i].to, h->pending[i].cls, h->pending[i].data, h->pending[i].len);
+		free(h->pending[i].data);
+	}
+	h->n_pending = 0;
+	dcf_net_flush(h->net, now_ms);
+	return DCF_OK;
+}
+
+/* ---- receiving ------------------------------------------------------------- */
+
+static void
+on_net_message(void *arg, const dcf_net_msg *nm)
+{
+	dcf_host   *h = arg;
+	dcf_msg		m;
+	dcf_event	ev;
+	char		err[DCF_ERRMSG_MAX];
+	dcf_rc		rc;
+
+	if (h->fatal_rc != DCF_OK)
+		return;
+	rc = dcf_msg_decode(nm->data, nm->len, &m, h->dec_entries, DCF_MSG_ENTRIES_MAX, err);
+	if (rc != DCF_OK)
+	{
+		hlog(h, DCF_HOST_WARNING, "dropping a message from node %u: %s", nm->from, err);
+		return;
+	}
+	if (m.from != nm->from || m.to != h->core_opts.node_id)
+	{
+		hlog(h, DCF_HOST_WARNING, "dropping a message from node %u that claims to be from node %u to node %u",
+			 nm->from, m.from, m.to);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_MESSAGE;
+	ev.now_ms = h->now_ms;
+	ev.u.message = &m;
+	rc = step(h, &ev, err);
+	if (rc != DCF_OK)
+	{
+		h->fatal_rc = rc;
+		memcpy(h->fatal_msg, err, sizeof(err));
+	}
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+dcf_rc
+dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
+			  uint64_t now_ms, dcf_host **out, char *errmsg)
+{
+	dcf_host   *h = calloc(1, sizeof(dcf_host));
+	dcf_log_options lo;
+	dcf_log_reader reader;
+	dcf_net_options no;
+	const dcf_meta *meta;
+	dcf_net_member nm[DCF_MEMBERS_MAX];
+	dcf_rc		rc;
+
+	*out = NULL;
+	if (h == NULL)
+		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
+	h->cb = *cb;
+	h->core_opts = opts->core;
+	h->now_ms = now_ms;
+	h->dec_entries = malloc(sizeof(dcf_entry) * DCF_MSG_ENTRIES_MAX);
+	h->pending = malloc(sizeof(pending_msg) * DCF_HOST_PENDING_MSGS_MAX);
+	if (h->dec_entries == NULL || h->pending == NULL)
+	{
+		rc = dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
+		goto err_free;
+	}
+
+	dcf_log_options_init(&lo);
+	lo.create = 1;
+	rc = dcf_log_open(opts->data_path, &lo, &h->log, errmsg);
+	if (rc != DCF_OK)
+	{
+		dcf_errwrap(errmsg, rc, "opening the consensus log in \"%s\"", opts->data_path);
+		goto err_free;
+	}
+	if (dcf_log_info(h->log)->torn)
+		hlog(h, DCF_HOST_LOG, "cut a torn tail of the consensus log at index %llu (%s at offset %llu: %s)",
+			 (unsigned long long) dcf_log_info(h->log)->torn_index,
+			 dcf_log_info(h->log)->torn_file,
+			 (unsigned long long) dcf_log_info(h->log)->torn_offset,
+			 dcf_log_info(h->log)->torn_reason);
+
+	meta = dcf_log_meta(h->log);
+	h->hs.term = meta->term;
+	h->hs.vote = meta->voted_for;
+	h->applied_saved = meta->applied_index;
+	if (meta->membership_len == 0)
+	{
+		if (opts->bootstrap == NULL)
+		{
+			rc = dcf_errf(errmsg, DCF_ERR_STATE, "the log in \"%s\" has no membership and none was given",
+						  opts->data_path);
+			goto err_close;
+		}
+		h->membership = *opts->bootstrap;
+		h->membership_index = 0;
+		rc = save_meta(h, 0, errmsg);
+		if (rc != DCF_OK)
+		{
+			dcf_errwrap(errmsg, rc, "saving the initial membership");
+			goto err_close;
+		}
+		hlog(h, DCF_HOST_LOG, "initialized consensus metadata with %u members from dcf.config",
+			 h->membership.n_members);
+	}
+	else
+	{
+		rc = load_membership(h, meta, errmsg);
+		if (rc != DCF_OK)
+		{
+			dcf_errwrap(errmsg, rc, "reading the membership from \"%s\"", opts->data_path);
+			goto err_close;
+		}
+	}
+	if (dcf_membership_find(&h->membership, opts->core.node_id) == NULL)
+	{
+		rc = dcf_errf(errmsg, DCF_ERR_STATE, "node %u is not a member of the cluster recorded in \"%s\"",
+					  opts->core.node_id, opts->data_path);
+		goto err_close;
+	}
+
+	reader.ctx = h;
+	reader.first_index = lr_first;
+	reader.last_index = lr_last;
+	reader.term = lr_term;
+	reader.entries = lr_entries;
+	rc = dcf_node_create(&opts->core, &h->hs, &h->membership, h->membership_index,
+						 h->applied_saved < dcf_log_last_index(h->log) ? h->applied_saved : dcf_log_last_index(h->log),
+						 &reader, now_ms, &h->node, errmsg);
+	free_reads(h);
+	if (rc != DCF_OK)
+	{
+		dcf_errwrap(errmsg, rc, "starting the consensus node");
+		goto err_close;
+	}
+
+	no = opts->net;
+	no.self_id = opts->core.node_id;
+	no.on_message = on_net_message;
+	no.on_message_arg = h;
+	rc = dcf_net_create(&no, &h->net, errmsg);
+	if (rc != DCF_OK)
+		goto err_node;
+	for (uint32_t i = 0; i < h->membership.n_members; i++)
+	{
+		nm[i].node_id = h->membership.members[i].node_id;
+		snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
+		nm[i].port = h->membership.members[i].port;
+	}
+	rc = dcf_net_set_members(h->net, nm, (int) h->membership.n_members, now_ms, errmsg);
+	if (rc != DCF_OK)
+		goto err_net;
+
+	{
+		dcf_status	st;
+
+		dcf_node_status(h->node, &st);
+		h->role = st.role;
+		h->leader_id = st.leader_id;
+		h->term = st.term;
+		h->commit_index = st.commit_index;
+		h->persisted_index = st.persisted_index;
+	}
+	*out = h;
+	return DCF_OK;
+
+err_net:
+	dcf_net_destroy(h->net);
+err_node:
+	dcf_node_destroy(h->node);
+err_close:
+	{
+		char		e2[DCF_ERRMSG_MAX];
+
+		dcf_log_close(h->log, e2);
+	}
+err_free:
+	free(h->dec_entries);
+	free(h->pending);
+	free(h);
+	return rc;
+}
+
+void
+dcf_host_close(dcf_host *h)
+{
+	char		err[DCF_ERRMSG_MAX];
+
+	if (h == NULL)
+		return;
+	for (uint32_t i = 0; i < h->n_pending; i++)
+		free(h->pending[i].data);
+	free_reads(h);
+	dcf_net_destroy(h->net);
+	dcf_node_destroy(h->node);
+	dcf_log_close(h->log, err);
+	free(h->dec_entries);
+	free(h->pending);
+	free(h->enc);
+	free(h);
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+dcf_rc
+dcf_host_tick(dcf_host *h, uint64_t now_ms, char *errmsg)
+{
+	dcf_event	ev;
+
+	h->now_ms = now_ms;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_TICK;
+	ev.now_ms = now_ms;
+	return step(h, &ev, errmsg);
+}
+
+dcf_rc
+dcf_host_propose(dcf_host *h, const dcf_proposal *items, uint32_t n, uint64_t now_ms,
+				 uint64_t *first_index, char *errmsg)
+{
+	dcf_event	ev;
+	dcf_update	u;
+	dcf_rc		rc;
+
+	h->now_ms = now_ms;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_PROPOSE;
+	ev.now_ms = now_ms;
+	ev.u.propose.items = items;
+	ev.u.propose.n_items = n;
+	free_reads(h);
+	rc = dcf_node_step(h->node, &ev, &u, errmsg);
+	if (rc != DCF_OK)
+		return rc;
+	if (first_index)
+		*first_index = u.proposed_index;
+	return process_update(h, &u, errmsg);
+}
+
+dcf_rc
+dcf_host_applied(dcf_host *h, uint64_t index, uint64_t now_ms, char *errmsg)
+{
+	dcf_event	ev;
+
+	h->now_ms = now_ms;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_APPLIED;
+	ev.now_ms = now_ms;
+	ev.u.applied = index;
+	return step(h, &ev, errmsg);
+}
+
+dcf_rc
+dcf_host_admin(dcf_host *h, const dcf_admin_request *req, uint64_t now_ms, char *errmsg)
+{
+	dcf_event	ev;
+
+	h->now_ms = now_ms;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_ADMIN;
+	ev.now_ms = now_ms;
+	ev.u.admin = *req;
+	return step(h, &ev, errmsg);
+}
+
+/* ---- transport -------------------------------------------------------------- */
+
+int
+dcf_host_socks(dcf_host *h, dcf_net_sock *out, int max)
+{
+	return dcf_net_socks(h->net, out, max);
+}
+
+uint64_t
+dcf_host_net_generation(const dcf_host *h)
+{
+	return dcf_net_generation(h->net);
+}
+
+dcf_rc
+dcf_host_net_process(dcf_host *h, const dcf_net_sock *ready, int n, uint64_t now_ms,
+					 char *errmsg)
+{
+	h->now_ms = now_ms;
+	dcf_net_process(h->net, ready, n, now_ms);
+	if (h->fatal_rc != DCF_OK)
+	{
+		memcpy(errmsg, h->fatal_msg, DCF_ERRMSG_MAX);
+		return h->fatal_rc;
+	}
+	return DCF_OK;
+}
+
+int
+dcf_host_timeout_ms(dcf_host *h, uint64_t now_ms)
+{
+	return dcf_net_timeout_ms(h->net, now_ms);
+}
+
+/* ---- state ------------------------------------------------------------------ */
+
+void
+dcf_host_status(const dcf_host *h, dcf_status *out)
+{
+	dcf_node_status(h->node, out);
+}
+
+uint64_t
+dcf_host_commit_index(const dcf_host *h)
+{
+	return h->commit_index < h->persisted_index ? h->commit_index : h->persisted_index;
+}
+
+uint64_t
+dcf_host_last_key(const dcf_host *h)
+{
+	uint64_t	key = 0;
+	uint64_t	last = dcf_log_last_index(h->log);
+
+	if (last >= dcf_log_first_index(h->log) && last > 0)
+		dcf_log_key_at(h->log, last, &key);
+	return key;
+}
+
+dcf_role
+dcf_host_role(const dcf_host *h)
+{
+	return h->role;
+}
+
+bool
+dcf_host_lease_valid(const dcf_host *h, uint64_t now_ms)
+{
+	return dcf_node_lease_valid(h->node, now_ms);
+}
+
+dcf_log *
+dcf_host_log(dcf_host *h)
+{
+	return h->log;
+}
+
+const dcf_membership *
+dcf_host_membership(const dcf_host *h)
+{
+	return &h->membership;
+}
+
+bool
+dcf_host_peer_connected(dcf_host *h, uint32_t node_id)
+{
+	dcf_net_peer_stats st;
+
+	if (dcf_net_get_peer_stats(h->net, node_id, DCF_NET_CONTROL, &st) != DCF_OK)
+		return false;
+	return st.connected != 0;
+}
+
+dcf_rc
+dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg)
+{
+	if (applied == h->applied_saved)
+		return DCF_OK;
+	return save_meta(h, applied, errmsg);
+}

@@ -1,0 +1,98 @@
+/*
+ * dcf_host.h — the consensus host: runs the core (extension/core) over the
+ * durable log (extension/storage) and the transport (extension/net).
+ *
+ * Plain C, no PostgreSQL headers: the background worker drives it from its
+ * event loop and supplies the clock.  It carries out the core's host
+ * contract (dcf_core.h H1-H6):
+ *
+ *   - hard state and membership are saved durably (dcf_log_save_meta) before
+ *     the step that changed them returns;
+ *   - entries are appended at once but synced once per turn of the event
+ *     loop (group commit, dcf_host_flush); messages that claim durable
+ *     state wait, already encoded, until that sync, while a leader's
+ *     APPEND/HEARTBEAT go out at once (H1's allowed relaxation);
+ *   - the log reader handed to the core returns payloads in buffers kept
+ *     until the next step (H5).
+ *
+ * Any failure to persist is fatal: the host reports it and the worker
+ * PANICs (an fsync is never retried).
+ */
+#ifndef DCF_HOST_H
+#define DCF_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/dcf_core.h"
+#include "net/net.h"
+#include "storage/log.h"
+
+/* Encoded membership blob in the metadata: u64 CONFIG index + codec bytes. */
+#define DCF_HOST_PENDING_MSGS_MAX	4096	/* persist-waiting messages per turn */
+
+typedef struct dcf_host dcf_host;
+
+typedef enum dcf_host_log_level
+{
+	DCF_HOST_DEBUG = 0,
+	DCF_HOST_LOG,
+	DCF_HOST_WARNING
+} dcf_host_log_level;
+
+typedef struct dcf_host_callbacks
+{
+	void	   *ctx;
+	void		(*log) (void *ctx, dcf_host_log_level level, const char *msg);
+	/* entries were appended to the log (not yet durable) */
+	void		(*on_append) (void *ctx, const dcf_entry *entries, uint32_t n);
+	/* entries from index on were removed (conflict with a new leader) */
+	void		(*on_truncate) (void *ctx, uint64_t from_index);
+	/* role, leader or term changed */
+	void		(*on_role) (void *ctx, dcf_role role, uint32_t leader_id, uint64_t term);
+} dcf_host_callbacks;
+
+typedef struct dcf_host_options
+{
+	const char *data_path;
+	dcf_options core;			/* node_id etc.; see dcf_options_init */
+	dcf_net_options net;		/* on_message is set by the host */
+	const dcf_membership *bootstrap;	/* used when the log has no membership */
+} dcf_host_options;
+
+extern dcf_rc dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
+							uint64_t now_ms, dcf_host **out, char *errmsg);
+extern void dcf_host_close(dcf_host *h);
+
+/* Events.  DCF_ERR_STATE/INVALID/FULL from propose and admin: refused. */
+extern dcf_rc dcf_host_tick(dcf_host *h, uint64_t now_ms, char *errmsg);
+extern dcf_rc dcf_host_propose(dcf_host *h, const dcf_proposal *items, uint32_t n,
+							   uint64_t now_ms, uint64_t *first_index, char *errmsg);
+extern dcf_rc dcf_host_applied(dcf_host *h, uint64_t index, uint64_t now_ms, char *errmsg);
+extern dcf_rc dcf_host_admin(dcf_host *h, const dcf_admin_request *req, uint64_t now_ms,
+							 char *errmsg);
+
+/* Sync what was appended this turn, report it, send waiting messages. */
+extern dcf_rc dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg);
+
+/* The transport's sockets, for the worker's wait set. */
+extern int	dcf_host_socks(dcf_host *h, dcf_net_sock *out, int max);
+extern uint64_t dcf_host_net_generation(const dcf_host *h);
+extern dcf_rc dcf_host_net_process(dcf_host *h, const dcf_net_sock *ready, int n,
+								   uint64_t now_ms, char *errmsg);
+extern int	dcf_host_timeout_ms(dcf_host *h, uint64_t now_ms);
+
+/* State. */
+extern void dcf_host_status(const dcf_host *h, dcf_status *out);
+extern uint64_t dcf_host_commit_index(const dcf_host *h);	/* committed and durable here */
+extern uint64_t dcf_host_last_key(const dcf_host *h);
+extern dcf_role dcf_host_role(const dcf_host *h);
+extern bool dcf_host_lease_valid(const dcf_host *h, uint64_t now_ms);
+extern dcf_log *dcf_host_log(dcf_host *h);
+extern const dcf_membership *dcf_host_membership(const dcf_host *h);
+extern bool dcf_host_peer_connected(dcf_host *h, uint32_t node_id);
+
+/* Save the applied index durably (rate-limit: it costs an fsync). */
+extern dcf_rc dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg);
+
+#endif							/* DCF_HOST_H */
