@@ -1,0 +1,518 @@
+/*
+ * dcf_core.h — the consensus core: a pure step function.
+ *
+ * The core is a deterministic state machine in the shape of etcd-io/raft's
+ * RawNode/Ready and cowsql/raft.  The host (the PostgreSQL worker, the
+ * simulator, the unit-test harness) feeds it events and carries out the
+ * update each step returns:
+ *
+ *     dcf_node_step(node, &event, &update, errmsg)
+ *
+ *   events   tick(now_ms), message received, propose(entries), persisted(up
+ *            to index, term), applied(index), admin request
+ *   update   hard state to persist (term, vote; membership), entries to
+ *            append (after truncating a suffix), messages to send, the new
+ *            commit index, role / leader / term changes, when to tick next
+ *
+ * The core does no I/O, never reads a clock (now_ms comes with every event),
+ * draws randomness only from a PRNG seeded through dcf_options.prng_seed, and
+ * allocates memory only within the named bounds below.
+ *
+ * ---- The host contract (what keeps the protocol safe) --------------------
+ *
+ * H1  Persist before send.  Before sending ANY message of an update, the
+ *     host has made durable (fsync) the hard state and entries of that
+ *     update AND of every earlier update.  (A vote grant, an append
+ *     acknowledgement, a candidate's vote request all claim durable state.)
+ *     One relaxation is allowed (Raft dissertation §10.2.1): messages for
+ *     which dcf_msg_needs_persist() is false — a leader's APPEND and
+ *     HEARTBEAT — may be sent before the leader's own write completes; the
+ *     leader counts its own log toward commit only through H3.
+ * H2  Truncate, then append.  When update.truncate_from != 0 the host removes
+ *     every log entry with index >= truncate_from (durable or not) before
+ *     appending update.entries; entries[0].index == truncate_from then.
+ *     Otherwise entries[0].index is one past the last entry the host has
+ *     been given.  Entries are contiguous and in index order.
+ * H3  Report durability.  After entries up to index I (whose term is T) are
+ *     durable the host delivers DCF_EVENT_PERSISTED{I, T}.  The core keeps
+ *     every entry it handed out until it is reported persisted.
+ * H4  Apply only committed entries, in order, and only entries that are also
+ *     durable locally: apply up to min(commit_index, persisted index).
+ *     Report progress with DCF_EVENT_APPLIED.  A node restarted with
+ *     applied_index A (dcf_node_create) starts with commit index A, so A must
+ *     only ever cover entries applied under this rule.
+ * H5  One step at a time.  Everything an update points to (entries,
+ *     messages, their payloads, the membership) is owned by the node and
+ *     stays valid until the next dcf_node_step() or dcf_node_destroy() on
+ *     that node.  Consume it (write it, encode the messages) before stepping
+ *     again.  Payload pointers the host's log reader returns must likewise
+ *     stay valid until the next dcf_node_step()/dcf_node_destroy().
+ * H6  Time never goes backwards: now_ms of successive events is
+ *     non-decreasing.  Tick at or after update.next_tick_ms (sooner is fine).
+ *
+ * ---- Memory --------------------------------------------------------------
+ *
+ * Stable entries (those reported persisted) are never kept by the core: it
+ * reads them back through dcf_log_reader when it replicates them, at most
+ * max_step_read_bytes per step.  Unstable entries (not yet persisted) live in
+ * the core, at most max_unstable_bytes of payload and max_unstable_entries
+ * entries; beyond that a proposal fails with DCF_ERR_FULL and a follower
+ * acknowledges only the prefix that fits (the leader resends the rest).
+ *
+ * ---- Errors ----------------------------------------------------------------
+ *
+ * dcf_node_step() returns DCF_OK, or an error with a message in errmsg.
+ * DCF_ERR_STATE, DCF_ERR_INVALID and DCF_ERR_FULL from a propose or admin
+ * event mean the request was refused and nothing changed (the update is
+ * empty).  Any other error (a log reader failure) leaves the node unusable:
+ * destroy it and create it again from durable state.
+ */
+#ifndef DCF_CORE_H
+#define DCF_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dcf_err.h"
+
+/* ---- limits (all with units) ------------------------------------------- */
+
+#define DCF_MEMBERS_MAX				32	/* members in one configuration */
+#define DCF_MEMBER_IP_MAX			64	/* bytes of ip text, NUL included */
+#define DCF_MEMBER_WEIGHT_MAX		1000	/* vote weight of one member */
+#define DCF_GROUPS_MAX				16	/* entries of majority_groups */
+#define DCF_ENTRY_PAYLOAD_MAX_BYTES (16u << 20)	/* one entry's payload */
+#define DCF_MSG_ENTRIES_MAX			4096	/* entries in one APPEND */
+#define DCF_MSG_MAX_BYTES			(64u << 20)	/* one encoded message */
+#define DCF_INFLIGHT_MAX			1024	/* pipelined appends per peer */
+#define DCF_NODE_NONE				0	/* "no node": no vote, no leader */
+
+/* ---- roles --------------------------------------------------------------- */
+
+/*
+ * Role names match openGauss's dcf_replication_info.  A member's configured
+ * role is one of LEADER, FOLLOWER (voters that may lead), LOGGER (votes and
+ * stores the log, never leads, applies nothing) or PASSIVE (stores and
+ * applies the log, never votes, never leads).  The current role of a node
+ * adds PRE_CANDIDATE, CANDIDATE and UNKNOWN (before start / not a member).
+ */
+typedef enum dcf_role
+{
+	DCF_ROLE_UNKNOWN = 0,
+	DCF_ROLE_LEADER,
+	DCF_ROLE_FOLLOWER,
+	DCF_ROLE_LOGGER,
+	DCF_ROLE_PASSIVE,
+	DCF_ROLE_PRE_CANDIDATE,
+	DCF_ROLE_CANDIDATE
+} dcf_role;
+
+#define DCF_ROLE_COUNT 7
+
+/* "LEADER", "FOLLOWER", ...; "UNKNOWN" for anything out of range. */
+extern const char *dcf_role_name(dcf_role role);
+
+/* Parses a role name (case-insensitive); false if it is not one. */
+extern bool dcf_role_parse(const char *name, dcf_role *role);
+
+/* run_mode of openGauss: 0 = automatic election, 2 = no automatic election. */
+typedef enum dcf_run_mode
+{
+	DCF_RUN_MODE_AUTO = 0,
+	DCF_RUN_MODE_NONE = 2
+} dcf_run_mode;
+
+/* work_mode: normal, or minority with an explicit vote_num (issue 7). */
+typedef enum dcf_work_mode
+{
+	DCF_WORK_MODE_NORMAL = 0,
+	DCF_WORK_MODE_MINORITY = 1
+} dcf_work_mode;
+
+/* ---- log entries ----------------------------------------------------------- */
+
+/*
+ * Entry types known to the core.  Types >= DCF_ENTRY_APP_MIN belong to the
+ * application and are opaque here (the PostgreSQL layer defines its WAL chunk
+ * and timeline switch types there).
+ */
+#define DCF_ENTRY_NOOP		0	/* first entry of every leader's term */
+#define DCF_ENTRY_CONFIG	1	/* payload: dcf_membership_encode() */
+#define DCF_ENTRY_APP_MIN	16
+
+typedef struct dcf_entry
+{
+	uint64_t	term;
+	uint64_t	index;
+	uint64_t	key;			/* non-decreasing along the log (end LSN) */
+	const uint8_t *payload;		/* len bytes; see H5 for lifetime */
+	uint32_t	len;
+	uint8_t		type;			/* DCF_ENTRY_* or an application type */
+} dcf_entry;
+
+/* ---- membership ---------------------------------------------------------- */
+
+typedef struct dcf_member
+{
+	uint32_t	node_id;		/* >= 1, dcf.config's node_id */
+	dcf_role	role;			/* LEADER, FOLLOWER, LOGGER or PASSIVE */
+	uint32_t	weight;			/* vote weight, 1..DCF_MEMBER_WEIGHT_MAX */
+	uint32_t	group;			/* policy-majority group (issue 7) */
+	uint32_t	priority;		/* priority election (issue 7) */
+	char		ip[DCF_MEMBER_IP_MAX];	/* data for the host's transport */
+	uint16_t	port;
+} dcf_member;
+
+typedef struct dcf_membership
+{
+	uint32_t	n_members;
+	dcf_member	members[DCF_MEMBERS_MAX];
+} dcf_membership;
+
+/* A member with the defaults of dcf.config: weight 1, group 0, priority 0. */
+extern void dcf_member_init(dcf_member *m, uint32_t node_id, dcf_role role);
+
+/*
+ * Checks a membership: 1..DCF_MEMBERS_MAX members, unique non-zero ids,
+ * configured roles only, weights in range, NUL-terminated ips, at least one
+ * member that may lead.
+ */
+extern dcf_rc dcf_membership_validate(const dcf_membership *ms, char *errmsg);
+
+/* The member with node_id, or NULL. */
+extern const dcf_member *dcf_membership_find(const dcf_membership *ms, uint32_t node_id);
+
+/* Role predicates on a configured role. */
+extern bool dcf_role_is_voter(dcf_role configured);	/* LEADER FOLLOWER LOGGER */
+extern bool dcf_role_may_lead(dcf_role configured);	/* LEADER FOLLOWER */
+
+/* ---- messages ------------------------------------------------------------ */
+
+typedef enum dcf_msg_type
+{
+	DCF_MSG_PREVOTE_REQ = 1,
+	DCF_MSG_PREVOTE_RESP,
+	DCF_MSG_VOTE_REQ,
+	DCF_MSG_VOTE_RESP,
+	DCF_MSG_APPEND,
+	DCF_MSG_APPEND_RESP,
+	DCF_MSG_HEARTBEAT,
+	DCF_MSG_HEARTBEAT_RESP,
+	DCF_MSG_TIMEOUT_NOW
+} dcf_msg_type;
+
+#define DCF_MSG_TYPE_MIN DCF_MSG_PREVOTE_REQ
+#define DCF_MSG_TYPE_MAX DCF_MSG_TIMEOUT_NOW
+
+/* flags */
+#define DCF_MSG_F_REJECT	0x0001	/* a refused vote / append */
+#define DCF_MSG_F_TRANSFER	0x0002	/* campaign ordered by a leader transfer */
+#define DCF_MSG_F_MINORITY	0x0004	/* sender works in minority mode (issue 7) */
+#define DCF_MSG_F_ALL		0x0007
+
+/*
+ * One message.  Fields are used per type:
+ *   (PRE)VOTE_REQ    index = candidate's last index, log_term = its term
+ *   (PRE)VOTE_RESP   flags & REJECT
+ *   APPEND           index = prev index, log_term = prev term, commit,
+ *                    sent_ms, entries (index prev+1, prev+2, ...)
+ *   APPEND_RESP      success: index = last index now matching the leader;
+ *                    reject: index = rejected prev index, reject_hint =
+ *                    hint index, log_term = follower's term at the hint;
+ *                    sent_ms echoed, applied = responder's applied index
+ *   HEARTBEAT        commit, sent_ms
+ *   HEARTBEAT_RESP   sent_ms echoed, applied
+ *   TIMEOUT_NOW      (leader transfer, issue 7)
+ */
+typedef struct dcf_msg
+{
+	dcf_msg_type type;
+	uint32_t	from;
+	uint32_t	to;
+	uint32_t	flags;
+	uint64_t	term;
+	uint64_t	index;
+	uint64_t	log_term;
+	uint64_t	commit;
+	uint64_t	reject_hint;
+	uint64_t	sent_ms;
+	uint64_t	applied;
+	uint32_t	n_entries;
+	const dcf_entry *entries;
+} dcf_msg;
+
+extern const char *dcf_msg_type_name(dcf_msg_type type);
+
+/*
+ * false only for a leader's APPEND and HEARTBEAT: they claim nothing about
+ * the sender's durable state, so the host may send them before its own
+ * write of the same update is durable (contract H1).
+ */
+extern bool dcf_msg_needs_persist(const dcf_msg *m);
+
+/* ---- the host's log ------------------------------------------------------ */
+
+/*
+ * Read-only view of the host's stable log (entries reported persisted, or
+ * present at dcf_node_create).  The core never asks for an index above the
+ * last one it knows to be stable.  All functions may be called only from
+ * inside dcf_node_create/dcf_node_step/dcf_node_status.
+ *
+ *   first_index  index of the first entry kept (1 for a log never
+ *                truncated at the front; last_index + 1 when empty)
+ *   last_index   index of the last entry (0 for an empty log)
+ *   term         term of the entry at index, for first_index - 1 <= index
+ *                <= last_index (first_index - 1 is the term of the last
+ *                entry removed from the front, 0 at index 0); anything else
+ *                is DCF_ERR_NOTFOUND
+ *   entries      entries lo, lo+1, ... < hi into out[0..*n_out) (*n_out is
+ *                the capacity on input): at least one when lo < hi, then
+ *                more while their payload total stays <= max_bytes;
+ *                DCF_ERR_NOTFOUND when lo < first_index.  Payloads stay
+ *                valid until the next dcf_node_step/dcf_node_destroy.
+ */
+typedef struct dcf_log_reader
+{
+	void	   *ctx;
+	uint64_t	(*first_index) (void *ctx);
+	uint64_t	(*last_index) (void *ctx);
+	dcf_rc		(*term) (void *ctx, uint64_t index, uint64_t *term, char *errmsg);
+	dcf_rc		(*entries) (void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+							dcf_entry *out, uint32_t *n_out, char *errmsg);
+} dcf_log_reader;
+
+/* ---- options --------------------------------------------------------------- */
+
+typedef struct dcf_options
+{
+	uint32_t	node_id;
+	uint32_t	election_timeout_ms;	/* T; timeouts drawn from [T, 2T) */
+	uint32_t	heartbeat_interval_ms;	/* < T */
+	uint32_t	lease_margin_ms;	/* clock drift allowance, < T */
+	uint64_t	prng_seed;
+	uint32_t	max_batch_entries;	/* per APPEND, <= DCF_MSG_ENTRIES_MAX */
+	uint32_t	max_batch_bytes;	/* payload per APPEND (one entry may exceed) */
+	uint32_t	max_inflight_appends;	/* pipeline window per peer */
+	uint64_t	max_unstable_bytes;	/* >= DCF_ENTRY_PAYLOAD_MAX_BYTES */
+	uint32_t	max_unstable_entries;
+	uint64_t	max_step_read_bytes;	/* read from the host log per step */
+	dcf_run_mode run_mode;
+	dcf_work_mode work_mode;	/* behaviour: issue 7 */
+	uint32_t	vote_num;		/* quorum in minority mode (issue 7) */
+	uint32_t	n_majority_groups;	/* policy majority (issue 7) */
+	uint32_t	majority_groups[DCF_GROUPS_MAX];
+} dcf_options;
+
+/*
+ * Defaults used by the PostgreSQL layer: election timeout 1000 ms, heartbeat
+ * 100 ms, lease margin 100 ms, batches of 256 entries / 1 MiB, 64 appends in
+ * flight per peer, 64 MiB / 65536 unstable entries, 16 MiB read per step,
+ * run_mode automatic, work_mode normal.
+ */
+extern void dcf_options_init(dcf_options *opts, uint32_t node_id);
+extern dcf_rc dcf_options_validate(const dcf_options *opts, char *errmsg);
+
+/* ---- hard state ------------------------------------------------------------ */
+
+/*
+ * Persisted before any message of the same update is sent (H1).  The commit
+ * index is not hard state: a restarted node learns it again from the leader
+ * (it starts from the applied index it is given).
+ */
+typedef struct dcf_hard_state
+{
+	uint64_t	term;
+	uint32_t	vote;			/* DCF_NODE_NONE or a node id */
+} dcf_hard_state;
+
+/* ---- events ---------------------------------------------------------------- */
+
+typedef enum dcf_event_type
+{
+	DCF_EVENT_TICK = 1,
+	DCF_EVENT_MESSAGE,
+	DCF_EVENT_PROPOSE,
+	DCF_EVENT_PERSISTED,
+	DCF_EVENT_APPLIED,
+	DCF_EVENT_ADMIN
+} dcf_event_type;
+
+typedef struct dcf_proposal
+{
+	uint8_t		type;			/* >= DCF_ENTRY_APP_MIN */
+	uint64_t	key;			/* >= the key of the last entry */
+	const uint8_t *payload;		/* copied by the core */
+	uint32_t	len;			/* <= DCF_ENTRY_PAYLOAD_MAX_BYTES */
+} dcf_proposal;
+
+/*
+ * Admin requests (DESIGN.md).  This version implements SET_RUN_MODE; the
+ * others are refused with DCF_ERR_INVALID until issue 7 implements them.
+ */
+typedef enum dcf_admin_kind
+{
+	DCF_ADMIN_ADD_MEMBER = 1,	/* member */
+	DCF_ADMIN_REMOVE_MEMBER,	/* node_id */
+	DCF_ADMIN_CHANGE_ROLE,		/* node_id, value = dcf_role */
+	DCF_ADMIN_CHANGE_PRIORITY,	/* node_id, value */
+	DCF_ADMIN_CHANGE_GROUP,		/* node_id, value */
+	DCF_ADMIN_TRANSFER_LEADER,	/* node_id */
+	DCF_ADMIN_SET_WORK_MODE,	/* value = dcf_work_mode, vote_num */
+	DCF_ADMIN_SET_RUN_MODE		/* value = dcf_run_mode */
+} dcf_admin_kind;
+
+typedef struct dcf_admin_request
+{
+	dcf_admin_kind kind;
+	uint32_t	node_id;
+	uint32_t	value;
+	uint32_t	vote_num;
+	dcf_member	member;
+} dcf_admin_request;
+
+typedef struct dcf_event
+{
+	dcf_event_type type;
+	uint64_t	now_ms;			/* the host's monotonic clock (H6) */
+	union
+	{
+		const dcf_msg *message;	/* MESSAGE: decoded, to == this node */
+		struct
+		{
+			const dcf_proposal *items;
+			uint32_t	n_items;
+		}			propose;	/* PROPOSE: only on the leader */
+		struct
+		{
+			uint64_t	index;
+			uint64_t	term;
+		}			persisted;	/* PERSISTED: durable up to index (H3) */
+		uint64_t	applied;	/* APPLIED: applied up to this index */
+		dcf_admin_request admin;	/* ADMIN */
+	}			u;
+} dcf_event;
+
+/* ---- updates --------------------------------------------------------------- */
+
+typedef struct dcf_update
+{
+	/* durable part: persist before sending msgs (H1) */
+	bool		hard_state_changed;
+	dcf_hard_state hard_state;
+	const dcf_membership *membership;	/* non-NULL: persist it */
+	uint64_t	membership_index;	/* index of its CONFIG entry, 0 = boot */
+	uint64_t	truncate_from;	/* H2; 0 = no truncation */
+	const dcf_entry *entries;	/* to append, contiguous */
+	uint32_t	n_entries;
+
+	/* messages to send once the durable part is durable */
+	const dcf_msg *msgs;
+	uint32_t	n_msgs;
+
+	/* soft state, always filled in */
+	uint64_t	commit_index;
+	bool		commit_changed;
+	dcf_role	role;
+	uint32_t	leader_id;		/* DCF_NODE_NONE when unknown */
+	uint64_t	term;
+	bool		role_changed;	/* role, leader or term differ from before */
+
+	uint64_t	proposed_index; /* PROPOSE: index of the first proposal */
+	uint64_t	next_tick_ms;	/* tick no later than this */
+} dcf_update;
+
+/* ---- the node -------------------------------------------------------------- */
+
+typedef struct dcf_node dcf_node;
+
+/*
+ * Creates a node from its durable state: hard state, membership (with the
+ * index of the CONFIG entry it came from, 0 for the bootstrap one), the
+ * applied index (H4) and the host's log.  The node starts as FOLLOWER (or
+ * LOGGER/PASSIVE per its configured role) and refuses to grant votes for one
+ * election timeout, because it may have acknowledged a leader just before it
+ * stopped (that keeps leases safe across restarts).
+ */
+extern dcf_rc dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
+							  const dcf_membership *membership, uint64_t membership_index,
+							  uint64_t applied_index, const dcf_log_reader *log,
+							  uint64_t now_ms, dcf_node **out, char *errmsg);
+extern void dcf_node_destroy(dcf_node *node);
+
+/* The step function; see the contract at the top of this file. */
+extern dcf_rc dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out,
+							char *errmsg);
+
+/* ---- status for the SQL layer ------------------------------------------------ */
+
+typedef enum dcf_progress_state
+{
+	DCF_PROGRESS_PROBE = 0,		/* one append at a time until a match */
+	DCF_PROGRESS_REPLICATE,		/* pipelined appends */
+	DCF_PROGRESS_STALE			/* needs entries the log no longer has */
+} dcf_progress_state;
+
+extern const char *dcf_progress_state_name(dcf_progress_state st);
+
+typedef struct dcf_peer_status
+{
+	uint32_t	node_id;
+	dcf_role	role;			/* configured role */
+	uint64_t	next_index;
+	uint64_t	match_index;
+	uint64_t	applied_index;	/* as last reported by the peer */
+	dcf_progress_state state;
+	uint32_t	inflight;		/* appends in flight */
+	uint64_t	last_heard_ms;	/* leader's clock; 0 = never */
+} dcf_peer_status;
+
+/* Flow control as steered by the leader (fixed values until issue 7). */
+typedef struct dcf_flow_status
+{
+	uint32_t	batch_entries;
+	uint32_t	batch_bytes;
+	uint32_t	inflight_appends;
+} dcf_flow_status;
+
+typedef struct dcf_status
+{
+	uint32_t	node_id;
+	dcf_role	role;
+	uint64_t	term;
+	uint32_t	vote;
+	uint32_t	leader_id;
+	dcf_run_mode run_mode;
+	dcf_work_mode work_mode;
+	uint32_t	vote_num;
+	uint32_t	election_timeout_ms;
+	uint32_t	heartbeat_interval_ms;
+	uint64_t	commit_index;
+	uint64_t	applied_index;
+	uint64_t	first_index;
+	uint64_t	last_index;		/* includes unstable entries */
+	uint64_t	persisted_index;	/* last index reported durable */
+	uint64_t	cluster_min_applied_index;	/* leader only, else 0 */
+	bool		lease_valid;	/* dcf_node_lease_valid() at the last step */
+	dcf_flow_status flow;
+	uint32_t	n_peers;		/* leader only, else 0 */
+	dcf_peer_status peers[DCF_MEMBERS_MAX];
+} dcf_status;
+
+/* A consistent copy of the node's state; call between steps. */
+extern void dcf_node_status(const dcf_node *node, dcf_status *out);
+
+/* The membership in force and the index of its CONFIG entry. */
+extern const dcf_membership *dcf_node_membership(const dcf_node *node, uint64_t *index);
+
+/*
+ * Check-quorum lease: true when this node is the leader and a weighted quorum
+ * of voters acknowledged messages it sent after now_ms - (T - lease_margin).
+ * Those voters refuse to elect anyone else until T after they heard from it,
+ * so no other leader can exist while this holds (given clocks whose rates
+ * differ by less than the margin).  The PostgreSQL layer fences when it turns
+ * false.
+ */
+extern bool dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms);
+
+#endif							/* DCF_CORE_H */

@@ -1,0 +1,434 @@
+/*
+ * dcf_replication.c — log replication: the leader's appends, heartbeats and
+ * commit rule, and the follower's handling of appends.
+ *
+ * Rules (Raft §5.3, §5.4.2; dissertation §3.5, §10.2; etcd-io/raft):
+ *   R1  Log matching: an append names the index and term preceding its
+ *       entries; a follower accepts it only if its own log has that entry,
+ *       then removes its first conflicting entry and everything after it
+ *       (never an entry at or below its commit index) and appends the rest.
+ *   R2  Fast back-off: a rejection carries a hint (index, term) — the last
+ *       entry of the follower at or below the rejected index whose term is at
+ *       most the leader's prev term; the leader skips every index whose term
+ *       rules it out, so one round trip per term instead of one per entry.
+ *   R3  Pipelining: in REPLICATE state next advances when an append is
+ *       sent, up to max_inflight_appends unanswered appends per peer; each
+ *       append carries at most max_batch_entries entries and
+ *       max_batch_bytes of payload (one larger entry goes alone).
+ *   R4  Commit: the leader's commit index is the highest index stored on a
+ *       weighted quorum of voters (its own log counts up to what the host
+ *       reported persisted), and it only moves to an entry of the leader's
+ *       own term (§5.4.2, Figure 8): older entries commit indirectly.  A new
+ *       leader therefore appends a NOOP of its term at once.
+ *   R5  Followers learn the commit index from appends (bounded by the last
+ *       entry the append matched) and heartbeats (the leader sends at most
+ *       the peer's match index).
+ *   R6  Check-quorum: a leader that has not had a quorum acknowledge a
+ *       message sent within the last T steps down.
+ */
+#include "core/dcf_node_int.h"
+
+#include <string.h>
+
+void
+dcf_replication_commit_to(dcf_node *node, uint64_t index)
+{
+	if (index <= node->commit)
+		return;
+	DCF_ASSERT(index <= dcf_log_last_index(&node->log));
+	node->commit = index;
+}
+
+/*
+ * R2: the largest index <= index whose term is <= term (0 if none), looking
+ * at no more than DCF_BACKOFF_SCAN_MAX_LOOKUPS entries.  Stopping early only
+ * makes the back-off slower, never wrong: whatever the leader then probes is
+ * checked again by R1.
+ */
+static uint64_t
+find_conflict_by_term(dcf_node *node, uint64_t index, uint64_t term)
+{
+	uint64_t	last = dcf_log_last_index(&node->log);
+
+	if (index > last)
+		index = last;
+	for (int n = 0; n < DCF_BACKOFF_SCAN_MAX_LOOKUPS && index > 0; n++)
+	{
+		uint64_t	t;
+		dcf_rc		rc = dcf_node_term_at(node, index, &t);
+
+		if (rc != DCF_OK)
+			return index;		/* recycled below: stop here */
+		if (t <= term)
+			return index;
+		index--;
+	}
+	return index;
+}
+
+/* ---- leader ------------------------------------------------------------------ */
+
+void
+dcf_replication_become_leader(dcf_node *node)
+{
+	uint64_t	last = dcf_log_last_index(&node->log);
+	dcf_rc		rc;
+
+	DCF_ASSERT(node->role == DCF_ROLE_CANDIDATE);
+	DCF_ASSERT(dcf_role_may_lead(node->conf_role));
+	node->role = DCF_ROLE_LEADER;
+	node->leader_id = node->opts.node_id;
+	node->became_leader_ms = node->now_ms;
+	node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		dcf_progress *pr = &node->progress[i];
+		const dcf_member *m = &node->membership.members[i];
+
+		dcf_progress_reset(pr, last);
+		pr->node_id = m->node_id;
+		pr->weight = m->weight;
+		pr->voter = dcf_role_is_voter(m->role);
+		pr->last_heard_ms = node->now_ms;
+	}
+	/* R4: a NOOP of the new term, so that older entries can commit */
+	rc = dcf_log_append_new(&node->log, node->term, DCF_ENTRY_NOOP, node->log.last_key,
+							NULL, 0, node->errmsg);
+	if (rc != DCF_OK)
+	{
+		/* the unstable log is full: lead later, when the host has caught up */
+		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
+		return;
+	}
+	dcf_replication_bcast_append(node);
+}
+
+bool
+dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty)
+{
+	uint64_t	last = dcf_log_last_index(&node->log);
+	uint64_t	prev = pr->next - 1;
+	uint64_t	prev_term;
+	uint32_t	n = 0;
+	uint64_t	bytes = 0;
+	dcf_entry  *ents = node->pool + node->n_pool;
+	dcf_msg    *msg;
+	dcf_rc		rc;
+
+	if (dcf_progress_is_paused(pr) || pr->sent_this_step >= DCF_STEP_APPENDS_PER_PEER)
+		return false;
+	if (node->n_msgs >= DCF_UPDATE_MSGS_MAX || dcf_node_failed(node))
+		return false;
+	rc = dcf_node_term_at(node, prev, &prev_term);
+	if (rc == DCF_ERR_NOTFOUND)
+	{
+		pr->state = DCF_PROGRESS_STALE;
+		return false;
+	}
+	if (rc != DCF_OK)
+		return false;
+	if (pr->next <= last)
+	{
+		uint32_t	room = DCF_UPDATE_POOL_ENTRIES - node->n_pool;
+		uint64_t	budget = node->opts.max_batch_bytes;
+
+		if (room > node->opts.max_batch_entries)
+			room = node->opts.max_batch_entries;
+		if (room == 0 || node->step_read_bytes >= node->opts.max_step_read_bytes)
+			return false;		/* this step's bounds are spent; acks resume it */
+		if (budget > node->opts.max_step_read_bytes - node->step_read_bytes)
+			budget = node->opts.max_step_read_bytes - node->step_read_bytes;
+		rc = dcf_log_slice(&node->log, pr->next, last + 1, budget, room, ents, &n, &bytes,
+						   node->errmsg);
+		if (rc == DCF_ERR_NOTFOUND)
+		{
+			pr->state = DCF_PROGRESS_STALE;
+			return false;
+		}
+		if (rc != DCF_OK)
+		{
+			dcf_node_fail(node, rc);
+			return false;
+		}
+	}
+	if (n == 0 && !send_if_empty)
+		return false;
+	msg = dcf_node_new_msg(node, DCF_MSG_APPEND, pr->node_id);
+	DCF_ASSERT(msg != NULL);
+	msg->index = prev;
+	msg->log_term = prev_term;
+	msg->commit = node->commit;
+	msg->sent_ms = node->now_ms;
+	msg->entries = n ? ents : NULL;
+	msg->n_entries = n;
+	node->n_pool += n;
+	node->step_read_bytes += bytes;
+	dcf_progress_sent(pr, n ? ents[n - 1].index : prev, n);
+	return true;
+}
+
+void
+dcf_replication_bcast_append(dcf_node *node)
+{
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		dcf_progress *pr = &node->progress[i];
+
+		if ((int) i == node->self)
+			continue;
+		if (dcf_replication_send_append(node, pr, true))
+		{
+			while (dcf_replication_send_append(node, pr, false))
+				;
+		}
+	}
+}
+
+static void
+bcast_heartbeat(dcf_node *node)
+{
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		dcf_progress *pr = &node->progress[i];
+		dcf_msg    *msg;
+
+		if ((int) i == node->self)
+			continue;
+		msg = dcf_node_new_msg(node, DCF_MSG_HEARTBEAT, pr->node_id);
+		if (msg == NULL)
+			return;
+		/* R5: never more than the peer is known to hold */
+		msg->commit = pr->match < node->commit ? pr->match : node->commit;
+		msg->sent_ms = node->now_ms;
+	}
+}
+
+bool
+dcf_replication_maybe_commit(dcf_node *node)
+{
+	dcf_quorum_voter v[DCF_MEMBERS_MAX];
+	uint32_t	n = 0;
+	uint64_t	q;
+	uint64_t	t;
+
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		const dcf_member *m = &node->membership.members[i];
+
+		if (!dcf_role_is_voter(m->role))
+			continue;
+		v[n].weight = m->weight;
+		v[n].value = (int) i == node->self ? dcf_log_stable_index(&node->log) : node->progress[i].match;
+		n++;
+	}
+	q = dcf_quorum_index(v, n, node->needed_weight);
+	if (q <= node->commit)
+		return false;
+#ifdef DCF_PLANT_BUG_COMMIT_OLD_TERM
+	/* planted bug (a): count replicas of an older term's entry */
+	(void) t;
+	dcf_replication_commit_to(node, q);
+	return true;
+#else
+	if (dcf_node_term_at(node, q, &t) != DCF_OK || t != node->term)
+		return false;
+	dcf_replication_commit_to(node, q);
+	return true;
+#endif
+}
+
+void
+dcf_replication_tick(dcf_node *node)
+{
+	uint64_t	timeout = node->opts.election_timeout_ms;
+
+	DCF_ASSERT(node->role == DCF_ROLE_LEADER);
+	/* R6 */
+	if (node->now_ms >= node->became_leader_ms + timeout &&
+		dcf_election_quorum_ack_ms(node) + timeout <= node->now_ms)
+	{
+		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
+		return;
+	}
+	if (node->now_ms >= node->heartbeat_deadline_ms)
+	{
+		bcast_heartbeat(node);
+		node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
+	}
+}
+
+/* What every answer of the current term tells the leader about a peer. */
+static dcf_progress *
+note_answer(dcf_node *node, const dcf_msg *m)
+{
+	dcf_progress *pr = dcf_node_progress(node, m->from);
+
+	if (pr == NULL)
+		return NULL;
+	pr->last_heard_ms = node->now_ms;
+	/* sent_ms is our own clock echoed: never trust it beyond now */
+	if (m->sent_ms > pr->ack_sent_ms && m->sent_ms <= node->now_ms)
+		pr->ack_sent_ms = m->sent_ms;
+	pr->applied = m->applied;
+	return pr;
+}
+
+void
+dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
+{
+	dcf_progress *pr;
+	bool		old_paused;
+
+	if (node->role != DCF_ROLE_LEADER || (pr = note_answer(node, m)) == NULL)
+		return;
+	if (m->flags & DCF_MSG_F_REJECT)
+	{
+		uint64_t	hint = m->reject_hint;
+
+		if (m->log_term > 0)
+			hint = find_conflict_by_term(node, m->reject_hint, m->log_term);
+		if (dcf_progress_maybe_decr_to(pr, m->index, hint))
+		{
+			if (pr->state == DCF_PROGRESS_REPLICATE)
+				dcf_progress_become_probe(pr);
+			dcf_replication_send_append(node, pr, true);
+		}
+		return;
+	}
+	if (m->index > dcf_log_last_index(&node->log))
+		return;					/* acknowledges what we never had: ignore */
+	old_paused = dcf_progress_is_paused(pr);
+	if (dcf_progress_maybe_update(pr, m->index) ||
+		(pr->match == m->index && pr->state == DCF_PROGRESS_PROBE))
+	{
+		if (pr->state == DCF_PROGRESS_PROBE)
+			dcf_progress_become_replicate(pr);
+		else if (pr->state == DCF_PROGRESS_REPLICATE)
+			dcf_progress_infl_free_le(pr, m->index);
+		if (dcf_replication_maybe_commit(node))
+			dcf_replication_bcast_append(node);
+		else if (old_paused)
+			dcf_replication_send_append(node, pr, true);
+		while (dcf_replication_send_append(node, pr, false))
+			;
+	}
+}
+
+void
+dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
+{
+	dcf_progress *pr;
+
+	if (node->role != DCF_ROLE_LEADER || (pr = note_answer(node, m)) == NULL)
+		return;
+	pr->probe_sent = false;
+	/* an append lost in flight would otherwise hold its window slot forever */
+	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_cap)
+		dcf_progress_infl_free_first(pr);
+	if (pr->match < dcf_log_last_index(&node->log))
+		dcf_replication_send_append(node, pr, true);
+}
+
+/* ---- follower ---------------------------------------------------------------- */
+
+static dcf_msg *
+new_answer(dcf_node *node, dcf_msg_type type, const dcf_msg *m)
+{
+	dcf_msg    *resp = dcf_node_new_msg(node, type, m->from);
+
+	if (resp == NULL)
+		return NULL;
+	resp->sent_ms = m->sent_ms;
+	resp->applied = node->applied;
+	return resp;
+}
+
+void
+dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
+{
+	uint64_t	prev_term;
+	uint64_t	last_new;
+	bool		matches;
+	dcf_msg    *resp;
+	dcf_rc		rc;
+
+	resp = new_answer(node, DCF_MSG_APPEND_RESP, m);
+	if (resp == NULL)
+		return;					/* as if the append was lost */
+	if (m->index < node->commit)
+	{
+		/* everything up to commit matches already */
+		resp->index = node->commit;
+		return;
+	}
+	rc = dcf_node_term_at(node, m->index, &prev_term);
+	if (rc != DCF_OK && rc != DCF_ERR_NOTFOUND)
+		return;
+	matches = rc == DCF_OK && prev_term == m->log_term;
+	if (!matches)
+	{
+		uint64_t	hint = m->index < dcf_log_last_index(&node->log) ? m->index : dcf_log_last_index(&node->log);
+		uint64_t	hint_term = 0;
+
+		hint = find_conflict_by_term(node, hint, m->log_term);
+		if (dcf_node_term_at(node, hint, &hint_term) != DCF_OK)
+			hint_term = 0;
+		resp->flags |= DCF_MSG_F_REJECT;
+		resp->index = m->index;
+		resp->reject_hint = hint;
+		resp->log_term = hint_term;
+		return;
+	}
+	last_new = m->index + m->n_entries;
+	for (uint32_t i = 0; i < m->n_entries; i++)
+	{
+		const dcf_entry *e = &m->entries[i];
+		uint64_t	t;
+
+		rc = dcf_node_term_at(node, e->index, &t);
+		if (rc != DCF_OK && rc != DCF_ERR_NOTFOUND)
+			return;
+		if (rc == DCF_OK && t == e->term)
+			continue;
+		/* first conflict (or first new entry) */
+#ifdef DCF_PLANT_BUG_NO_TRUNCATE
+		/* planted bug (c): keep the conflicting suffix, append only past it */
+		{
+			uint64_t	last = dcf_log_last_index(&node->log);
+
+			if (e->index <= last)
+			{
+				uint32_t	skip = (uint32_t) (last + 1 - e->index);
+
+				if (skip > m->n_entries - i)
+					skip = m->n_entries - i;
+				i += skip;
+				if (i >= m->n_entries)
+					break;
+				e = &m->entries[i];
+			}
+		}
+#endif
+		DCF_ASSERT(e->index > node->commit);
+		{
+			uint32_t	want = m->n_entries - i;
+			uint32_t	took = dcf_log_append_entries(&node->log, e, want);
+
+			last_new = e->index - 1 + took;
+		}
+		break;
+	}
+	dcf_replication_commit_to(node, m->commit < last_new ? m->commit : last_new);
+	resp->index = last_new;
+}
+
+void
+dcf_replication_handle_heartbeat(dcf_node *node, const dcf_msg *m)
+{
+	uint64_t	last = dcf_log_last_index(&node->log);
+	dcf_msg    *resp;
+
+	dcf_replication_commit_to(node, m->commit < last ? m->commit : last);
+	resp = new_answer(node, DCF_MSG_HEARTBEAT_RESP, m);
+	(void) resp;				/* NULL: as if lost */
+}
