@@ -1673,7 +1673,8 @@ log_open_inner(dcf_log *log, char *errmsg)
 		rc = DCF_OK;
 	if (rc != DCF_OK)
 		goto out;
-	qsort(names.v, names.n, sizeof(uint64_t), cmp_u64);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(uint64_t), cmp_u64);
 
 	rc = dcf_meta_read(log->io, log->dir, &m, &mbuf, errmsg);
 	if (rc == DCF_ERR_NOTFOUND)

@@ -180,6 +180,8 @@ buf_resize(mf_buf *b, uint64_t len)
 static void
 buf_write(mf_buf *b, uint64_t off, const uint8_t *data, uint64_t len)
 {
+	if (len == 0)
+		return;
 	if (off + len > b->len)
 		buf_resize(b, off + len);
 	memcpy(b->data + off, data, len);

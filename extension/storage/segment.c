@@ -188,10 +188,13 @@ dcf_seg_reader_open(dcf_seg_reader *r, const dcf_io *io, int fd, char *errmsg)
 	r->fd = fd;
 	if ((rc = io->fsize(io->ctx, fd, &r->size)) < 0)
 		return dcf_errf(errmsg, DCF_ERR_IO, "could not stat segment: %s", strerror(-rc));
-	r->buf = malloc(DCF_SEG_READ_BUFFER_BYTES);
+	/* a small file needs no more than its size: nothing in it can be larger */
+	r->cap = DCF_SEG_READ_BUFFER_BYTES;
+	if (r->size < r->cap)
+		r->cap = r->size < 4096 ? 4096 : (size_t) r->size;
+	r->buf = malloc(r->cap);
 	if (r->buf == NULL)
-		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory for a %d-byte read buffer",
-						DCF_SEG_READ_BUFFER_BYTES);
+		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory for a %zu-byte read buffer", r->cap);
 	return DCF_OK;
 }
 
@@ -209,8 +212,8 @@ dcf_seg_reader_peek(dcf_seg_reader *r, uint64_t off, size_t len,
 	uint64_t	want_end;
 	ssize_t		n;
 
-	if (len > DCF_SEG_READ_BUFFER_BYTES)
-		len = DCF_SEG_READ_BUFFER_BYTES;
+	if (len > r->cap)
+		len = r->cap;
 	if (off >= r->size)
 	{
 		*p = r->buf;
@@ -221,7 +224,7 @@ dcf_seg_reader_peek(dcf_seg_reader *r, uint64_t off, size_t len,
 	if (off < r->start || want_end > r->start + r->len)
 	{
 		/* refill from off, as much as fits: reads are mostly sequential */
-		n = r->io->pread(r->io->ctx, r->fd, r->buf, DCF_SEG_READ_BUFFER_BYTES, off);
+		n = r->io->pread(r->io->ctx, r->fd, r->buf, r->cap, off);
 		if (n < 0)
 			return dcf_errf(errmsg, DCF_ERR_IO, "could not read at offset %" PRIu64 ": %s",
 							off, strerror((int) -n));
@@ -302,13 +305,19 @@ dcf_seg_read_record(dcf_seg_reader *r, uint64_t off, dcf_seg_status *status,
 		*why = "file ends inside a record payload";
 		return DCF_OK;
 	}
+	if (avail < dcf_seg_frame_bytes(rec->length))
+	{
+		/* written in the same pwritev as the record: a cut here is a tear */
+		*status = DCF_SEG_BAD;
+		*why = "file ends inside a record's padding";
+		return DCF_OK;
+	}
 	if (dcf_crc32c(0, p + DCF_SEG_RECORD_HEADER_BYTES, rec->length) != rec->payload_crc)
 	{
 		*status = DCF_SEG_BAD;
 		*why = "payload checksum mismatch";
 		return DCF_OK;
 	}
-	/* padding must be zeros; a short file may end inside the padding */
 	if (!all_zero(p + DCF_SEG_RECORD_HEADER_BYTES + rec->length,
 				  avail - DCF_SEG_RECORD_HEADER_BYTES - rec->length))
 	{

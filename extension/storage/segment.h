@@ -108,7 +108,9 @@ typedef struct dcf_seg_reader
 	const dcf_io *io;
 	int			fd;
 	uint64_t	size;			/* file size in bytes */
-	uint8_t    *buf;			/* DCF_SEG_READ_BUFFER_BYTES */
+	uint8_t    *buf;			/* cap bytes */
+	size_t		cap;			/* DCF_SEG_READ_BUFFER_BYTES, or less for a
+								 * file smaller than that */
 	uint64_t	start;			/* file offset of buf[0] */
 	size_t		len;			/* valid bytes in buf */
 } dcf_seg_reader;
@@ -116,7 +118,8 @@ typedef struct dcf_seg_reader
 extern dcf_rc dcf_seg_reader_open(dcf_seg_reader *r, const dcf_io *io, int fd, char *errmsg);
 extern void dcf_seg_reader_close(dcf_seg_reader *r);
 /*
- * Makes file bytes [off, off + len) available (len <= the buffer size):
+ * Makes file bytes [off, off + len) available (len is clamped to the
+ * buffer, which is never smaller than the rest of a file or a record):
  * *p points at them and *avail is how many exist (< len only at the end
  * of the file).  The pointer is valid until the next call.
  */
