@@ -39,7 +39,8 @@ typedef struct tn_msg
 	uint8_t		type;
 	uint32_t	len;
 	uint64_t	seq;			/* first 8 bytes of the payload, if any */
-	int			intact;			/* payload matched tn_fill(seq, len) */
+	int			intact;			/* payload matched tn_fill(seq, len, type) */
+	uint64_t	at_ms;			/* when it was delivered */
 } tn_msg;
 
 typedef struct tn_node
@@ -143,21 +144,35 @@ tn_free_port(void)
 	return port;
 }
 
-/* Deterministic payload for (seq, len): byte i = f(seq, i); first 8 bytes = seq. */
+/*
+ * Deterministic payload for (seq, len, type): the first 8 bytes carry seq.
+ * Types with TN_TEXT set get repetitive text (lz4 shrinks it); others get a
+ * pattern lz4 cannot shrink much (it repeats only every 64 KiB).
+ */
+#define TN_TEXT 0x80
+
+static inline uint8_t
+tn_byte(uint64_t seq, size_t i, uint8_t type)
+{
+	if (type & TN_TEXT)
+		return (uint8_t) "insert into pgbench_history values "[(i + seq) % 35];
+	return (uint8_t) ((seq * 31 + i * 7 + (i >> 8)) & 0xff);
+}
+
 static inline void
-tn_fill(uint8_t *p, uint64_t seq, size_t len)
+tn_fill(uint8_t *p, uint64_t seq, size_t len, uint8_t type)
 {
 	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t) ((seq * 31 + i * 7 + (i >> 8)) & 0xff);
+		p[i] = tn_byte(seq, i, type);
 	if (len >= 8)
 		memcpy(p, &seq, 8);
 }
 
 static inline int
-tn_check_fill(const uint8_t *p, uint64_t seq, size_t len)
+tn_check_fill(const uint8_t *p, uint64_t seq, size_t len, uint8_t type)
 {
 	for (size_t i = 8; i < len; i++)
-		if (p[i] != (uint8_t) ((seq * 31 + i * 7 + (i >> 8)) & 0xff))
+		if (p[i] != tn_byte(seq, i, type))
 			return 0;
 	return 1;
 }
@@ -178,7 +193,8 @@ tn_on_message(void *arg, const dcf_net_msg *m)
 		r->seq = 0;
 		if (m->len >= 8)
 			memcpy(&r->seq, m->data, 8);
-		r->intact = tn_check_fill(m->data, r->seq, m->len);
+		r->at_ms = dcf_net_clock_ms();
+		r->intact = tn_check_fill(m->data, r->seq, m->len, m->type);
 	}
 	if (n->hook)
 		n->hook(n, m);
@@ -326,6 +342,32 @@ tn_connected(tn_node *n, uint32_t peer, int cls)
 
 	return dcf_net_get_peer_stats(n->net, peer, (dcf_net_class) cls, &st) == DCF_OK &&
 		st.connected;
+}
+
+/*
+ * Send a tn_fill payload from node `from` to `to`, pumping `nodes` while the
+ * queue is full (for up to 10 s).  Returns the final rc.
+ */
+static inline dcf_rc
+tn_send(tn_node **nodes, int nn, tn_node *from, uint32_t to, int cls, uint8_t type,
+		uint64_t seq, size_t len)
+{
+	static uint8_t *buf;
+	static size_t cap;
+	uint64_t	end = dcf_net_clock_ms() + 10000;
+	dcf_rc		rc;
+
+	if (cap < len || buf == NULL)
+	{
+		free(buf);
+		cap = len > 65536 ? len : 65536;
+		buf = malloc(cap);
+	}
+	tn_fill(buf, seq, len, type);
+	while ((rc = dcf_net_send(from->net, to, (dcf_net_class) cls, type, buf, len, NULL)) == DCF_ERR_FULL &&
+		   dcf_net_clock_ms() < end)
+		tn_pump(nodes, nn, 5);
+	return rc;
 }
 
 /* ---- certificates -------------------------------------------------------- */
