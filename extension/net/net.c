@@ -63,8 +63,7 @@
 #define NET_ACCEPT_BATCH			16
 /* Pause after accept() fails (EMFILE ...), so the loop does not spin. */
 #define NET_ACCEPT_PAUSE_MS			100
-/* Log lines about unauthenticated connections: burst per window. */
-#define NET_LOG_STRANGER_BURST		20
+/* Window of the limit on log lines about unauthenticated connections. */
 #define NET_LOG_STRANGER_WINDOW_MS	10000
 #define NET_LOG_LINE_MAX			(DCF_ERRMSG_MAX + 160)
 /* Handshake output a connection can owe (a few small frames). */
@@ -222,7 +221,7 @@ stranger_log_allowed(dcf_net *net)
 		net->log_window_count = 0;
 		net->log_suppressed = 0;
 	}
-	if (net->log_window_count < NET_LOG_STRANGER_BURST)
+	if (net->log_window_count < net->opt.stranger_log_burst)
 	{
 		net->log_window_count++;
 		return 1;
@@ -923,6 +922,7 @@ dcf_net_options_init(dcf_net_options *o)
 	o->handshake_timeout_ms = DCF_NET_HANDSHAKE_TIMEOUT_MS;
 	o->reconnect_min_ms = DCF_NET_RECONNECT_MIN_MS;
 	o->reconnect_max_ms = DCF_NET_RECONNECT_MAX_MS;
+	o->stranger_log_burst = DCF_NET_STRANGER_LOG_BURST;
 }
 
 dcf_rc

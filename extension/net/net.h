@@ -73,6 +73,8 @@ typedef enum dcf_net_class
 #define DCF_NET_RECONNECT_MIN_MS		50
 #define DCF_NET_RECONNECT_MAX_MS		2000
 #define DCF_NET_COMPRESS_MIN_BYTES		1024
+/* log lines about unauthenticated connections per 10 s; the rest are counted */
+#define DCF_NET_STRANGER_LOG_BURST		20
 
 /* Socket readiness, both what an endpoint wants and what happened. */
 #define DCF_NET_READ					0x1
@@ -123,6 +125,7 @@ typedef struct dcf_net_options
 	uint32_t	handshake_timeout_ms;	/* connect + TLS + dcf handshake */
 	uint32_t	reconnect_min_ms;
 	uint32_t	reconnect_max_ms;
+	int			stranger_log_burst; /* per 10 s, then "suppressed N" */
 	dcf_net_recv_fn on_message;	/* required */
 	void	   *on_message_arg;
 	dcf_net_log_fn log;			/* NULL: stderr (INFO and above) */
