@@ -68,6 +68,9 @@
 #define NET_LOG_LINE_MAX			(DCF_ERRMSG_MAX + 160)
 /* Handshake output a connection can owe (a few small frames). */
 #define NET_HSOUT_MAX_BYTES			1024
+/* dcf_net_pump_many() uses stack arrays up to these sizes, heap beyond. */
+#define NET_PUMP_LOCAL_SOCKS		256
+#define NET_PUMP_LOCAL_NETS			16
 /* Decompression scratch: one frame. */
 #define NET_ZBUF_MAX_BYTES			DCF_FRAME_MAX_BYTES
 
@@ -806,6 +809,7 @@ conn_read(net_conn *c)
 		size_t		len = dcf_netbuf_len(&c->rbuf);
 		size_t		want = c->state == CONN_OPEN ? NET_READ_CHUNK_BYTES : NET_READ_CHUNK_HS_BYTES;
 		size_t		got;
+		size_t		asked;
 		size_t		consumed;
 		dcf_rc		rc;
 
@@ -817,7 +821,8 @@ conn_read(net_conn *c)
 			close_conn(c, DCF_NET_LOG_WARNING, "no memory for a %zu byte frame", need);
 			return;
 		}
-		rc = io_read(c, dcf_netbuf_tailp(&c->rbuf), dcf_netbuf_room(&c->rbuf), &got, err);
+		asked = dcf_netbuf_room(&c->rbuf);
+		rc = io_read(c, dcf_netbuf_tailp(&c->rbuf), asked, &got, err);
 		if (rc == DCF_ERR_AGAIN)
 			break;
 		if (rc != DCF_OK)
@@ -847,6 +852,9 @@ conn_read(net_conn *c)
 			break;
 		}
 		budget -= got;
+		/* a short plain read drained the socket: skip the read that says EAGAIN */
+		if (!c->ssl && got < asked)
+			break;
 	}
 	if (!c->dead)
 		dcf_netbuf_trim(&c->rbuf, NET_RBUF_KEEP_BYTES);
@@ -1414,11 +1422,16 @@ dcf_net_timeout_ms(dcf_net *net, uint64_t now_ms)
 dcf_rc
 dcf_net_pump_many(dcf_net **nets, int n, int timeout_ms, char *errmsg)
 {
-	struct pollfd *pfd;
-	dcf_net_sock *socks;
-	int		   *count;
+	struct pollfd pfd_local[NET_PUMP_LOCAL_SOCKS];
+	dcf_net_sock socks_local[NET_PUMP_LOCAL_SOCKS];
+	int			count_local[NET_PUMP_LOCAL_NETS];
+	struct pollfd *pfd = pfd_local;
+	dcf_net_sock *socks = socks_local;
+	int		   *count = count_local;
 	int			total = 0;
+	int			cap = NET_PUMP_LOCAL_SOCKS;
 	int			r;
+	dcf_rc		rc = DCF_OK;
 	uint64_t	now = dcf_net_clock_ms();
 
 	for (int i = 0; i < n; i++)
@@ -1427,22 +1440,26 @@ dcf_net_pump_many(dcf_net **nets, int n, int timeout_ms, char *errmsg)
 
 		if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
 			timeout_ms = t;
-		total += nets[i]->opt.max_conns + 1;
+		total += dcf_net_socks(nets[i], NULL, 0);
 	}
-	pfd = malloc(sizeof(*pfd) * (size_t) total);
-	socks = malloc(sizeof(*socks) * (size_t) total);
-	count = malloc(sizeof(int) * (size_t) n);
-	if (pfd == NULL || socks == NULL || count == NULL)
+	if (total > NET_PUMP_LOCAL_SOCKS || n > NET_PUMP_LOCAL_NETS)
 	{
-		free(pfd);
-		free(socks);
-		free(count);
-		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
+		cap = total + 1;
+		pfd = malloc(sizeof(*pfd) * (size_t) cap);
+		socks = malloc(sizeof(*socks) * (size_t) cap);
+		count = malloc(sizeof(int) * (size_t) n);
+		if (pfd == NULL || socks == NULL || count == NULL)
+		{
+			rc = dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
+			goto out;
+		}
 	}
 	total = 0;
 	for (int i = 0; i < n; i++)
 	{
-		count[i] = dcf_net_socks(nets[i], socks + total, nets[i]->opt.max_conns + 1);
+		/* nothing ran since the sets were counted, so they fit exactly */
+		count[i] = dcf_net_socks(nets[i], socks + total, cap - total);
+		DCF_ASSERT(count[i] <= cap - total);
 		for (int k = 0; k < count[i]; k++)
 		{
 			pfd[total + k].fd = socks[total + k].fd;
@@ -1457,12 +1474,8 @@ dcf_net_pump_many(dcf_net **nets, int n, int timeout_ms, char *errmsg)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 	{
-		dcf_rc		rc = dcf_errf(errmsg, DCF_ERR_IO, "poll: %s", strerror(errno));
-
-		free(pfd);
-		free(socks);
-		free(count);
-		return rc;
+		rc = dcf_errf(errmsg, DCF_ERR_IO, "poll: %s", strerror(errno));
+		goto out;
 	}
 	now = dcf_net_clock_ms();
 	total = 0;
@@ -1489,10 +1502,14 @@ dcf_net_pump_many(dcf_net **nets, int n, int timeout_ms, char *errmsg)
 		dcf_net_process(nets[i], socks + total, nr, now);
 		total += count[i];
 	}
-	free(pfd);
-	free(socks);
-	free(count);
-	return DCF_OK;
+out:
+	if (pfd != pfd_local)
+	{
+		free(pfd);
+		free(socks);
+		free(count);
+	}
+	return rc;
 }
 
 dcf_rc
