@@ -25,6 +25,9 @@
 
 #include "libpq-fe.h"
 
+#include "ctl_logdump.h"
+#include "ctl_startstop.h"
+
 #define DCF_CTL_VERSION "1.0"
 #define PIDFILE_LINE_MAX 1024
 
@@ -46,9 +49,16 @@ usage(FILE *out)
 			"%s administers a dcf (consensus-based high availability) PostgreSQL node.\n\n"
 			"Usage:\n"
 			"  %s query -D DATADIR [-h HOST] [-p PORT] [-U USER] [-d DBNAME]\n"
+			"  %s start -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
+			"  %s stop -D DATADIR [-m fast|immediate|smart]\n"
+			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
-			"  query      show this node's HA state and consensus replication info\n\n"
+			"  query      show this node's HA state and consensus replication info\n"
+			"  start      start the node as a standby that joins its cluster, rewinding it\n"
+			"             first when its WAL diverged from the cluster's\n"
+			"  stop       stop the node (a leader immediately, so it rejoins without rewind)\n"
+			"  log-dump   print a stopped node's consensus log and metadata\n\n"
 			"Options:\n"
 			"  -D, --pgdata=DATADIR   data directory of the node (finds the server from postmaster.pid)\n"
 			"  -h, --host=HOST        server host or socket directory (default: from postmaster.pid)\n"
@@ -58,7 +68,7 @@ usage(FILE *out)
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure.\n",
-			progname, progname, progname);
+			progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -252,15 +262,24 @@ main(int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"username", required_argument, NULL, 'U'},
 		{"dbname", required_argument, NULL, 'd'},
+		{"log", required_argument, NULL, 'l'},
+		{"options", required_argument, NULL, 'o'},
+		{"timeout", required_argument, NULL, 't'},
+		{"mode", required_argument, NULL, 'm'},
+		{"source-server", required_argument, NULL, 1},
 		{"help", no_argument, NULL, '?'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
 	CtlOptions	opt;
+	CtlStartOptions sopt;
 	const char *command = NULL;
 	int			c;
 
 	memset(&opt, 0, sizeof(opt));
+	memset(&sopt, 0, sizeof(sopt));
+	if (argc > 1 && strcmp(argv[1], "log-dump") == 0)
+		return dcf_ctl_logdump(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
 	{
 		usage(stdout);
@@ -280,7 +299,7 @@ main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "D:h:p:U:d:V?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "D:h:p:U:d:l:o:t:m:V?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -298,6 +317,21 @@ main(int argc, char **argv)
 				break;
 			case 'd':
 				opt.dbname = optarg;
+				break;
+			case 'l':
+				sopt.logfile = optarg;
+				break;
+			case 'o':
+				sopt.pg_options = optarg;
+				break;
+			case 't':
+				sopt.timeout_s = atoi(optarg);
+				break;
+			case 'm':
+				sopt.mode = optarg;
+				break;
+			case 1:
+				sopt.source_server = optarg;
 				break;
 			case 'V':
 				printf("dcf_ctl (dcf) %s\n", DCF_CTL_VERSION);
@@ -321,5 +355,10 @@ main(int argc, char **argv)
 		fail("no command given\nTry \"%s --help\" for more information.", progname);
 	if (strcmp(command, "query") == 0)
 		return cmd_query(&opt);
+	sopt.datadir = opt.datadir;
+	if (strcmp(command, "start") == 0)
+		return dcf_ctl_start(&sopt);
+	if (strcmp(command, "stop") == 0)
+		return dcf_ctl_stop(&sopt);
 	fail("unknown command \"%s\"\nTry \"%s --help\" for more information.", command, progname);
 }

@@ -24,7 +24,7 @@ if [ "$(id -u)" = 0 ]; then
 	copy=/tmp/dcf-tests
 	rm -rf "$copy"
 	mkdir -p "$copy"
-	tar -C "$here" --exclude=./build --exclude=./tmp_check --exclude=./.git -cf - . | tar -C "$copy" -xf -
+	tar -C "$here" --exclude=./build --exclude=./tmp_check --exclude=./.git --exclude='*.o' --exclude='*.so' -cf - . | tar -C "$copy" -xf -
 	chown -R "$user": "$copy"
 	exec runuser -u "$user" -- env CI="${CI:-}" PATH="$PATH" "$copy/tools/run-tests.sh" "$@"
 fi

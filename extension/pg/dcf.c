@@ -30,6 +30,8 @@
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
 #include "postmaster/bgworker.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
@@ -50,7 +52,7 @@ char	   *dcf_data_path = NULL;
 char	   *dcf_config_json = NULL;
 int			dcf_election_timeout_ms = 1000;
 int			dcf_heartbeat_interval_ms = 100;
-int			dcf_run_mode = 0;
+int			dcf_run_mode_setting = 0;
 char	   *dcf_auth_key_file = NULL;
 bool		dcf_ssl = false;
 char	   *dcf_ssl_cert_file = NULL;
@@ -206,7 +208,7 @@ define_parameters(void)
 	DefineCustomEnumVariable("dcf.run_mode",
 							 "Election mode: 0 = automatic election, 2 = no automatic election.",
 							 "With 2, leadership changes only by explicit switchover or promotion.",
-							 &dcf_run_mode,
+							 &dcf_run_mode_setting,
 							 0, run_mode_options,
 							 PGC_POSTMASTER,
 							 0,
@@ -268,7 +270,8 @@ static void
 dcf_login_hook(Port *port, int status)
 {
 	bool		joined,
-				fenced;
+				fenced,
+				suspended;
 
 	if (prev_client_auth_hook)
 		prev_client_auth_hook(port, status);
@@ -277,11 +280,19 @@ dcf_login_hook(Port *port, int status)
 	LWLockAcquire(dcf_shared->lock, LW_SHARED);
 	joined = dcf_shared->joined;
 	fenced = dcf_shared->fenced;
+	suspended = dcf_shared->suspended;
 	LWLockRelease(dcf_shared->lock);
 	if (fenced)
 		ereport(FATAL,
 				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
 				 errmsg("this dcf node lost leadership and is shutting down"),
+				 errhint("Connect to the current leader.")));
+	if (suspended && !am_walsender &&
+		!(port->application_name && strcmp(port->application_name, "dcf_ctl") == 0))
+		ereport(FATAL,
+				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+				 errmsg("this dcf node lost contact with the majority of its cluster"),
+				 errdetail("It acknowledges no commit until it is elected again."),
 				 errhint("Connect to the current leader.")));
 	if (!joined && !am_walsender &&
 		!(port->application_name && strcmp(port->application_name, "dcf_ctl") == 0))

@@ -13,7 +13,7 @@ extern char *dcf_data_path;
 extern char *dcf_config_json;
 extern int	dcf_election_timeout_ms;
 extern int	dcf_heartbeat_interval_ms;
-extern int	dcf_run_mode;
+extern int	dcf_run_mode_setting;
 extern char *dcf_auth_key_file;
 extern bool dcf_ssl;
 extern char *dcf_ssl_cert_file;

@@ -52,6 +52,7 @@ typedef struct DcfShared
 	 */
 	bool		joined;
 	bool		fenced;
+	bool		suspended;		/* leader without its majority: see dcf_worker.c */
 	bool		leading;		/* promoted leader pumping WAL */
 
 	/* consensus state, written by the worker */

@@ -92,6 +92,7 @@
 #define WORKER_PROMOTE_TIMEOUT_MS	60000	/* promotion must finish within this */
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
 #define WORKER_READ_BUF_BYTES		(DCF_LOG_READ_BUFFER_MIN_BYTES + DCF_WAL_CHUNK_MAX_BYTES)
+#define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
 
 typedef enum LeadState
 {
@@ -126,6 +127,8 @@ typedef struct Worker
 	uint32_t	lead_tli;		/* timeline after promotion */
 	uint64_t	lead_switch_lsn;
 	bool		promoted;		/* this worker promoted the server */
+	bool		suspended;		/* promoted, lost its majority, may be re-elected */
+	uint64_t	suspended_since_ms;
 
 	uint64_t	last_tick_ms;
 	uint64_t	pump_retry_at_ms;
@@ -152,6 +155,8 @@ typedef struct Worker
 } Worker;
 
 static Worker W;
+
+static bool resume_leadership(uint64_t now_ms);
 static volatile sig_atomic_t shutdown_requested = false;
 
 static uint64_t
@@ -200,10 +205,10 @@ worker_exit(int code, Datum arg)
 
 /* A failure of the consensus layers that leaves nothing safe to do. */
 static void
-worker_panic(const char *what, const char *errmsg)
+worker_panic(const char *what, const char *detail)
 {
 	ereport(PANIC,
-			(errmsg("dcf: %s: %s", what, errmsg)));
+			(errmsg("dcf: %s: %s", what, detail)));
 }
 
 /* ---- host callbacks --------------------------------------------------------- */
@@ -245,6 +250,13 @@ cb_on_role(void *ctx, dcf_role role, uint32_t leader_id, uint64_t term)
 	W.role = role;
 	W.leader_id = leader_id;
 	W.term = term;
+}
+
+static void
+cb_net_log(void *arg, dcf_net_log_level level, const char *line)
+{
+	ereport(level == DCF_NET_LOG_WARNING ? WARNING : level == DCF_NET_LOG_INFO ? LOG : DEBUG1,
+			(errmsg("dcf net: %s", line)));
 }
 
 /* ---- reading WAL for the feeder ------------------------------------------------ */
@@ -638,7 +650,8 @@ start_pump(uint64_t now_ms)
 		return;
 	ci = pump_conninfo();
 	W.pending_key = dcf_host_last_key(W.host);
-	W.pump = dcf_pump_start(ci, "dcf", tl->tli, tl->appended_end, &cb);
+	W.pump = dcf_pump_start(ci, "dcf", tl->tli, tl->appended_end,
+							Max(tl->committed_end, tl->begin_lsn), &cb);
 	pfree(ci);
 	if (W.pump == NULL)
 		worker_panic("starting the WAL pump", "out of memory");
@@ -727,6 +740,11 @@ lead_step(uint64_t now_ms)
 			break;
 
 		case LEAD_WAIT_COMMIT:
+			if (W.commit_index >= W.lead_target_index && W.promoted)
+			{
+				resume_leadership(now_ms);
+				break;
+			}
 			if (W.commit_index >= W.lead_target_index)
 			{
 				W.lead = LEAD_WAIT_RECEIVE;
@@ -860,13 +878,47 @@ lead_step(uint64_t now_ms)
 	}
 }
 
+/*
+ * Leadership lost.  A leader that hears of another leader is fenced at
+ * once: that leader is (or will be) writable.  A leader that only lost
+ * contact with its majority (check-quorum) cannot know whether another was
+ * elected, so it acknowledges nothing more and refuses logins at once, but
+ * keeps its server up for WORKER_SUSPEND_TIMEOUTS election timeouts: if it
+ * is elected again (it has the longest log, so it usually is once a
+ * majority is back) it simply resumes pumping and commits in flight
+ * complete; otherwise it is fenced.
+ */
+static void
+lose_leadership(uint64_t now_ms)
+{
+	if (W.leader_id != 0 && W.leader_id != (uint32_t) dcf_node_id)
+		fence_and_stop(psprintf("node %u leads in term " UINT64_FORMAT, W.leader_id, W.term));
+	if (W.suspended)
+		return;
+	if (W.pump)
+	{
+		dcf_pump_destroy(W.pump);
+		W.pump = NULL;
+	}
+	W.suspended = true;
+	W.suspended_since_ms = now_ms;
+	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
+	dcf_shared->suspended = true;
+	LWLockRelease(dcf_shared->lock);
+	ereport(LOG,
+			(errmsg("dcf: node %d lost contact with the majority in term " UINT64_FORMAT "; acknowledging nothing",
+					dcf_node_id, W.term),
+			 errdetail("The server stays up for %d election timeouts in case this node is elected again; then it is fenced.",
+					   WORKER_SUSPEND_TIMEOUTS)));
+}
+
 /* React to a role change reported during this turn. */
 static void
 handle_role_change(uint64_t now_ms)
 {
 	if (W.role == DCF_ROLE_LEADER && W.lead == LEAD_NONE)
 	{
-		dcf_status st;
+		dcf_status	st;
 
 		dcf_host_status(W.host, &st);
 		W.lead = LEAD_WAIT_COMMIT;
@@ -876,11 +928,38 @@ handle_role_change(uint64_t now_ms)
 	else if (W.role != DCF_ROLE_LEADER && W.lead != LEAD_NONE)
 	{
 		if (W.promoted)
-			fence_and_stop(psprintf("it lost leadership in term " UINT64_FORMAT, W.term));
-		/* not promoted yet: still a standby, simply follow */
-		ereport(LOG, (errmsg("dcf: lost leadership before promotion (%s)", lead_state_names[W.lead])));
+			lose_leadership(now_ms);
+		else
+			ereport(LOG, (errmsg("dcf: lost leadership before promotion (%s)", lead_state_names[W.lead])));
 		W.lead = LEAD_NONE;
 	}
+	else if (W.suspended && W.leader_id != 0 && W.leader_id != (uint32_t) dcf_node_id)
+		lose_leadership(now_ms);
+}
+
+/*
+ * Elected again while suspended: the server is still the primary of the
+ * newest timeline and its WAL continues the log, so pumping resumes where
+ * the log ends; no promotion, no new timeline.
+ */
+static bool
+resume_leadership(uint64_t now_ms)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_latest_appended(W.walmap);
+
+	if (tl == NULL || tl->tli != W.lead_tli || RecoveryInProgress())
+	{
+		fence_and_stop("it was elected again, but the log moved to another timeline meanwhile");
+		return false;
+	}
+	W.suspended = false;
+	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
+	dcf_shared->suspended = false;
+	LWLockRelease(dcf_shared->lock);
+	W.lead = LEAD_PUMP;
+	ereport(LOG, (errmsg("dcf: node %d leads again in term " UINT64_FORMAT "; resuming on timeline %u",
+						 dcf_node_id, W.term, W.lead_tli)));
+	return true;
 }
 
 /* ---- committed entries -------------------------------------------------------------- */
@@ -1099,7 +1178,7 @@ worker_start(uint64_t now_ms)
 	ho.core.heartbeat_interval_ms = (uint32_t) dcf_heartbeat_interval_ms;
 	ho.core.lease_margin_ms = (uint32_t) Min(dcf_election_timeout_ms / 4, 100);
 	ho.core.prng_seed = ((uint64_t) MyProcPid << 32) ^ (uint64_t) wall_us();
-	ho.core.run_mode = dcf_run_mode == 2 ? DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
+	ho.core.run_mode = dcf_run_mode_setting == 2 ? DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
 	rc = dcf_options_validate(&ho.core, err);
 	if (rc != DCF_OK)
 		ereport(FATAL, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1112,6 +1191,7 @@ worker_start(uint64_t now_ms)
 	ho.net.ssl_key_file = dcf_ssl_key_file;
 	ho.net.ssl_ca_file = dcf_ssl_ca_file;
 	ho.net.compress = dcf_compress == 1 ? DCF_NET_COMPRESS_LZ4 : DCF_NET_COMPRESS_NONE;
+	ho.net.log = cb_net_log;
 	ho.bootstrap = &boot;
 	memset(&hcb, 0, sizeof(hcb));
 	hcb.log = cb_host_log;
@@ -1319,6 +1399,9 @@ dcf_worker_main(Datum main_arg)
 			W.role_event = false;
 			handle_role_change(now_ms);
 		}
+		if (W.suspended && W.lead == LEAD_NONE &&
+			now_ms - W.suspended_since_ms > (uint64_t) WORKER_SUSPEND_TIMEOUTS * dcf_election_timeout_ms)
+			fence_and_stop("it was not elected again in time");
 		advance_commit(now_ms);
 		lead_step(now_ms);
 		if (W.pump)

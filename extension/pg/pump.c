@@ -114,7 +114,7 @@ update_socket(dcf_pump *p)
 
 dcf_pump *
 dcf_pump_start(const char *conninfo, const char *slot_name, uint32_t tli,
-			   uint64_t start_lsn, const dcf_pump_callbacks *cb)
+			   uint64_t start_lsn, uint64_t commit_lsn, const dcf_pump_callbacks *cb)
 {
 	dcf_pump   *p = calloc(1, sizeof(dcf_pump));
 	const char *keys[] = {"dbname", "replication", "application_name", "fallback_application_name", NULL};
@@ -127,12 +127,10 @@ dcf_pump_start(const char *conninfo, const char *slot_name, uint32_t tli,
 	p->start_lsn = start_lsn;
 	p->next_lsn = start_lsn;
 	/*
-	 * WAL before the start point is committed by definition (the host starts
-	 * the pump at its commit point).  Reporting it at once also matters: a
-	 * walsender whose flush position is invalid is never chosen as a
-	 * synchronous standby.
+	 * Never report more than is committed: WAL between commit_lsn and
+	 * start_lsn may be in the log but not yet on a majority.
 	 */
-	p->commit_lsn = start_lsn;
+	p->commit_lsn = commit_lsn < start_lsn ? commit_lsn : start_lsn;
 	p->reported_lsn = 0;
 	p->sock = -1;
 	if (slot_name)

@@ -58,12 +58,15 @@ typedef struct dcf_pump_callbacks
 typedef struct dcf_pump dcf_pump;
 
 /*
- * Begin connecting.  conninfo must include replication=true (the pump adds
+ * Begin connecting (the pump adds replication=true and
  * application_name=dcf).  Streaming starts at start_lsn on timeline tli,
- * through slot slot_name (created if missing; NULL for none).
+ * through slot slot_name (created if missing; NULL for none).  commit_lsn
+ * (<= start_lsn, non-zero) is what is known committed now; it is reported
+ * at once, because a walsender whose flush position is invalid is never
+ * chosen as a synchronous standby.
  */
 extern dcf_pump *dcf_pump_start(const char *conninfo, const char *slot_name,
-								uint32_t tli, uint64_t start_lsn,
+								uint32_t tli, uint64_t start_lsn, uint64_t commit_lsn,
 								const dcf_pump_callbacks *cb);
 extern void dcf_pump_destroy(dcf_pump *p);
 

@@ -92,7 +92,7 @@ main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	p = dcf_pump_start(argv[1], argv[2][0] ? argv[2] : NULL, (uint32_t) atoi(argv[3]),
-					   parse_lsn(argv[4]), &cb);
+					   parse_lsn(argv[4]), parse_lsn(argv[4]), &cb);
 	for (;;)
 	{
 		struct pollfd pfd;

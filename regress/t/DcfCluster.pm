@@ -1,0 +1,151 @@
+# DcfCluster — a dcf cluster of PostgreSQL::Test::Cluster nodes on loopback.
+#
+#   my $c = DcfCluster->new('name', 3);      # one initdb, copied to 3 nodes
+#   $c->start_all;
+#   my $leader = $c->wait_for_leader;        # the writable node
+#   $c->follower_nodes($leader)
+#
+# Every node listens for SQL on its Unix socket and on 127.0.0.1 (pg_rewind
+# reaches the leader by TCP), and for dcf traffic on a free loopback port.
+# All nodes share one cluster key.
+package DcfCluster;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use PostgreSQL::Test::RecursiveCopy;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+sub new
+{
+	my ($class, $name, $n, %opt) = @_;
+	my $self = bless { name => $name, nodes => [] }, $class;
+
+	my @nodes;
+	my @dcf_ports;
+	for my $i (1 .. $n)
+	{
+		push @nodes, PostgreSQL::Test::Cluster->new("${name}_n$i");
+		push @dcf_ports, PostgreSQL::Test::Cluster::get_free_port();
+	}
+	my $first = $nodes[0];
+	$first->init(allows_streaming => 1);
+	my $keyfile = $first->basedir . '/../' . "${name}_cluster.key";
+	open my $kf, '>', $keyfile or die $!;
+	print $kf join('', map { sprintf '%02x', int(rand(256)) } 1 .. 32), "\n";
+	close $kf;
+	chmod 0600, $keyfile;
+
+	my @members;
+	for my $i (1 .. $n)
+	{
+		my $role = $opt{roles} ? $opt{roles}->[$i - 1] : ($i == 1 ? 'LEADER' : 'FOLLOWER');
+		push @members,
+		  qq({"stream_id":1,"node_id":$i,"ip":"127.0.0.1","port":$dcf_ports[$i-1],"role":"$role"});
+	}
+	my $config = '[' . join(',', @members) . ']';
+
+	# the template: everything but the node-local settings
+	$first->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'dcf'
+dcf.enable = on
+dcf.auth_key_file = '$keyfile'
+dcf.config = '$config'
+restart_after_crash = on
+max_connections = 100
+wal_keep_size = '256MB'
+log_min_messages = info
+));
+	$first->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n");
+
+	for my $i (2 .. $n)
+	{
+		my $node = $nodes[$i - 1];
+		mkdir $node->basedir;
+		PostgreSQL::Test::RecursiveCopy::copypath($first->data_dir, $node->data_dir);
+		chmod 0700, $node->data_dir;
+	}
+	for my $i (1 .. $n)
+	{
+		my $node = $nodes[$i - 1];
+		my $extra = $opt{extra_conf} // '';
+		$node->append_conf('postgresql.conf', qq(
+port = ${\ $node->port}
+unix_socket_directories = '${\ $node->host}'
+listen_addresses = '127.0.0.1'
+dcf.node_id = $i
+dcf.data_path = '${\ $node->basedir}/dcf_data'
+$extra
+));
+	}
+	$self->{nodes} = \@nodes;
+	$self->{dcf_ports} = \@dcf_ports;
+	$self->{keyfile} = $keyfile;
+	return $self;
+}
+
+sub nodes { return @{ $_[0]->{nodes} }; }
+sub node { return $_[0]->{nodes}->[ $_[1] - 1 ]; }
+
+sub start_all
+{
+	my ($self) = @_;
+	$_->start for $self->nodes;
+}
+
+# The node whose server accepts writes (the promoted leader), or undef.
+sub writable_node
+{
+	my ($self) = @_;
+	for my $node ($self->nodes)
+	{
+		next unless -f $node->data_dir . '/postmaster.pid';
+		my ($ret, $out) = $node->psql('postgres', 'SELECT NOT pg_is_in_recovery()',
+			extra_params => ['-X'], timeout => 5);
+		return $node if defined $ret && $ret == 0 && defined $out && $out eq 't';
+	}
+	return undef;
+}
+
+# Wait until a leader is writable; returns it.
+sub wait_for_leader
+{
+	my ($self, $timeout, @exclude) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $t0 = time;
+	while (time - $t0 < $timeout)
+	{
+		my $l = $self->writable_node;
+		return $l if $l && !grep { $_ == $l } @exclude;
+		usleep(100_000);
+	}
+	die "no writable leader within $timeout s";
+}
+
+sub followers
+{
+	my ($self, $leader) = @_;
+	return grep { $_ != $leader } $self->nodes;
+}
+
+# Wait until $sql on $node returns $expected (connection failures retried).
+sub wait_query
+{
+	my ($self, $node, $sql, $expected, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $t0 = time;
+	my $out;
+	while (time - $t0 < $timeout)
+	{
+		my $ret;
+		($ret, $out) = $node->psql('postgres', $sql, extra_params => ['-X'], timeout => 10);
+		return 1 if defined $ret && $ret == 0 && defined $out && $out eq $expected;
+		usleep(100_000);
+	}
+	diag("wait_query on " . $node->name . ": '$sql' gave '" . ($out // '') . "', wanted '$expected'");
+	return 0;
+}
+
+1;
