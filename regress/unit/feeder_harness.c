@@ -106,6 +106,7 @@ typedef struct dir_source
 	dcf_lsn		floor;
 	uint32_t	latest;
 	dcf_walfile_history hist;	/* history of latest */
+	dcf_lsn		local_next;		/* where the last run of local reads ended */
 } dir_source;
 
 static dcf_rc
@@ -274,7 +275,13 @@ dir_read(void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got
 							dcf_walfile_lsn_format(a, lsn), dcf_walfile_lsn_format(b, s->floor));
 		if (n > s->floor - lsn)
 			n = (size_t) (s->floor - lsn);
-		return dcf_walfile_read(s->local_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg);
+		if (lsn != s->local_next)
+			log_line("HARNESS reading %s on timeline %u from the standby's own WAL in \"%s\"",
+					 dcf_walfile_lsn_format(a, lsn), tli, s->local_dir);
+		if (dcf_walfile_read(s->local_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg) != DCF_OK)
+			return DCF_ERR_IO;	/* a local copy that fails is not "gone": no rebuild */
+		s->local_next = lsn + *got;
+		return DCF_OK;
 	}
 	return dcf_walfile_read(s->wal_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg);
 }
