@@ -727,6 +727,16 @@ timeline_became_historic(dcf_feeder *f, feeder_conn *c, uint32_t latest)
 		 "WAL feeder client %llu: timeline %u ended at %s, next timeline %u (sent up to %s)",
 		 (unsigned long long) c->id, c->send_tli, lsn_text(a, c->valid_upto), c->next_tli,
 		 lsn_text(b, c->sent_ptr));
+	if (c->start_lsn > c->valid_upto)
+	{
+		/*
+		 * It was waiting past what we could serve, and the timeline ended
+		 * below its start: the start PostgreSQL would refuse (the standby's
+		 * next record lies beyond the fork, so it replayed past it).
+		 */
+		report_diverged(f, c, c->send_tli, c->start_lsn, c->valid_upto, c->next_tli, false);
+		return false;
+	}
 	return !check_replayed_past_end(f, c);
 }
 
