@@ -12,7 +12,8 @@
 # the source ends timeline 1 and the follower follows onto timeline 2
 # through the end-of-timeline sequence; diverged standbys get PostgreSQL's
 # error and the host's callback fires; malformed clients are refused
-# without disturbing the walreceiver.
+# without disturbing the walreceiver; a feeder killed with SIGKILL leaves a
+# stale socket that its successor replaces, and the walreceiver reconnects.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -78,6 +79,7 @@ sub set_control
 {
 	my ($name, %c) = @_;
 	my $file = $h{$name}{control};
+	$h{$name}{last_control} = {%c};
 	my $text = '';
 	$text .= "limit $c{limit}\n" if $c{limit};
 	$text .= "floor $c{floor}\n" if $c{floor};
@@ -92,12 +94,14 @@ sub set_control
 
 sub start_harness
 {
-	my ($name) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my ($name, $port) = @_;
+	$port //= PostgreSQL::Test::Cluster::get_free_port();
 	my $log = "$log_dir/010_feeder_$name.log";
+	$log =~ s/\.log$/_restarted.log/ if -e $log;
 	my $control = "$log_dir/010_feeder_$name.control";
+	my %keep = %{ $h{$name}{last_control} // {} };
 	$h{$name} = { port => $port, log => $log, control => $control };
-	set_control($name);
+	set_control($name, %keep);
 	$h{$name}{proc} = IPC::Run::start(
 		[
 			$harness_bin, '--wal-dir', $source->data_dir . '/pg_wal',
@@ -349,6 +353,17 @@ ok($follower->poll_query_until('postgres', "SELECT count(*) = 50 FROM t WHERE ph
 is($follower->safe_psql('postgres', 'SELECT pid FROM pg_stat_wal_receiver'),
 	$pid, 'with the same walreceiver: it was never disconnected');
 like(harness_log('h1'), qr/refused/, 'the refusals are in the harness log');
+
+# 7. the feeder's host dies (SIGKILL, as a crashed worker: the socket file
+#    stays behind) and comes back on the same port
+$h{h1}{proc}->signal('KILL');
+$h{h1}{proc}->finish;
+ok(-S "$sockdir/.s.PGSQL.$port1", 'a killed feeder leaves its socket file behind');
+my $l8 = insert_phase($source, 'phase8');
+$h{h1}{last_control} = { limit => $l8 };
+start_harness('h1', $port1);
+ok($follower->poll_query_until('postgres', "SELECT count(*) = 50 FROM t WHERE phase = 'phase8'"),
+	'the restarted feeder replaced the stale socket and the follower reconnected');
 
 # ---- shutdown ------------------------------------------------------------------
 foreach my $name ('h1', 'h2')
