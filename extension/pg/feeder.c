@@ -492,6 +492,26 @@ conn_flush(dcf_feeder *f, feeder_conn *c)
 
 /* ---- timeline knowledge -------------------------------------------------- */
 
+/*
+ * The source's position, checked.  errmsg is cleared first so a source that
+ * fails without a message does not put stack garbage into an ErrorResponse.
+ */
+static dcf_rc
+source_position(dcf_feeder *f, uint32_t *latest, dcf_lsn *xlogpos, char *errmsg)
+{
+	dcf_rc		rc;
+
+	*latest = 0;
+	*xlogpos = 0;
+	errmsg[0] = '\0';
+	rc = f->src.position(f->src.ctx, latest, xlogpos, errmsg);
+	if (rc != DCF_OK)
+		return errmsg[0] ? rc : dcf_errf(errmsg, rc, "%s", dcf_rc_name(rc));
+	if (*latest == 0)
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "the source reported timeline 0");
+	return DCF_OK;
+}
+
 /* Parse the history of the source's timeline tli into h. */
 static dcf_rc
 load_history(dcf_feeder *f, uint32_t tli, dcf_walfile_history *h, char *errmsg)
@@ -499,11 +519,16 @@ load_history(dcf_feeder *f, uint32_t tli, dcf_walfile_history *h, char *errmsg)
 	size_t		len = 0;
 	dcf_rc		rc;
 
-	if (tli <= 1)
-		return dcf_walfile_history_parse(tli == 0 ? 1 : tli, "", 0, h, errmsg);
+	if (tli == 1)
+		return dcf_walfile_history_parse(1, "", 0, h, errmsg);
+	errmsg[0] = '\0';
 	rc = f->src.history(f->src.ctx, tli, f->histbuf, sizeof(f->histbuf), &len, errmsg);
 	if (rc != DCF_OK)
+	{
+		if (errmsg[0] == '\0')
+			dcf_errf(errmsg, rc, "%s", dcf_rc_name(rc));
 		return dcf_errwrap(errmsg, rc, "could not get the history of timeline %u", tli);
+	}
 	if (len > sizeof(f->histbuf))
 		return dcf_errf(errmsg, DCF_ERR_INVALID,
 						"the source returned %zu bytes of history for a %zu-byte buffer",
@@ -727,6 +752,16 @@ timeline_became_historic(dcf_feeder *f, feeder_conn *c, uint32_t latest)
 		 "WAL feeder client %llu: timeline %u ended at %s, next timeline %u (sent up to %s)",
 		 (unsigned long long) c->id, c->send_tli, lsn_text(a, c->valid_upto), c->next_tli,
 		 lsn_text(b, c->sent_ptr));
+	if (c->start_lsn > c->valid_upto)
+	{
+		/*
+		 * It was waiting past what we could serve, and the timeline ended
+		 * below its start: the start PostgreSQL would refuse (the standby's
+		 * next record lies beyond the fork, so it replayed past it).
+		 */
+		report_diverged(f, c, c->send_tli, c->start_lsn, c->valid_upto, c->next_tli, false);
+		return false;
+	}
 	return !check_replayed_past_end(f, c);
 }
 
@@ -761,6 +796,8 @@ stream_read(dcf_feeder *f, feeder_conn *c, char *dst, size_t n)
 			chunk = (size_t) (s->end - lsn);
 		errmsg[0] = '\0';
 		rc = f->src.read(f->src.ctx, s->tli, lsn, dst + total, chunk, &got, errmsg);
+		if (rc != DCF_OK && errmsg[0] == '\0')
+			dcf_errf(errmsg, rc, "%s", dcf_rc_name(rc));
 		if (rc == DCF_ERR_NOTFOUND)
 		{
 			report_wal_missing(f, c, s->tli, lsn, errmsg);
@@ -817,7 +854,7 @@ stream_send_more(dcf_feeder *f, feeder_conn *c)
 			uint32_t	latest = 0;
 			dcf_lsn		xlogpos = 0;
 
-			if (f->src.position(f->src.ctx, &latest, &xlogpos, errmsg) != DCF_OK)
+			if (source_position(f, &latest, &xlogpos, errmsg) != DCF_OK)
 			{
 				snprintf(message, sizeof(message), "could not determine the WAL position: %s", errmsg);
 				stream_fail(f, c, "XX000", message, NULL, NULL);
@@ -919,7 +956,7 @@ start_replication(dcf_feeder *f, feeder_conn *c, const char *slot, dcf_lsn start
 	const dcf_walfile_span *s;
 	msgbuf		m;
 
-	if (f->src.position(f->src.ctx, &latest, &xlogpos, errmsg) != DCF_OK)
+	if (source_position(f, &latest, &xlogpos, errmsg) != DCF_OK)
 	{
 		snprintf(message, sizeof(message), "could not determine the WAL position: %s", errmsg);
 		command_error(f, c, "XX000", message, NULL, NULL);
@@ -1108,7 +1145,7 @@ identify_system(dcf_feeder *f, feeder_conn *c)
 	dcf_lsn		xlogpos = 0;
 	msgbuf		m;
 
-	if (f->src.position(f->src.ctx, &latest, &xlogpos, errmsg) != DCF_OK)
+	if (source_position(f, &latest, &xlogpos, errmsg) != DCF_OK)
 	{
 		snprintf(message, sizeof(message), "could not determine the WAL position: %s", errmsg);
 		command_error(f, c, "XX000", message, NULL, NULL);
@@ -1155,6 +1192,8 @@ timeline_history(dcf_feeder *f, feeder_conn *c, uint32_t tli)
 	errmsg[0] = '\0';
 	rc = tli < 2 ? dcf_errf(errmsg, DCF_ERR_NOTFOUND, "timeline 1 has no history file")
 		: f->src.history(f->src.ctx, tli, f->histbuf, sizeof(f->histbuf), &len, errmsg);
+	if (rc != DCF_OK && errmsg[0] == '\0')
+		dcf_errf(errmsg, rc, "%s", dcf_rc_name(rc));
 	if (rc == DCF_OK && len > sizeof(f->histbuf))
 		rc = dcf_errf(errmsg, DCF_ERR_INVALID, "the source returned an oversized history");
 	if (rc != DCF_OK)

@@ -12,11 +12,12 @@
  *
  * Shape.  No PostgreSQL server headers and no threads: the host's
  * single-threaded event loop (the background worker's WaitEventSet, or the
- * test harness's poll()) asks for the descriptors to watch
- * (dcf_feeder_fds; rebuild the wait set when dcf_feeder_generation
- * changes), reports readiness (dcf_feeder_on_ready), calls dcf_feeder_tick
- * at least by dcf_feeder_next_wakeup_us, and calls dcf_feeder_wal_available
- * when the source can serve more.  Nothing blocks; every buffer has a named
+ * test harness's poll()) asks for the descriptors to watch before every
+ * wait (dcf_feeder_fds: rebuild the wait set when dcf_feeder_generation
+ * changed, otherwise apply the read/write wants, e.g. ModifyWaitEvent),
+ * reports readiness (dcf_feeder_on_ready), calls dcf_feeder_tick at least
+ * by dcf_feeder_next_wakeup_us, and calls dcf_feeder_wal_available when the
+ * source can serve more (committed WAL, or a new timeline).  Nothing blocks; every buffer has a named
  * bound; a client that breaks a bound or the protocol is refused with an
  * ErrorResponse and disconnected, and the feeder keeps serving.
  *
@@ -141,7 +142,12 @@ typedef struct dcf_feeder_source
 	dcf_rc		(*read) (void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n,
 						 size_t *got, char *errmsg);
 
-	/* The standby's 'r' status: written, flushed, replayed; its clock. */
+	/*
+	 * The standby's 'r' status: written, flushed, replayed, and its send
+	 * time (µs since the Unix epoch, converted from PostgreSQL's epoch).
+	 * Right after START_REPLICATION the walreceiver reports its replay
+	 * position as write and flush too.
+	 */
 	void		(*on_reply) (void *ctx, uint64_t write_lsn, uint64_t flush_lsn,
 							 uint64_t apply_lsn, int64_t reply_time_us);
 

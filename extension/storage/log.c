@@ -123,6 +123,9 @@ struct dcf_log
 	uint64_t	tick;
 	uint8_t    *hdrs;			/* LOG_WRITE_CHUNK_ENTRIES record headers */
 	struct iovec *iov;			/* LOG_WRITE_CHUNK_IOVS */
+	const void *crc_data[LOG_WRITE_CHUNK_ENTRIES];	/* payload checksum input */
+	uint32_t	crc_len[LOG_WRITE_CHUNK_ENTRIES];
+	uint32_t	crc[LOG_WRITE_CHUNK_ENTRIES];
 
 	/* shared with a sync thread */
 	pthread_mutex_t sync_mu;
@@ -708,6 +711,17 @@ dcf_log_append(dcf_log *log, const dcf_log_entry *entries, size_t n, char *errms
 		if ((rc = seg_file(log, seg, errmsg)) != DCF_OK)
 			return log_fail(log, rc, errmsg);
 		pos = seg->end;
+		/* payload checksums of the whole chunk first, several at a time */
+		{
+			size_t		m = n - i < LOG_WRITE_CHUNK_ENTRIES ? n - i : LOG_WRITE_CHUNK_ENTRIES;
+
+			for (size_t j = 0; j < m; j++)
+			{
+				log->crc_data[j] = entries[i + j].data;
+				log->crc_len[j] = entries[i + j].len;
+			}
+			dcf_seg_crc32c_many(log->crc_data, log->crc_len, log->crc, m);
+		}
 		for (k = i; k < n && k - i < LOG_WRITE_CHUNK_ENTRIES; k++)
 		{
 			const dcf_log_entry *e = &entries[k];
@@ -726,7 +740,7 @@ dcf_log_append(dcf_log *log, const dcf_log_entry *entries, size_t n, char *errms
 			rec.key = e->key;
 			rec.durable = hint;
 			rec.length = e->len;
-			rec.payload_crc = dcf_crc32c(0, e->data, e->len);
+			rec.payload_crc = log->crc[k - i];
 			dcf_seg_encode_record(&rec, h);
 			log->iov[iovcnt].iov_base = h;
 			log->iov[iovcnt++].iov_len = DCF_SEG_RECORD_HEADER_BYTES;

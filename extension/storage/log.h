@@ -33,9 +33,10 @@
  * except the two functions below.  While the owner appends and reads, ONE
  * other thread may call dcf_log_sync() and dcf_log_durable_index(), so the
  * fdatasync can run off the event loop.  dcf_log_truncate_suffix(),
- * dcf_log_truncate_prefix(), dcf_log_reset(), dcf_log_save_meta() and
- * dcf_log_close() wait for a sync in progress; the helper thread must have
- * stopped calling dcf_log_sync() before dcf_log_close() is called.
+ * dcf_log_truncate_prefix(), dcf_log_reset() and dcf_log_close() wait for
+ * a sync in progress (dcf_log_save_meta() touches only dcf.meta and does
+ * not); the helper thread must have stopped calling dcf_log_sync() before
+ * dcf_log_close() is called.
  *
  * Memory: 12 bytes per retained entry (its offset and key) plus one
  * (index, term) pair per term change; recycle with dcf_log_truncate_prefix.

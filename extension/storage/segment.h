@@ -84,6 +84,16 @@ dcf_seg_frame_bytes(uint32_t len)
 		(((uint64_t) len + DCF_SEG_ALIGN - 1) & ~(uint64_t) (DCF_SEG_ALIGN - 1));
 }
 
+/*
+ * crc[i] = dcf_crc32c(0, data[i], len[i]) for i < n: the payload checksums
+ * of a batch.  With SSE4.2 it runs three buffers in lock-step, three
+ * independent chains of the crc32 instruction, about three times the speed
+ * of one buffer at a time (the instruction's latency, not its throughput,
+ * bounds a single chain); otherwise it calls dcf_crc32c for each.
+ */
+extern void dcf_seg_crc32c_many(const void *const *data, const uint32_t *len, uint32_t *crc,
+								size_t n);
+
 /* "<first>.seg" into name (DCF_SEG_NAME_MAX bytes). */
 extern void dcf_seg_name(uint64_t first_index, char *name);
 /* Parses a segment file name; 1 and *first_index when it is one. */

@@ -3,7 +3,7 @@
 #   make fuzz-storage-seeds   regenerate the seed corpus of fuzz_storage_load
 #                             (real logs written by the log itself, in memfs)
 #   make storage-crash-long   the crash-shim test with 50000 trials instead of
-#                             the 1500 that `make check-pure` runs
+#                             the 3000 that `make check-pure` runs
 #
 # The storage sources themselves are compiled into build/libdcfpure.a by the
 # top-level Makefile; the unit tests (regress/unit/test_storage_*.c) and the

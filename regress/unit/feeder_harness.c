@@ -52,6 +52,8 @@
 #include <unistd.h>
 
 #define DCF_HARNESS_POLL_MS 50
+/* Seeded garbage connections in the self-test. */
+#define FEEDER_FUZZ_ITERATIONS 2000
 
 static volatile sig_atomic_t stop_requested;
 
@@ -106,6 +108,7 @@ typedef struct dir_source
 	dcf_lsn		floor;
 	uint32_t	latest;
 	dcf_walfile_history hist;	/* history of latest */
+	dcf_lsn		local_next;		/* where the last run of local reads ended */
 } dir_source;
 
 static dcf_rc
@@ -274,7 +277,13 @@ dir_read(void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got
 							dcf_walfile_lsn_format(a, lsn), dcf_walfile_lsn_format(b, s->floor));
 		if (n > s->floor - lsn)
 			n = (size_t) (s->floor - lsn);
-		return dcf_walfile_read(s->local_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg);
+		if (lsn != s->local_next)
+			log_line("HARNESS reading %s on timeline %u from the standby's own WAL in \"%s\"",
+					 dcf_walfile_lsn_format(a, lsn), tli, s->local_dir);
+		if (dcf_walfile_read(s->local_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg) != DCF_OK)
+			return DCF_ERR_IO;	/* a local copy that fails is not "gone": no rebuild */
+		s->local_next = lsn + *got;
+		return DCF_OK;
 	}
 	return dcf_walfile_read(s->wal_dir, s->seg_bytes, &s->hist, lsn, buf, n, got, errmsg);
 }
@@ -978,6 +987,16 @@ client_stream(dcf_feeder *f, client *c, const mem_source *s, uint32_t tli, dcf_l
 	}
 }
 
+/* The self-test's deterministic randomness. */
+static uint32_t
+xorshift(uint64_t *r)
+{
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return (uint32_t) *r;
+}
+
 static void
 expect_ready(dcf_feeder *f, client *c, const char *what)
 {
@@ -1489,6 +1508,91 @@ self_test(const char *dir)
 		  strcmp(vals[1], dcf_walfile_lsn_format(a, s.s1)) == 0, "the row names the switch point %s", a);
 	CHECK(client_expect(f, &c2, 'Z', &m), "ReadyForQuery after it");
 	client_close(&c2);
+
+	/*
+	 * A standby waiting past what can be served on the latest timeline, when
+	 * that timeline then ends below its start: diverged, not CopyDone.
+	 */
+	s.latest = 1;
+	s.ndiverged = 0;
+	CHECK(client_login(f, &c2, "ahead", false, NULL), "a standby ahead of the source logs in");
+	snprintf(path, sizeof(path), "START_REPLICATION %s TIMELINE 1", dcf_walfile_lsn_format(a, s.limit + 0x1000000));
+	client_query(f, &c2, path);
+	CHECK(client_take(f, &c2, &m) && m.type == 'W', "a start ahead of the servable position waits in CopyBoth");
+	client_fill(f, &c2);
+	CHECK(c2.len == 0, "nothing is sent while it waits");
+	s.latest = 2;
+	dcf_feeder_wal_available(f);
+	ok = client_expect(f, &c2, 'E', &m);
+	CHECK(ok && strstr(error_field(&m, 'M'), "is not in this server's history") != NULL,
+		  "the timeline ends below its start: ERROR \"%s\"", error_field(&m, 'M'));
+	CHECK(s.ndiverged == 1 && s.d_req == s.limit + 0x1000000 && s.d_switch == s.s1,
+		  "on_diverged(1, its start, switch point)");
+	expect_ready(f, &c2, "ended below the start");
+	client_close(&c2);
+
+	/*
+	 * Seeded garbage at every phase: before the startup packet, after it,
+	 * well-framed messages of random types and bodies, and random CopyData
+	 * while streaming.  The feeder must neither crash nor stop serving (the
+	 * sanitizer build of this program checks memory safety on the way).
+	 */
+	{
+		uint64_t	rng = UINT64_C(0x9E3779B97F4A7C15);
+		static char junk[4096];
+		int			iter;
+		int			j;
+		dcf_feeder_status before;
+
+		dcf_feeder_get_status(f, &before);
+
+		s.latest = 2;
+#define RND() xorshift(&rng)
+		for (iter = 0; iter < FEEDER_FUZZ_ITERATIONS; iter++)
+		{
+			int			mode = iter % 4;
+			size_t		n = 1 + RND() % (mode == 0 ? sizeof(junk) : 200);
+
+			client_connect(&c2);
+			pump(f);
+			if (mode > 0)
+			{
+				client_startup(f, &c2, "true", "fuzz");
+				if (mode == 3)
+				{
+					snprintf(path, sizeof(path), "START_REPLICATION %s TIMELINE %u",
+							 dcf_walfile_lsn_format(a, seg + (RND() % 64) * 8192), 1 + RND() % 3);
+					client_query(f, &c2, path);
+				}
+			}
+			for (j = 0; j < (int) n; j++)
+				junk[j] = (char) RND();
+			if (mode == 0 || mode == 1)
+				client_send(f, &c2, junk, n);
+			else
+			{
+				/* framed: a plausible type and an honest length */
+				static const char types[] = "QdcXPfSHBE";
+
+				junk[0] = mode == 3 && RND() % 2 ? (RND() % 2 ? 'r' : 'h') : junk[0];
+				client_msg(f, &c2, mode == 3 ? (RND() % 8 ? 'd' : 'c') : types[RND() % 10], junk, n);
+			}
+			if (RND() % 8 == 0)
+			{
+				fake_now += (int64_t) (RND() % 20000) * 1000;
+				dcf_feeder_tick(f, fake_now);
+			}
+			client_fill(f, &c2);
+			client_close(&c2);
+			pump(f);
+		}
+#undef RND
+		dcf_feeder_get_status(f, &st);
+		CHECK(st.connections - before.connections == FEEDER_FUZZ_ITERATIONS &&
+			  st.refused - before.refused >= FEEDER_FUZZ_ITERATIONS / 4,
+			  "%d seeded garbage connections accepted, %" PRIu64 " refused for protocol violations",
+			  FEEDER_FUZZ_ITERATIONS, st.refused - before.refused);
+	}
 
 	CHECK(client_login(f, &c2, "last", false, NULL), "the feeder still serves after all that");
 	client_msg(f, &c2, 'X', NULL, 0);

@@ -21,7 +21,7 @@
  *     saved when the power went out.
  *
  * Several crash/recover cycles run per trial, so repairs are themselves
- * crashed.  The number of trials (DCF_CRASH_TRIALS, default 1500) and the
+ * crashed.  The number of trials (DCF_CRASH_TRIALS, default 3000) and the
  * first seed (DCF_CRASH_SEED) can be changed; a failing trial prints its
  * seed, and `DCF_CRASH_SEED=<seed> DCF_CRASH_TRIALS=1` replays it exactly.
  */
@@ -32,10 +32,10 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define CRASH_TRIALS_DEFAULT	1500
+#define CRASH_TRIALS_DEFAULT	3000
 #define CRASH_CYCLES_PER_TRIAL	4
 #define CRASH_OPS_PER_CYCLE_MAX 40
-#define CRASH_CALLS_MAX			600 /* power cut within this many I/O calls */
+#define CRASH_CALLS_MAX			160 /* power cut within this many I/O calls */
 #define MODEL_ENTRIES_MAX		4096
 #define MEMBERSHIP_TEST_MAX_BYTES 300
 #define LOG_DIR					"/data/log"
