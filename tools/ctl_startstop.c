@@ -166,7 +166,22 @@ server_running(const char *datadir, char *status, size_t cap)
 	fclose(f);
 	if (pid <= 0)
 		return false;
-	return kill((pid_t) pid, 0) == 0 || errno != ESRCH;
+	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
+		return false;
+	/* a killed postmaster not yet reaped by its parent is not running */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f)
+	{
+		char		state = '?';
+
+		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+			state = '?';
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			return false;
+	}
+	return true;
 }
 
 /* dcf.data_path of the node, absolute. */
@@ -424,7 +439,17 @@ dcf_ctl_start(const CtlStartOptions *o)
 				argv[a++] = (char *) o->pg_options;
 			}
 			argv[a] = NULL;
-			if (run(argv) != 0)
+			rc = run(argv);
+			/*
+			 * Right after a kill -9 the old server's children may still hold
+			 * its shared memory for a moment: try again a few times.
+			 */
+			for (int retry = 0; rc != 0 && retry < 5 && access(path, F_OK) != 0; retry++)
+			{
+				sleep(1);
+				rc = run(argv);
+			}
+			if (rc != 0)
 			{
 				/* the worker may have stopped it at once for a rewind */
 				if (access(path, F_OK) == 0)

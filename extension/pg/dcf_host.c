@@ -78,6 +78,9 @@ struct dcf_host
 	pending_msg *pending;
 	uint32_t	n_pending;
 
+	uint64_t	leader_commit;	/* commit index the leader last told us */
+	uint64_t	leader_commit_term;
+
 	dcf_rc		fatal_rc;		/* a failure inside the receive callback */
 	char		fatal_msg[DCF_ERRMSG_MAX];
 	uint64_t	now_ms;
@@ -450,6 +453,14 @@ on_net_message(void *arg, const dcf_net_msg *nm)
 			 nm->from, m.from, m.to);
 		return;
 	}
+	if ((m.type == DCF_MSG_APPEND || m.type == DCF_MSG_HEARTBEAT) && m.term >= h->leader_commit_term)
+	{
+		if (m.term > h->leader_commit_term)
+			h->leader_commit = 0;
+		h->leader_commit_term = m.term;
+		if (m.commit > h->leader_commit)
+			h->leader_commit = m.commit;
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.type = DCF_EVENT_MESSAGE;
 	ev.now_ms = h->now_ms;
@@ -745,6 +756,12 @@ dcf_host_last_key(const dcf_host *h)
 	if (last >= dcf_log_first_index(h->log) && last > 0)
 		dcf_log_key_at(h->log, last, &key);
 	return key;
+}
+
+uint64_t
+dcf_host_leader_commit(const dcf_host *h)
+{
+	return h->leader_commit_term == h->term ? h->leader_commit : 0;
 }
 
 dcf_role

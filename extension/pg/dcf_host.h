@@ -86,6 +86,8 @@ extern int	dcf_host_timeout_ms(dcf_host *h, uint64_t now_ms);
 extern void dcf_host_status(const dcf_host *h, dcf_status *out);
 extern uint64_t dcf_host_commit_index(const dcf_host *h);	/* committed and durable here */
 extern uint64_t dcf_host_last_key(const dcf_host *h);
+/* The commit index the current leader last announced (0: none heard this term). */
+extern uint64_t dcf_host_leader_commit(const dcf_host *h);
 extern dcf_role dcf_host_role(const dcf_host *h);
 extern bool dcf_host_lease_valid(const dcf_host *h, uint64_t now_ms);
 extern dcf_log *dcf_host_log(dcf_host *h);

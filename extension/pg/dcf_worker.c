@@ -1055,9 +1055,17 @@ publish(uint64_t now_ms)
 		dcf_feeder_get_status(W.feeder, &fs);
 	else
 		memset(&fs, 0, sizeof(fs));
+	/*
+	 * Joined: the leader once it pumps WAL; a follower once it knows the
+	 * leader, has every entry the leader committed (so its newest timeline
+	 * is the cluster's) and its standby streams that timeline (it got past
+	 * every timeline end, so its WAL did not diverge).
+	 */
 	joined = (st.role == DCF_ROLE_LEADER && W.lead == LEAD_PUMP && W.pump &&
 			  dcf_pump_get_state(W.pump) == DCF_PUMP_STREAMING) ||
-		(st.role != DCF_ROLE_LEADER && st.leader_id != 0 && fs.state == DCF_FEEDER_STREAMING);
+		(st.role != DCF_ROLE_LEADER && st.leader_id != 0 && fs.state == DCF_FEEDER_STREAMING &&
+		 dcf_host_leader_commit(W.host) > 0 && W.commit_index >= dcf_host_leader_commit(W.host) &&
+		 (tl == NULL || (fs.tli == tl->tli && fs.flush_lsn >= tl->begin_lsn)));
 
 	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
 	strlcpy(dcf_shared->role, dcf_role_name(st.role), DCF_ROLE_NAME_BYTES);

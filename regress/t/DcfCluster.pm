@@ -149,3 +149,59 @@ sub wait_query
 }
 
 1;
+
+package DcfCluster;
+
+# A background insert loop on $node: ids from $from up, one psql per
+# insert; every acknowledged id is appended to $ackfile.  Stops at the first
+# failure.  Returns the IPC::Run harness.
+sub start_insert_load
+{
+	my ($self, $node, $table, $from, $ackfile) = @_;
+	my $connstr = $node->connstr('postgres');
+	my $script = qq(i=$from; while psql -XAtq -d "$connstr" -c "INSERT INTO $table VALUES (\$i)" >/dev/null 2>&1; do echo \$i >> '$ackfile'; i=\$((i+1)); done);
+	return IPC::Run::start(['bash', '-c', $script]);
+}
+
+sub read_acks
+{
+	my ($self, $ackfile) = @_;
+	return () unless -f $ackfile;
+	open my $fh, '<', $ackfile or die $!;
+	my @ids = map { chomp; $_ } <$fh>;
+	close $fh;
+	return @ids;
+}
+
+# All processes of a node's server (postmaster and children).
+sub server_pids
+{
+	my ($self, $node) = @_;
+	my $pm = $node->{_pid};
+	return () unless $pm;
+	my @pids = ($pm);
+	for my $line (split /\n/, `ps -o pid= --ppid $pm`)
+	{
+		push @pids, $1 if $line =~ /(\d+)/;
+	}
+	return @pids;
+}
+
+# Try to commit on each node until one succeeds; returns [node, seconds].
+sub first_commit
+{
+	my ($self, $sql, $timeout, @candidates) = @_;
+	my $t0 = Time::HiRes::time();
+	while (Time::HiRes::time() - $t0 < $timeout)
+	{
+		for my $n (@candidates)
+		{
+			my ($ret) = $n->psql('postgres', $sql, extra_params => ['-X'], timeout => 5);
+			return [$n, Time::HiRes::time() - $t0] if defined $ret && $ret == 0;
+		}
+		Time::HiRes::usleep(20_000);
+	}
+	return undef;
+}
+
+1;
