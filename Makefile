@@ -41,7 +41,7 @@ SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 REGRESS     = $(patsubst regress/sql/%.sql,%,$(sort $(wildcard regress/sql/*.sql)))
 REGRESS_OPTS = --inputdir=regress --outputdir=$(BUILD)/regress \
                --temp-instance=$(BUILD)/regress/tmp_instance \
-               --temp-config=regress/regress.conf
+               --temp-config=$(BUILD)/regress/regress.conf
 REGRESS_PREP = regress-prep
 TAP_TESTS   = 1
 PROVE_TESTS = $(sort $(wildcard regress/t/*.pl))
@@ -105,3 +105,7 @@ check-pure: unit-check $(CHECK_PURE)
 .PHONY: regress-prep
 regress-prep:
 	@mkdir -p $(BUILD)/regress
+	@test -s $(BUILD)/regress/regress.key || openssl rand -hex 32 > $(BUILD)/regress/regress.key
+	@chmod 600 $(BUILD)/regress/regress.key
+	@port=$$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport'); \
+		sed "s/@DCF_PORT@/$$port/" regress/regress.conf.in > $(BUILD)/regress/regress.conf

@@ -432,6 +432,29 @@ dcf_prepare_data_path(int elevel)
 	return true;
 }
 
+/* Server settings dcf cannot choose for the user: refuse to start without them. */
+static void
+check_server_settings(void)
+{
+	if (wal_level < WAL_LEVEL_REPLICA)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires wal_level = replica or logical"),
+				 errhint("Set wal_level = replica in postgresql.conf.")));
+	if (max_wal_senders < 1)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires max_wal_senders of at least 1"),
+				 errdetail("The leader's dcf worker streams its WAL through a walsender."),
+				 errhint("Set max_wal_senders = 10 in postgresql.conf.")));
+	if (Unix_socket_directories == NULL || Unix_socket_directories[0] == '\0')
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dcf requires a Unix socket"),
+				 errdetail("The leader's dcf worker connects to its own server through it."),
+				 errhint("Set unix_socket_directories in postgresql.conf.")));
+}
+
 /*
  * Everything a node needs besides the dcf.* settings the extension arranges
  * itself, in the postmaster before the startup process runs: the server
@@ -451,23 +474,6 @@ arrange_server(void)
 	int			port = dcf_feeder_port();
 	FILE	   *f;
 
-	if (wal_level < WAL_LEVEL_REPLICA)
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dcf requires wal_level = replica or logical"),
-				 errhint("Set wal_level = replica in postgresql.conf.")));
-	if (max_wal_senders < 1)
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dcf requires max_wal_senders of at least 1"),
-				 errdetail("The leader's dcf worker streams its WAL through a walsender."),
-				 errhint("Set max_wal_senders = 10 in postgresql.conf.")));
-	if (Unix_socket_directories == NULL || Unix_socket_directories[0] == '\0')
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dcf requires a Unix socket"),
-				 errdetail("The leader's dcf worker connects to its own server through it."),
-				 errhint("Set unix_socket_directories in postgresql.conf.")));
 	if (strlen(dcf_data_path_abs) + 20 >= 108)
 		ereport(FATAL,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -533,6 +539,7 @@ check_enabled_configuration(void)
 				 errmsg("dcf.auth_key_file is not set"),
 				 errdetail("Nodes prove to each other that they hold the same cluster key before any message is accepted."),
 				 errhint("Create one key for the cluster with \"openssl rand -hex 32 > FILE; chmod 600 FILE\", copy it to every node and set dcf.auth_key_file.")));
+	check_server_settings();
 	dcf_prepare_data_path(FATAL);
 }
 

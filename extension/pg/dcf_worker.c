@@ -1224,6 +1224,29 @@ worker_start(uint64_t now_ms)
 	scan_log();
 	W.commit_index = dcf_walmap_commit_index(W.walmap);
 
+	/*
+	 * Restarted while the server is the primary this node promoted (the
+	 * worker alone exited): adopt it as a leader that lost its majority.
+	 * If it is elected again it resumes pumping on the same timeline;
+	 * otherwise it is fenced (see lose_leadership).
+	 */
+	if (!RecoveryInProgress())
+	{
+		const dcf_walmap_tl *tl = dcf_walmap_latest_appended(W.walmap);
+		TimeLineID	cur = GetWALInsertionTimeLine();
+
+		if (tl == NULL || tl->tli != cur)
+			fence_and_stop(psprintf("the server is a primary on timeline %u, which the consensus log does not lead to", cur));
+		W.promoted = true;
+		W.lead_tli = cur;
+		W.suspended = true;
+		W.suspended_since_ms = now_ms;
+		LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
+		dcf_shared->suspended = true;
+		LWLockRelease(dcf_shared->lock);
+		ereport(LOG, (errmsg("dcf: worker restarted on the primary of timeline %u; waiting to be elected again", cur)));
+	}
+
 	memset(&src, 0, sizeof(src));
 	src.system_id = GetSystemIdentifier();
 	src.position = src_position;
@@ -1265,6 +1288,10 @@ dcf_worker_main(Datum main_arg)
 		proc_exit(1);
 
 	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
+	/* what an earlier worker published is no longer true */
+	strlcpy(dcf_shared->role, "UNKNOWN", DCF_ROLE_NAME_BYTES);
+	dcf_shared->leader_id = 0;
+	dcf_shared->leading = false;
 	dcf_shared->worker_pid = MyProcPid;
 	dcf_shared->worker_started_at = GetCurrentTimestamp();
 	dcf_shared->worker_starts++;

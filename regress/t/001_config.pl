@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('cfg');
-$node->init;
+$node->init(allows_streaming => 1);
 my $dcf_port = PostgreSQL::Test::Cluster::get_free_port();
 my $data_path = $node->basedir . '/dcf_data';
 my $good = qq([{"stream_id":1,"node_id":1,"ip":"127.0.0.1","port":$dcf_port,"role":"LEADER"}]);
@@ -22,7 +22,7 @@ sub set_dcf_conf
 	my (%s) = @_;
 	my $conf = $base_conf;
 	# the test cluster default is off; the worker crash test needs it
-	$conf .= "restart_after_crash = on\n";
+	$conf .= "restart_after_crash = on\nmax_connections = 100\n";
 	$conf .= "shared_preload_libraries = 'dcf'\n" unless $s{no_preload};
 	delete $s{no_preload};
 	foreach my $k (sort keys %s)
@@ -49,10 +49,17 @@ sub start_fails
 	$node->stop if $ok;
 }
 
+my $keyfile = $node->basedir . '/cluster.key';
+open my $kfh, '>', $keyfile or die $!;
+print $kfh "0123456789abcdef0123456789abcdef0123456789abcdef\n";
+close $kfh;
+chmod 0600, $keyfile;
+
 my %on = (
 	'dcf.enable' => 'on',
 	'dcf.node_id' => '1',
 	'dcf.data_path' => $data_path,
+	'dcf.auth_key_file' => $keyfile,
 	'dcf.config' => $good);
 
 # The nine configuration mistakes.
@@ -94,6 +101,11 @@ start_fails('node_id unset', qr/FATAL:  dcf.node_id is not set/,
 	%on, 'dcf.node_id' => '0');
 start_fails('data_path unset', qr/FATAL:  dcf.data_path is not set/,
 	%on, 'dcf.data_path' => '');
+start_fails('auth_key_file unset',
+	qr/FATAL:  dcf.auth_key_file is not set\n.*DETAIL:  Nodes prove to each other.*\n.*HINT:  Create one key for the cluster with "openssl rand -hex 32/,
+	%on, 'dcf.auth_key_file' => '');
+start_fails('wal_level minimal', qr/FATAL:  dcf requires wal_level = replica or logical/,
+	%on, 'wal_level' => 'minimal', 'max_wal_senders' => '0');
 
 # Data paths it cannot use.
 my $file = $node->basedir . '/not_a_dir';
@@ -112,14 +124,19 @@ start_fails('data_path writable by others',
 	%on, 'dcf.data_path' => $open_dir);
 ok(!-e $data_path, 'nothing was created by the refused starts');
 
-# A good configuration: the server starts and creates the data path 0700.
+# A good configuration: the server starts (as a standby) and creates the
+# data path 0700; the single voter elects itself and promotes.
 set_dcf_conf(%on);
 $node->start;
 ok(-d $data_path, 'dcf.data_path created');
 is((stat($data_path))[2] & 07777, 0700, 'dcf.data_path has mode 0700');
+ok(-S "$data_path/.s.PGSQL.$dcf_port", 'the WAL feeder listens in dcf.data_path');
+is((stat("$data_path/.s.PGSQL.$dcf_port"))[2] & 0777, 0600, 'only the server\'s user can reach it');
+$node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'the single node did not promote';
 $node->safe_psql('postgres', 'CREATE EXTENSION dcf');
-is($node->safe_psql('postgres', 'SELECT role, term, commit_index FROM dcf_replication_info()'),
-	'UNKNOWN|0|0', 'a node that has not joined reports UNKNOWN, term 0, index 0');
+is($node->safe_psql('postgres', 'SELECT role, term >= 1, leader_id FROM dcf_replication_info()'),
+	'LEADER|t|1', 'a single voter leads itself');
 
 # The worker runs, and comes back after SIGTERM and after a crash.
 sub worker_pid
@@ -139,17 +156,31 @@ my $pid2;
 foreach (1 .. 100) { $pid2 = worker_pid(); last if $pid2 && $pid2 != $pid1; select(undef, undef, undef, 0.1); }
 ok($pid2 && $pid2 != $pid1, 'worker restarted after SIGTERM');
 like(slurp_file($node->logfile), qr/dcf worker shutting down/, 'worker logged its clean exit');
+foreach (1 .. 100)
+{
+	last if slurp_file($node->logfile) =~ /dcf: worker restarted on the primary of timeline \d+; waiting to be elected again/;
+	select(undef, undef, undef, 0.1);
+}
+like(slurp_file($node->logfile), qr/dcf: worker restarted on the primary of timeline \d+; waiting to be elected again/,
+	'the restarted worker adopted the running primary');
+$node->poll_query_until('postgres', "SELECT role = 'LEADER' AND NOT pg_is_in_recovery() FROM dcf_replication_info()")
+  or die 'not leading again after the worker restart';
+$node->safe_psql('postgres', 'CREATE TABLE after_restart (i int); INSERT INTO after_restart VALUES (1)');
+pass('commits work again after the worker restart');
 
 kill 'KILL', $pid2;
 my $pid3;
 foreach (1 .. 200) { $pid3 = worker_pid(); last if $pid3 && $pid3 != $pid2; select(undef, undef, undef, 0.1); }
 ok($pid3 && $pid3 != $pid2, 'worker restarted after a crash');
-$node->poll_query_until('postgres', 'SELECT true') or die;
-is($node->safe_psql('postgres', 'SELECT role FROM dcf_replication_info()'), 'UNKNOWN',
-	'state readable after the crash restart');
+$node->poll_query_until('postgres', "SELECT role = 'LEADER' AND NOT pg_is_in_recovery() FROM dcf_replication_info()")
+  or die 'not leading again after the crash restart';
+is($node->safe_psql('postgres', 'SELECT count(*) FROM after_restart'), '1',
+	'after the crash restart the node came up as a standby, was elected and promoted again, with its data');
 $node->stop;
 
 # dcf.enable = off: the server runs, the functions say dcf is not enabled.
+# (dcf keeps standby.signal in place on a leader; without dcf the server is a
+# plain standby then.)
 set_dcf_conf(%on, 'dcf.enable' => 'off');
 $node->start;
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM dcf_replication_info()');

@@ -17,22 +17,30 @@ command_fails_like(['dcf_ctl', 'frobnicate', '-D', '/nonexistent'], qr/unknown c
 }
 
 my $node = PostgreSQL::Test::Cluster->new('ctl');
-$node->init;
+$node->init(allows_streaming => 1);
 my $dcf_port = PostgreSQL::Test::Cluster::get_free_port();
 my $data_path = $node->basedir . '/dcf_data';
+my $keyfile = $node->basedir . '/cluster.key';
+open my $kfh, '>', $keyfile or die $!;
+print $kfh "0123456789abcdef0123456789abcdef0123456789abcdef\n";
+close $kfh;
+chmod 0600, $keyfile;
 $node->append_conf('postgresql.conf', qq(
 shared_preload_libraries = 'dcf'
+dcf.auth_key_file = '$keyfile'
 dcf.enable = on
 dcf.node_id = 3
 dcf.data_path = '$data_path'
 dcf.config = '[{"stream_id":1,"node_id":3,"ip":"127.0.0.1","port":$dcf_port,"role":"FOLLOWER","priority":7}]'
 dcf.heartbeat_interval = 200ms
+max_connections = 100
 ));
 
 command_fails_like(['dcf_ctl', 'query', '-D', $node->data_dir],
 	qr/no server running: ".*postmaster.pid" does not exist/, 'query on a stopped node fails');
 
 $node->start;
+$node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'no promotion';
 command_fails_like(['dcf_ctl', 'query', '-D', $node->data_dir],
 	qr/extension "dcf" is not installed in database "postgres"/,
 	'query says when the extension is not installed');
@@ -41,10 +49,11 @@ $node->safe_psql('postgres', 'CREATE EXTENSION dcf');
 my ($stdout, $stderr);
 my $ok = IPC::Run::run(['dcf_ctl', 'query', '-D', $node->data_dir], '>', \$stdout, '2>', \$stderr);
 ok($ok, 'dcf_ctl query -D exits 0');
-like($stdout, qr/HA state:\n\s+local_role\s+: Primary\n\s+dcf_role\s+: UNKNOWN/, 'HA state section');
+like($stdout, qr/HA state:\n\s+local_role\s+: Primary\n\s+dcf_role\s+: LEADER/, 'HA state section');
 like($stdout, qr/Paxos replication info:/, 'replication info section');
 like($stdout, qr/^\s+node_id\s+: 3$/m, 'node_id from the server');
-like($stdout, qr/^\s+term\s+: 0$/m, 'term');
+like($stdout, qr/^\s+term\s+: [1-9]\d*$/m, 'term');
+like($stdout, qr/^\s+leader_id\s+: 3$/m, 'leader_id');
 like($stdout, qr/^\s+hb_interval\s+: 200$/m, 'hb_interval in ms');
 like($stdout, qr/^\s+elc_timeout\s+: 1000$/m, 'elc_timeout default 1000 ms');
 like($stdout, qr/^\s+nodes\s+: \[\{.*"priority": 7.*\}\]$/m, 'nodes as JSON');
@@ -52,7 +61,7 @@ like($stdout, qr/^\s+local_flush_lsn\s+: [0-9A-F]+\/[0-9A-F]+$/m, 'local flush L
 
 # -h/-p instead of -D
 command_like(['dcf_ctl', 'query', '-h', $node->host, '-p', $node->port],
-	qr/dcf_role\s+: UNKNOWN/, 'query with -h/-p');
+	qr/dcf_role\s+: LEADER/, 'query with -h/-p');
 # a database without the extension, named with -d
 command_fails_like(['dcf_ctl', 'query', '-D', $node->data_dir, '-d', 'template1'],
 	qr/extension "dcf" is not installed in database "template1"/, '-d names the database');
