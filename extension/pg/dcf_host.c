@@ -250,7 +250,7 @@ static void
 net_send(dcf_host *h, uint32_t to, dcf_net_class cls, const uint8_t *data, size_t len)
 {
 	char		err[DCF_ERRMSG_MAX];
-	dcf_rc		rc = dcf_net_send(h->net, to, cls, 1, data, len, err);
+	dcf_rc		rc = dcf_net_send(h->net, to, cls, DCF_HOST_MSG_CONSENSUS, data, len, err);
 
 	/* a full queue or a vanished member: drop, the core retransmits */
 	if (rc != DCF_OK && rc != DCF_ERR_FULL)
@@ -441,6 +441,15 @@ on_net_message(void *arg, const dcf_net_msg *nm)
 
 	if (h->fatal_rc != DCF_OK)
 		return;
+	if (nm->type != DCF_HOST_MSG_CONSENSUS)
+	{
+		if (nm->type >= DCF_HOST_APP_TYPE_MIN && h->cb.on_app_message)
+			h->cb.on_app_message(h->cb.ctx, nm->from, nm->type, nm->data, nm->len);
+		else
+			hlog(h, DCF_HOST_WARNING, "dropping a message of unknown type %u from node %u",
+				 nm->type, nm->from);
+		return;
+	}
 	rc = dcf_msg_decode(nm->data, nm->len, &m, h->dec_entries, DCF_MSG_ENTRIES_MAX, err);
 	if (rc != DCF_OK)
 	{
@@ -471,6 +480,15 @@ on_net_message(void *arg, const dcf_net_msg *nm)
 		h->fatal_rc = rc;
 		memcpy(h->fatal_msg, err, sizeof(err));
 	}
+}
+
+dcf_rc
+dcf_host_send_app(dcf_host *h, uint32_t to, uint8_t type, const void *data, size_t len,
+				  char *errmsg)
+{
+	if (type < DCF_HOST_APP_TYPE_MIN)
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "host message type %u is reserved", type);
+	return dcf_net_send(h->net, to, DCF_NET_CONTROL, type, data, len, errmsg);
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */

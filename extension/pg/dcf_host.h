@@ -50,6 +50,9 @@ typedef struct dcf_host_callbacks
 	void		(*on_truncate) (void *ctx, uint64_t from_index);
 	/* role, leader or term changed */
 	void		(*on_role) (void *ctx, dcf_role role, uint32_t leader_id, uint64_t term);
+	/* a host-to-host message (not consensus) from an authenticated member */
+	void		(*on_app_message) (void *ctx, uint32_t from, uint8_t type,
+								   const uint8_t *data, size_t len);
 } dcf_host_callbacks;
 
 typedef struct dcf_host_options
@@ -71,6 +74,15 @@ extern dcf_rc dcf_host_propose(dcf_host *h, const dcf_proposal *items, uint32_t 
 extern dcf_rc dcf_host_applied(dcf_host *h, uint64_t index, uint64_t now_ms, char *errmsg);
 extern dcf_rc dcf_host_admin(dcf_host *h, const dcf_admin_request *req, uint64_t now_ms,
 							 char *errmsg);
+
+/*
+ * Host-to-host messages beside consensus (type >= DCF_HOST_APP_TYPE_MIN), on
+ * the control class; best effort (dropped when the queue is full).
+ */
+#define DCF_HOST_MSG_CONSENSUS		1
+#define DCF_HOST_APP_TYPE_MIN		16
+extern dcf_rc dcf_host_send_app(dcf_host *h, uint32_t to, uint8_t type,
+								const void *data, size_t len, char *errmsg);
 
 /* Sync what was appended this turn, report it, send waiting messages. */
 extern dcf_rc dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg);

@@ -93,6 +93,9 @@
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
 #define WORKER_READ_BUF_BYTES		(DCF_LOG_READ_BUFFER_MIN_BYTES + DCF_WAL_CHUNK_MAX_BYTES)
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
+#define WORKER_FEEDBACK_EVERY_MS	1000	/* a follower forwards hot standby feedback */
+#define WORKER_FEEDBACK_STALE_MS	10000	/* the leader forgets feedback older than this */
+#define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
 
 typedef enum LeadState
 {
@@ -151,7 +154,16 @@ typedef struct Worker
 	uint64_t	rd_index;
 	uint8_t    *rd_buf;
 
-	uint64_t	joined;
+	/* hot standby feedback: ours (follower) and the members' (leader) */
+	uint32_t	fb_mine[4];		/* xmin, epoch, catalog_xmin, epoch */
+	uint64_t	fb_sent_ms;
+	bool		fb_changed;
+	struct
+	{
+		uint32_t	node_id;
+		uint32_t	v[4];
+		uint64_t	at_ms;
+	}			fb_members[DCF_MEMBERS_MAX];
 } Worker;
 
 static Worker W;
@@ -478,7 +490,88 @@ src_on_reply(void *ctx, uint64_t write_lsn, uint64_t flush_lsn, uint64_t apply_l
 static void
 src_on_feedback(void *ctx, uint32_t xmin, uint32_t xmin_epoch, uint32_t cxmin, uint32_t cepoch)
 {
-	/* forwarded to the leader in a later version; the standby keeps its own */
+	uint32_t	v[4] = {xmin, xmin_epoch, cxmin, cepoch};
+
+	if (memcmp(v, W.fb_mine, sizeof(v)) != 0)
+	{
+		memcpy(W.fb_mine, v, sizeof(v));
+		W.fb_changed = true;
+	}
+}
+
+/*
+ * Hot standby feedback travels follower -> leader as a host message of 16
+ * bytes (four little-endian u32); the leader hands the oldest xmin and
+ * catalog_xmin of all members that reported recently to its walsender
+ * through the pump, so vacuum on the leader keeps what standbys still read.
+ */
+static void
+forward_feedback(uint64_t now_ms)
+{
+	uint8_t		buf[16];
+	char		err[DCF_ERRMSG_MAX];
+
+	if (W.role == DCF_ROLE_LEADER || W.leader_id == 0 || W.fb_mine[0] == 0)
+		return;
+	if (!W.fb_changed && now_ms - W.fb_sent_ms < WORKER_FEEDBACK_EVERY_MS)
+		return;
+	for (int i = 0; i < 4; i++)
+		for (int b = 0; b < 4; b++)
+			buf[i * 4 + b] = (uint8_t) (W.fb_mine[i] >> (8 * b));
+	if (dcf_host_send_app(W.host, W.leader_id, MSG_HOT_STANDBY_FEEDBACK, buf, sizeof(buf), err) == DCF_OK)
+	{
+		W.fb_sent_ms = now_ms;
+		W.fb_changed = false;
+	}
+}
+
+static void
+cb_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len)
+{
+	int			slot = -1;
+
+	if (type != MSG_HOT_STANDBY_FEEDBACK || len != 16)
+	{
+		ereport(LOG, (errmsg("dcf: ignoring a host message of type %u (%zu bytes) from node %u", type, len, from)));
+		return;
+	}
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+		if (W.fb_members[i].node_id == from || (slot < 0 && W.fb_members[i].node_id == 0))
+			slot = i;
+	if (slot < 0)
+		return;
+	W.fb_members[slot].node_id = from;
+	for (int i = 0; i < 4; i++)
+		W.fb_members[slot].v[i] = (uint32_t) data[i * 4] | (uint32_t) data[i * 4 + 1] << 8 |
+			(uint32_t) data[i * 4 + 2] << 16 | (uint32_t) data[i * 4 + 3] << 24;
+	W.fb_members[slot].at_ms = W.last_tick_ms;
+}
+
+/* The oldest (epoch, xid) of recent member feedback, into the pump. */
+static void
+apply_feedback(uint64_t now_ms)
+{
+	uint64_t	xmin = UINT64_MAX,
+				cxmin = UINT64_MAX;
+
+	if (W.pump == NULL)
+		return;
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+	{
+		uint32_t   *v = W.fb_members[i].v;
+
+		if (W.fb_members[i].node_id == 0 || now_ms - W.fb_members[i].at_ms > WORKER_FEEDBACK_STALE_MS)
+			continue;
+		if (v[0] != 0)
+			xmin = Min(xmin, ((uint64_t) v[1] << 32) | v[0]);
+		if (v[2] != 0)
+			cxmin = Min(cxmin, ((uint64_t) v[3] << 32) | v[2]);
+	}
+	dcf_pump_set_feedback(W.pump,
+						  xmin == UINT64_MAX ? 0 : (uint32_t) xmin,
+						  xmin == UINT64_MAX ? 0 : (uint32_t) (xmin >> 32),
+						  cxmin == UINT64_MAX ? 0 : (uint32_t) cxmin,
+						  cxmin == UINT64_MAX ? 0 : (uint32_t) (cxmin >> 32));
 }
 
 static void
@@ -1206,6 +1299,7 @@ worker_start(uint64_t now_ms)
 	hcb.on_append = cb_on_append;
 	hcb.on_truncate = cb_on_truncate;
 	hcb.on_role = cb_on_role;
+	hcb.on_app_message = cb_on_app_message;
 
 	rc = dcf_host_open(&ho, &hcb, now_ms, &W.host, err);
 	if (rc != DCF_OK)
@@ -1439,6 +1533,8 @@ dcf_worker_main(Datum main_arg)
 			fence_and_stop("it was not elected again in time");
 		advance_commit(now_ms);
 		lead_step(now_ms);
+		forward_feedback(now_ms);
+		apply_feedback(now_ms);
 		if (W.pump)
 			dcf_pump_poll(W.pump, wall_us());	/* send the new commit report now */
 		dcf_feeder_tick(W.feeder, wall_us());

@@ -548,7 +548,7 @@ dcf_pump_poll(dcf_pump *p, int64_t now_us)
 		if (p->state == DCF_PUMP_STREAMING &&
 			(p->reply_due || now_us - p->last_reply_us >= DCF_PUMP_REPLY_INTERVAL_US))
 			send_reply(p, now_us, false);
-		if (p->state == DCF_PUMP_STREAMING && p->feedback_due && p->fb_xmin != 0)
+		if (p->state == DCF_PUMP_STREAMING && p->feedback_due)
 			send_feedback(p, now_us);
 	}
 	return p->state;

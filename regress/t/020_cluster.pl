@@ -16,7 +16,7 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
 
-my $c = DcfCluster->new('c3', 3);
+my $c = DcfCluster->new('c3', 3, extra_conf => "hot_standby_feedback = on\nwal_receiver_status_interval = 1s");
 $c->start_all;
 my $leader = $c->wait_for_leader;
 ok($leader, 'a leader was elected and promoted: ' . $leader->name);
@@ -32,6 +32,10 @@ for my $n (@f)
 is($leader->safe_psql('postgres',
 		"SELECT application_name || ':' || sync_state FROM pg_stat_replication"),
 	'dcf:sync', "leader's pg_stat_replication shows 'dcf' as sync");
+
+# followers' hot standby feedback reaches the leader's walsender through dcf
+ok($c->wait_query($leader, "SELECT backend_xmin IS NOT NULL FROM pg_stat_replication WHERE application_name = 'dcf'", 't'),
+	'hot standby feedback of the followers is forwarded to the leader');
 
 # every node reports the live truth
 is($leader->safe_psql('postgres', 'SELECT role FROM dcf_replication_info()'), 'LEADER', 'leader says LEADER');

@@ -1,0 +1,12 @@
+# bench/bench.mk — benchmarks that need PostgreSQL (run as a non-root user
+# after make install; they print their figures, nothing here is a test).
+#
+#   make bench-failover [TRIALS=10]   failover time under load (bench/failover.pl)
+#   make bench-pgbench                dcf vs native quorum sync rep (bench/pgbench.pl)
+.PHONY: bench-failover bench-pgbench
+bench-failover:
+	@mkdir -p $(BUILD)
+	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/failover.pl PROVE_FLAGS=-v
+bench-pgbench:
+	@mkdir -p $(BUILD)
+	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/pgbench.pl PROVE_FLAGS=-v
