@@ -1,7 +1,9 @@
 #!/bin/bash
 # tools/setup.sh — README's first command: on Debian 12, as root, installs
 # the build and test dependencies, builds dcf and installs it into the
-# PostgreSQL 15 installation (dcf.so, SQL script, control file, dcf_ctl).
+# PostgreSQL 15 installation (dcf.so, SQL script, control file, dcf_ctl),
+# then starts the local 3-node demo cluster (tools/demo.sh) and prints who
+# leads.  DCF_SETUP_NO_DEMO=1 skips the demo.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -16,10 +18,17 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	build-essential ca-certificates make gcc pkg-config \
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 libpq-dev \
-	libcjson-dev liblz4-dev libssl-dev libkrb5-dev libipc-run-perl perl
+	libcjson-dev liblz4-dev libssl-dev libkrb5-dev libipc-run-perl perl openssl
 
 # PostgreSQL 15's bin directory first, so pg_config and pg_ctl are the right ones.
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 make -j"$(nproc)" all
 make install
 echo "dcf built and installed into $(pg_config --pkglibdir) and $(pg_config --bindir)"
+
+if [ -z "${DCF_SETUP_NO_DEMO:-}" ]; then
+	tools/demo.sh stop >/dev/null 2>&1 || true
+	rm -rf /tmp/dcf-demo
+	tools/demo.sh start
+	echo "stop it with: tools/demo.sh stop"
+fi

@@ -394,6 +394,12 @@ dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
 	dcf_rc		rc;
 
 	h->now_ms = now_ms;
+
+	/*
+	 * Appends and heartbeats queued this turn go out before our own
+	 * fdatasync, so the followers write while we do (H1 allows it).
+	 */
+	dcf_net_flush(h->net, now_ms);
 	while (h->need_sync)
 	{
 		uint64_t	durable = 0;

@@ -1365,6 +1365,64 @@ typedef enum EvKind
 	EV_PUMP
 } EvKind;
 
+typedef struct WantedSocket
+{
+	EvKind		kind;
+	pgsocket	fd;
+	uint32		events;			/* WL_SOCKET_* */
+} WantedSocket;
+
+static void
+want_add(WantedSocket *w, int *n, EvKind kind, pgsocket fd, bool r, bool wr)
+{
+	if (*n >= WORKER_EVENTS_MAX - 2)
+		return;
+	w[*n].kind = kind;
+	w[*n].fd = fd;
+	/* a socket with nothing to wait for still reports a hang-up */
+	w[*n].events = (r ? WL_SOCKET_READABLE : 0) | (wr ? WL_SOCKET_WRITEABLE : 0);
+	if (w[*n].events == 0)
+		w[*n].events = WL_SOCKET_CLOSED;
+	(*n)++;
+}
+
+/*
+ * The wait set for these sockets.  PG15 cannot remove a socket from a
+ * WaitEventSet, so the set is rebuilt when the list of sockets changed;
+ * when only what we wait for changed, ModifyWaitEvent adjusts it.
+ * Positions 0 and 1 are the latch and postmaster death.
+ */
+static WaitEventSet *
+wait_set_sync(const WantedSocket *w, int n)
+{
+	static WaitEventSet *set = NULL;
+	static WantedSocket have[WORKER_EVENTS_MAX];
+	static int	nhave = -1;
+	bool		same = (set != NULL && n == nhave);
+
+	for (int i = 0; same && i < n; i++)
+		same = (w[i].kind == have[i].kind && w[i].fd == have[i].fd);
+	if (!same)
+	{
+		if (set)
+			FreeWaitEventSet(set);
+		set = CreateWaitEventSet(TopMemoryContext, n + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < n; i++)
+			AddWaitEventToSet(set, w[i].events, w[i].fd, NULL, (void *) (intptr_t) w[i].kind);
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+			if (w[i].events != have[i].events)
+				ModifyWaitEvent(set, i + 2, w[i].events, NULL);
+	}
+	memcpy(have, w, sizeof(WantedSocket) * n);
+	nhave = n;
+	return set;
+}
+
 void
 dcf_worker_main(Datum main_arg)
 {
@@ -1401,6 +1459,8 @@ dcf_worker_main(Datum main_arg)
 	while (!shutdown_requested)
 	{
 		WaitEventSet *set;
+		WantedSocket want[WORKER_EVENTS_MAX];
+		int			nwant;
 		WaitEvent	events[WORKER_EVENTS_MAX];
 		dcf_net_sock socks[WORKER_EVENTS_MAX];
 		dcf_net_sock ready[WORKER_EVENTS_MAX];
@@ -1415,40 +1475,20 @@ dcf_worker_main(Datum main_arg)
 		int64_t		fw;
 		char		err[DCF_ERRMSG_MAX];
 
-		/* build this turn's wait set */
+		/* this turn's sockets; the wait set is rebuilt only when they change */
 		nsocks = dcf_host_socks(W.host, socks, WORKER_EVENTS_MAX - 8);
 		nsocks = Min(nsocks, WORKER_EVENTS_MAX - 8);
 		nffds = dcf_feeder_fds(W.feeder, ffds, DCF_FEEDER_MAX_FDS);
-		set = CreateWaitEventSet(CurrentMemoryContext, nsocks + nffds + 3);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		nwant = 0;
 		for (int i = 0; i < nsocks; i++)
-		{
-			uint32		ev = 0;
-
-			if (socks[i].events & DCF_NET_READ)
-				ev |= WL_SOCKET_READABLE;
-			if (socks[i].events & DCF_NET_WRITE)
-				ev |= WL_SOCKET_WRITEABLE;
-			if (ev)
-				AddWaitEventToSet(set, ev, socks[i].fd, NULL, (void *) (intptr_t) EV_NET);
-		}
+			want_add(want, &nwant, EV_NET, socks[i].fd,
+					 (socks[i].events & DCF_NET_READ) != 0, (socks[i].events & DCF_NET_WRITE) != 0);
 		for (int i = 0; i < nffds; i++)
-		{
-			uint32		ev = (ffds[i].want_read ? WL_SOCKET_READABLE : 0) |
-				(ffds[i].want_write ? WL_SOCKET_WRITEABLE : 0);
-
-			if (ev)
-				AddWaitEventToSet(set, ev, ffds[i].fd, NULL, (void *) (intptr_t) EV_FEEDER);
-		}
+			want_add(want, &nwant, EV_FEEDER, ffds[i].fd, ffds[i].want_read, ffds[i].want_write);
 		if (W.pump && dcf_pump_socket(W.pump) >= 0)
-		{
-			uint32		ev = (dcf_pump_wants_read(W.pump) ? WL_SOCKET_READABLE : 0) |
-				(dcf_pump_wants_write(W.pump) ? WL_SOCKET_WRITEABLE : 0);
-
-			if (ev)
-				AddWaitEventToSet(set, ev, dcf_pump_socket(W.pump), NULL, (void *) (intptr_t) EV_PUMP);
-		}
+			want_add(want, &nwant, EV_PUMP, dcf_pump_socket(W.pump),
+					 dcf_pump_wants_read(W.pump), dcf_pump_wants_write(W.pump));
+		set = wait_set_sync(want, nwant);
 
 		timeout = WORKER_WAIT_MAX_MS;
 		nt = dcf_host_timeout_ms(W.host, now_ms);
@@ -1460,14 +1500,14 @@ dcf_worker_main(Datum main_arg)
 			timeout = Min(timeout, Max(0, (fw - wall_us()) / 1000));
 
 		n = WaitEventSetWait(set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
-		FreeWaitEventSet(set);
 		now_ms = mono_ms();
 
 		for (int i = 0; i < n; i++)
 		{
 			EvKind		kind = (EvKind) (intptr_t) events[i].user_data;
-			bool		r = (events[i].events & WL_SOCKET_READABLE) != 0;
-			bool		w = (events[i].events & WL_SOCKET_WRITEABLE) != 0;
+			bool		closed = (events[i].events & WL_SOCKET_CLOSED) != 0;
+			bool		r = closed || (events[i].events & WL_SOCKET_READABLE) != 0;
+			bool		w = closed || (events[i].events & WL_SOCKET_WRITEABLE) != 0;
 
 			if (events[i].events & WL_LATCH_SET)
 			{
