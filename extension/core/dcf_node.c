@@ -465,6 +465,7 @@ build_update(dcf_node *node, dcf_update *out)
 	out->n_msgs = node->n_msgs;
 	out->commit_index = node->commit;
 	out->commit_changed = node->commit != node->reported_commit;
+	out->persisted_index = node->log.persisted;
 	out->role = node->role;
 	out->leader_id = node->leader_id;
 	out->term = node->term;

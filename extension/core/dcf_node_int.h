@@ -106,6 +106,7 @@ typedef struct dcf_progress
 	uint64_t	next;			/* next index to send */
 	dcf_progress_state state;
 	bool		probe_sent;		/* PROBE: an append is out, wait */
+	uint64_t	probe_last;		/* PROBE: last index that append carried */
 	uint64_t	last_heard_ms;	/* any message from the peer this term */
 	uint64_t	ack_sent_ms;	/* newest send time it acknowledged (lease) */
 	uint64_t	applied;
@@ -125,6 +126,7 @@ extern bool dcf_progress_maybe_decr_to(dcf_progress *pr, uint64_t rejected, uint
 extern void dcf_progress_sent(dcf_progress *pr, uint64_t last_sent_index, uint32_t n_entries);
 extern void dcf_progress_infl_free_le(dcf_progress *pr, uint64_t index);
 extern void dcf_progress_infl_free_first(dcf_progress *pr);
+extern uint64_t dcf_progress_infl_oldest(const dcf_progress *pr);
 
 /* ---- the node ------------------------------------------------------------ */
 
