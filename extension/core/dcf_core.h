@@ -27,11 +27,15 @@
  *     One relaxation is allowed (Raft dissertation §10.2.1): a message for
  *     which dcf_msg_needs_persist() is false — a leader's APPEND or
  *     HEARTBEAT — may be sent before the entries of its update are durable,
- *     PROVIDED every hard state the host has been given is durable already.
- *     (A leader whose own vote is a quorum wins without sending anything; if
- *     its term were not durable, a crash could let it lead the same term
- *     again with other entries under the ones it already sent.)  The leader
- *     counts its own log toward commit only through H3.
+ *     PROVIDED dcf_node_early_send_allowed() is true AND every hard state
+ *     the host has been given is durable already.  (A leader whose own vote
+ *     is a quorum wins without sending anything; if its term were not
+ *     durable, a crash could let it lead the same term again with other
+ *     entries under the ones it already sent.  And with LOGGER members, an
+ *     entry that reached a logger but died with the leader would leave the
+ *     logger's log ahead of every node that may lead: the logger would
+ *     refuse them all its vote, forever.)  The leader counts its own log
+ *     toward commit only through H3.
  * H2  Truncate, then append.  When update.truncate_from != 0 the host removes
  *     every log entry with index >= truncate_from (durable or not) before
  *     appending update.entries; entries[0].index == truncate_from then.
@@ -522,5 +526,12 @@ extern const dcf_membership *dcf_node_membership(const dcf_node *node, uint64_t 
  * false.
  */
 extern bool dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms);
+
+/*
+ * Contract H1's relaxation: may this node's APPEND/HEARTBEAT messages leave
+ * before its own writes are durable?  True for a leader of a membership
+ * without LOGGER members (the host must also have its hard state durable).
+ */
+extern bool dcf_node_early_send_allowed(const dcf_node *node);
 
 #endif							/* DCF_CORE_H */

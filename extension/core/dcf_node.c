@@ -568,6 +568,17 @@ dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms)
 	return now_ms < ack + span;
 }
 
+bool
+dcf_node_early_send_allowed(const dcf_node *node)
+{
+	if (node->role != DCF_ROLE_LEADER)
+		return false;
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+		if (node->membership.members[i].role == DCF_ROLE_LOGGER)
+			return false;
+	return true;
+}
+
 const dcf_membership *
 dcf_node_membership(const dcf_node *node, uint64_t *index)
 {

@@ -153,6 +153,7 @@ typedef struct sim_node
 	uint64_t	persisted;		/* apply limit (H4) */
 	uint64_t	applied;		/* durable with the state machine */
 	uint64_t	max_written;	/* highest index this node ever received */
+	uint64_t	pending_leader_term;	/* led this term, term not durable yet */
 	/* timers */
 	uint64_t	tick_at;
 	uint32_t	tick_gen;
@@ -303,6 +304,7 @@ extern void sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dc
 extern void sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_commit);
 extern void sim_check_release(sim_world *w, sim_node *sn, const sim_held *h);
 extern void sim_check_restart(sim_world *w, sim_node *sn);
+extern void sim_check_durable_hard_state(sim_world *w, sim_node *sn);
 extern void sim_check_global(sim_world *w);
 extern void sim_check_reset(sim_world *w);
 

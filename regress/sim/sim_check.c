@@ -7,8 +7,9 @@
  * logs agree on a prefix exactly when their chain hashes at its last index
  * are equal, so each check below is O(1) per entry written or committed.
  *
- *   election safety      at most one node becomes leader in a term
- *                        (map term -> leader, over the whole run)
+ *   election safety      at most one node leads a term (map term ->
+ *                        leader over the whole run), counting a leadership
+ *                        once its term is durable on the leader
  *   leader append-only   a leader never truncates its log
  *   log matching         an (index, term) pair observable anywhere, ever
  *                        (received by a node, or durable), has one chain
@@ -224,27 +225,46 @@ sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_
 		w->st.elections++;
 	if (u->role == DCF_ROLE_LEADER)
 	{
-		uint64_t	who;
-
 		if (u->truncate_from)
 			sim_violation(w, "leader append-only", "leader %u of term %llu truncates its log from %llu",
 						  sn->id, (unsigned long long) u->term, (unsigned long long) u->truncate_from);
 		if (role_before != DCF_ROLE_LEADER || term_before != u->term)
 		{
 			w->st.leader_changes++;
-			if (sim_map_get(&w->term_leader, u->term, 0, &who) && who != sn->id)
-				sim_violation(w, "election safety", "nodes %llu and %u both lead term %llu",
-							  (unsigned long long) who, sn->id, (unsigned long long) u->term);
-			sim_map_put(&w->term_leader, u->term, 0, sn->id);
-			if (u->term > w->max_leader_term)
-				w->max_leader_term = u->term;
 			if (!holds_committed(w, &sn->vlog, w->oracle_n))
 				sim_violation(w, "leader completeness",
 							  "node %u leads term %llu without committed entry %llu (log ends at %llu)",
 							  sn->id, (unsigned long long) u->term, (unsigned long long) w->oracle_n,
 							  (unsigned long long) sn->vlog.n);
+			/* election safety counts a leadership once its term is durable */
+			sn->pending_leader_term = u->term;
+			sim_check_durable_hard_state(w, sn);
 		}
 	}
+}
+
+/*
+ * A node that led term t holds that leadership for real once its hard state
+ * of term t is durable: a leader that needed votes had it durable before it
+ * asked (H1); one whose own vote is a quorum may lose term and leadership in
+ * a crash before anything of that term left it or became durable, and then
+ * lead the same term again, or vote in it for another — legitimately.
+ */
+void
+sim_check_durable_hard_state(sim_world *w, sim_node *sn)
+{
+	uint64_t	term = sn->pending_leader_term;
+	uint64_t	who;
+
+	if (term == 0 || sn->dhs.term < term)
+		return;
+	sn->pending_leader_term = 0;
+	if (sim_map_get(&w->term_leader, term, 0, &who) && who != sn->id)
+		sim_violation(w, "election safety", "nodes %llu and %u both lead term %llu",
+					  (unsigned long long) who, sn->id, (unsigned long long) term);
+	sim_map_put(&w->term_leader, term, 0, sn->id);
+	if (term > w->max_leader_term)
+		w->max_leader_term = term;
 }
 
 void

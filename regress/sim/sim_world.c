@@ -425,6 +425,7 @@ sync_done(sim_world *w, sim_node *sn)
 	}
 	memmove(sn->ops, sn->ops + n_apply, sizeof(sim_op) * (sn->n_ops - n_apply));
 	sn->n_ops -= n_apply;
+	sim_check_durable_hard_state(w, sn);
 	sn->synced_seq = sn->sync_target_seq;
 	sn->sync_running = false;
 	sim_trace(w, "n%u sync: durable log %llu, term %llu vote %u", sn->id,
@@ -626,7 +627,8 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 
 			h->need_seq = sn->op_seq;
 			if (h->need_seq <= sn->synced_seq ||
-				(w->cfg.eager_leader_send && !dcf_msg_needs_persist(m) && sn->hs_pending == 0))
+				(w->cfg.eager_leader_send && !dcf_msg_needs_persist(m) && sn->hs_pending == 0 &&
+				 dcf_node_early_send_allowed(sn->node)))
 				release(w, sn, h);
 			else
 				sn->held[kept++] = *h;
@@ -752,6 +754,8 @@ node_crash(sim_world *w, sim_node *sn)
 		}
 		free(op->entries);
 	}
+	sim_check_durable_hard_state(w, sn);
+	sn->pending_leader_term = 0;
 	sn->n_ops = 0;
 	sn->hs_pending = 0;
 	sn->op_seq = sn->synced_seq = 0;
