@@ -266,7 +266,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 	node->commit = applied_index;
 	node->applied = applied_index;
 	node->now_ms = now_ms;
-	node->started_ms = now_ms;
+	node->vote_lease_until_ms = now_ms + opts->election_timeout_ms;	/* E3 */
 	node->role = node->self >= 0 ? (node->conf_role == DCF_ROLE_LOGGER || node->conf_role == DCF_ROLE_PASSIVE ?
 									node->conf_role : DCF_ROLE_FOLLOWER) : DCF_ROLE_UNKNOWN;
 	node->leader_id = DCF_NODE_NONE;
@@ -348,7 +348,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 			if (node->role == DCF_ROLE_PRE_CANDIDATE || node->role == DCF_ROLE_CANDIDATE ||
 				node->leader_id != m->from)
 				dcf_election_become_follower(node, node->term, m->from);
-			node->leader_heard_ms = node->now_ms;
+			dcf_election_heard_leader(node);
 			dcf_node_reset_election_timer(node);
 			if (m->type == DCF_MSG_APPEND)
 				dcf_replication_handle_append(node, m);

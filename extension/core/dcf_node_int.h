@@ -159,10 +159,9 @@ struct dcf_node
 
 	/* time, all in the host's clock (ms) */
 	uint64_t	now_ms;
-	uint64_t	started_ms;
 	uint64_t	election_deadline_ms;
 	uint64_t	heartbeat_deadline_ms;
-	uint64_t	leader_heard_ms;	/* follower: last message from the leader */
+	uint64_t	vote_lease_until_ms;	/* grant no vote before (E3) */
 	uint64_t	became_leader_ms;
 
 	/* the campaign in progress: 0 = no answer, 1 = granted, 2 = rejected */
@@ -205,6 +204,7 @@ extern void dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t
 extern void dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m);
 extern void dcf_election_handle_vote_resp(dcf_node *node, const dcf_msg *m);
 extern bool dcf_election_in_lease(const dcf_node *node);
+extern void dcf_election_heard_leader(dcf_node *node);
 extern uint64_t dcf_election_quorum_ack_ms(const dcf_node *node);
 
 /* dcf_replication.c */

@@ -294,6 +294,9 @@ extern void sim_world_free(sim_world *w);
 extern void sim_trace(sim_world *w, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 extern uint64_t sim_log_last_term(const sim_log *l);
 
+/* sim_corpus.c */
+extern int	sim_write_codec_corpus(const char *dir);
+
 /* sim_check.c */
 extern void sim_violation(sim_world *w, const char *invariant, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));

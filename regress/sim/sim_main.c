@@ -16,6 +16,7 @@
  *                       violates an invariant (stops at the first one)
  *   --require-faults    fail unless crashes, partitions and leader changes
  *                       all happened (the check is not vacuous)
+ *   --write-codec-corpus DIR   write the seed corpus of fuzz_codec and exit
  *
  * Swarm testing (Groce et al., 2012): every seed draws its own cluster
  * (1..7 members, some LOGGER/PASSIVE, weights), timing, batch and pipeline
@@ -305,6 +306,8 @@ main(int argc, char **argv)
 			label = v;
 			i++;
 		}
+		else if (strcmp(a, "--write-codec-corpus") == 0 && v)
+			return sim_write_codec_corpus(v);
 		else if (strcmp(a, "--trace") == 0)
 			trace = true;
 		else if (strcmp(a, "--expect-violation") == 0)

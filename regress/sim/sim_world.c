@@ -1037,7 +1037,7 @@ void
 sim_world_run(sim_world *w)
 {
 	jmp_buf		jb;
-	uint64_t	heal_start = 0;
+	volatile uint64_t heal_start = 0;
 	uint64_t	stall_ms = 30ULL * w->cfg.election_timeout_ms +
 		10ULL * (w->cfg.net_delay_max_ms + w->cfg.sync_max_ms + w->cfg.tick_ms);
 	uint64_t	heal_max_ms = 3000ULL * w->cfg.election_timeout_ms;
