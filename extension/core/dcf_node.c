@@ -118,12 +118,6 @@ dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term)
 	return rc;
 }
 
-uint64_t
-dcf_node_last_term(dcf_node *node)
-{
-	return node->log.last_term;
-}
-
 dcf_msg *
 dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to)
 {
@@ -146,14 +140,6 @@ dcf_node_reset_election_timer(dcf_node *node)
 	uint64_t	t = node->opts.election_timeout_ms;
 
 	node->election_deadline_ms = node->now_ms + t + dcf_prng_below(&node->prng, t);
-}
-
-bool
-dcf_node_is_voter(const dcf_node *node, uint32_t node_id)
-{
-	const dcf_member *m = dcf_membership_find(&node->membership, node_id);
-
-	return m != NULL && dcf_role_is_voter(m->role);
 }
 
 dcf_progress *

@@ -192,9 +192,7 @@ extern bool dcf_node_failed(dcf_node *node);
 extern void dcf_node_fail(dcf_node *node, dcf_rc rc);
 extern dcf_msg *dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to);
 extern void dcf_node_reset_election_timer(dcf_node *node);
-extern uint64_t dcf_node_last_term(dcf_node *node);
 extern dcf_rc dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term);
-extern bool dcf_node_is_voter(const dcf_node *node, uint32_t node_id);
 extern dcf_progress *dcf_node_progress(dcf_node *node, uint32_t node_id);
 
 /* dcf_election.c */

@@ -114,8 +114,28 @@ test_partitioned_follower_and_check_quorum(void)
 	CHECK(!dcf_node_lease_valid(l->node, c.now), "and has no lease");
 	CHECK(th_leader(&c) != NULL && th_leader(&c) != l && th_leader(&c)->term > term,
 		  "the other two elect a new leader of a higher term");
+	th_advance(&c, 10);
+	th_deliver(&c, cut_node, &iso, 0);
 	dcf_node_status(th_leader(&c)->node, &st);
 	CHECK(st.n_peers == 2 && st.role == DCF_ROLE_LEADER, "leader status lists its two peers");
+	{
+		int			replicating = 0,
+					probing = 0;
+		uint64_t	idx = 0;
+
+		for (uint32_t i = 0; i < st.n_peers; i++)
+		{
+			replicating += strcmp(dcf_progress_state_name(st.peers[i].state), "replicate") == 0 &&
+				st.peers[i].match_index == st.last_index;
+			probing += st.peers[i].node_id == iso && st.peers[i].state == DCF_PROGRESS_PROBE;
+		}
+		CHECK(replicating == 1 && probing == 1,
+			  "status: the live peer replicates at the leader's last index, the cut-off old leader is probed");
+		CHECK(st.commit_index == st.last_index && st.persisted_index == st.last_index && st.lease_valid,
+			  "status: commit %llu = persisted = last index, lease valid", (unsigned long long) st.commit_index);
+		CHECK(dcf_node_membership(th_leader(&c)->node, &idx)->n_members == 3 && idx == 0,
+			  "status: membership of 3 from the bootstrap configuration (index 0)");
+	}
 	CHECK(c.failures == 0, "no host-side failures");
 	th_destroy(&c);
 }
