@@ -268,6 +268,7 @@ typedef struct sim_world
 	/* oracle and check state (sim_check.c) */
 	uint64_t   *oracle_chain;	/* [i - 1]: chain of committed index i */
 	uint64_t   *oracle_term;
+	uint64_t   *oracle_commit_term;	/* term of the leader that committed it */
 	uint64_t	oracle_n;
 	uint64_t	oracle_cap;
 	sim_map		entry_chain;	/* (index, term) -> chain: log matching */

@@ -14,9 +14,12 @@
  *   log matching         an (index, term) pair observable anywhere, ever
  *                        (received by a node, or durable), has one chain
  *                        hash (map (index, term) -> chain)
- *   leader completeness  a node that becomes leader holds every entry
- *                        committed so far, and a leader holds every entry
- *                        committed later in an older term
+ *   leader completeness  a leader of term T holds every entry committed in
+ *                        a term below T: checked when it is elected and
+ *                        whenever an entry commits (the commit term is the
+ *                        term of the first node to commit it — the leader
+ *                        that decided; a leader of an older term, elected
+ *                        late by delayed votes, need not hold it)
  *   state machine safety the entry a node commits at index i is the one
  *                        the oracle recorded for i when any node first
  *                        committed i (so applied sequences agree)
@@ -208,6 +211,20 @@ holds_committed(sim_world *w, const sim_log *l, uint64_t index)
 	return index == 0 || (l->n >= index && l->e[index - 1].chain == w->oracle_chain[index - 1]);
 }
 
+/*
+ * The highest committed index a leader of term T must hold: the last one
+ * committed in a term below T (holding it means holding all before it).
+ */
+static uint64_t
+committed_before_term(sim_world *w, uint64_t term)
+{
+	uint64_t	i = w->oracle_n;
+
+	while (i > 0 && w->oracle_commit_term[i - 1] >= term)
+		i--;
+	return i;
+}
+
 void
 sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_before,
 				 uint64_t term_before)
@@ -230,11 +247,14 @@ sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_
 						  sn->id, (unsigned long long) u->term, (unsigned long long) u->truncate_from);
 		if (role_before != DCF_ROLE_LEADER || term_before != u->term)
 		{
+			uint64_t	need = committed_before_term(w, u->term);
+
 			w->st.leader_changes++;
-			if (!holds_committed(w, &sn->vlog, w->oracle_n))
+			if (!holds_committed(w, &sn->vlog, need))
 				sim_violation(w, "leader completeness",
-							  "node %u leads term %llu without committed entry %llu (log ends at %llu)",
-							  sn->id, (unsigned long long) u->term, (unsigned long long) w->oracle_n,
+							  "node %u leads term %llu without entry %llu, committed in term %llu (log ends at %llu)",
+							  sn->id, (unsigned long long) u->term, (unsigned long long) need,
+							  (unsigned long long) w->oracle_commit_term[need - 1],
 							  (unsigned long long) sn->vlog.n);
 			/* election safety counts a leadership once its term is durable */
 			sn->pending_leader_term = u->term;
@@ -301,7 +321,8 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 			w->oracle_cap = w->oracle_cap ? w->oracle_cap * 2 : 1024;
 			w->oracle_chain = realloc(w->oracle_chain, sizeof(uint64_t) * w->oracle_cap);
 			w->oracle_term = realloc(w->oracle_term, sizeof(uint64_t) * w->oracle_cap);
-			if (!w->oracle_chain || !w->oracle_term)
+			w->oracle_commit_term = realloc(w->oracle_commit_term, sizeof(uint64_t) * w->oracle_cap);
+			if (!w->oracle_chain || !w->oracle_term || !w->oracle_commit_term)
 			{
 				fprintf(stderr, "dcf_sim: out of memory\n");
 				exit(3);
@@ -310,18 +331,19 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 		w->last_progress_ms = w->now;
 		w->oracle_chain[w->oracle_n] = e->chain;
 		w->oracle_term[w->oracle_n] = e->term;
+		w->oracle_commit_term[w->oracle_n] = sn->term;
 		w->oracle_n++;
 		/* leader completeness for the leaders of later terms already elected */
 		for (int k = 0; k < w->cfg.n_nodes; k++)
 		{
 			sim_node   *l = &w->nodes[k];
 
-			if (l->node && l->role == DCF_ROLE_LEADER && l->term > e->term &&
+			if (l->node && l->role == DCF_ROLE_LEADER && l->term > sn->term &&
 				!holds_committed(w, &l->vlog, i))
 				sim_violation(w, "leader completeness",
-							  "entry %llu of term %llu committed, but leader %u of term %llu lacks it",
-							  (unsigned long long) i, (unsigned long long) e->term, l->id,
-							  (unsigned long long) l->term);
+							  "entry %llu of term %llu committed in term %llu, but leader %u of term %llu lacks it",
+							  (unsigned long long) i, (unsigned long long) e->term,
+							  (unsigned long long) sn->term, l->id, (unsigned long long) l->term);
 		}
 	}
 }

@@ -1040,7 +1040,8 @@ sim_world_run(sim_world *w)
 	volatile uint64_t heal_start = 0;
 	uint64_t	stall_ms = 30ULL * w->cfg.election_timeout_ms +
 		10ULL * (w->cfg.net_delay_max_ms + w->cfg.sync_max_ms + w->cfg.tick_ms);
-	uint64_t	heal_max_ms = 3000ULL * w->cfg.election_timeout_ms;
+	volatile uint64_t heal_max_ms = 0;
+	volatile uint64_t heal_max_events = 0;
 
 	panic_world = w;
 	w->panic_jmp = &jb;
@@ -1064,8 +1065,21 @@ sim_world_run(sim_world *w)
 
 		if (!w->healing && w->events_done >= w->events_target)
 		{
+			uint64_t	longest = 0,
+						lag = 0;
+
 			start_healing(w);
 			heal_start = w->now;
+			/* catching up is paced by the backlog: scale the hard bounds */
+			for (int i = 0; i < w->cfg.n_nodes; i++)
+				if (w->nodes[i].vlog.n > longest)
+					longest = w->nodes[i].vlog.n;
+			for (int i = 0; i < w->cfg.n_nodes; i++)
+				if (longest - w->nodes[i].applied > lag)
+					lag = longest - w->nodes[i].applied;
+			heal_max_ms = 3000ULL * w->cfg.election_timeout_ms +
+				lag * 4ULL * (w->cfg.net_delay_max_ms + w->cfg.sync_max_ms + w->cfg.tick_ms);
+			heal_max_events = 20 * w->events_target + 100000 + 50 * lag;
 		}
 		if (w->healing)
 		{
@@ -1075,11 +1089,12 @@ sim_world_run(sim_world *w)
 			 * Liveness: after healing, something must move (a commit, a
 			 * lagging node extending its log or applying) at least every
 			 * stall bound — a few election rounds — and everything must be
-			 * done within a hard bound; catching up a long log at one entry
-			 * per round trip may take long, but never stop.
+			 * done within hard bounds that grow with the backlog; catching
+			 * up a long log at one entry per round trip may take long, but
+			 * never stop.
 			 */
 			if (w->now > w->last_progress_ms + stall_ms || w->now > heal_start + heal_max_ms ||
-				w->st.liveness_events > 20 * w->events_target + 100000)
+				w->st.liveness_events > heal_max_events)
 			{
 				w->st.liveness_failures++;
 				sim_violation(w, "liveness",
@@ -1227,6 +1242,7 @@ sim_world_free(sim_world *w)
 	free(w->chunks);
 	free(w->oracle_chain);
 	free(w->oracle_term);
+	free(w->oracle_commit_term);
 	sim_map_free(&w->entry_chain);
 	sim_map_free(&w->term_leader);
 	sim_map_free(&w->votes);
