@@ -83,9 +83,10 @@ draw_config(uint64_t seed, sim_config *c)
 	t = c->election_timeout_ms = PICK(&r, 50, 100, 150, 300, 1000);
 	c->heartbeat_ms = t / PICK(&r, 3, 5, 10);
 	c->lease_margin_ms = dcf_prng_chance(&r, 500) ? 0 : t / 10;
-	c->tick_ms = PICK(&r, 1, 5, 10);
-	if (c->tick_ms > c->heartbeat_ms)
-		c->tick_ms = c->heartbeat_ms;
+	/* the host's timer granularity: the PostgreSQL worker wakes every 10-50 ms */
+	c->tick_ms = PICK(&r, 1, 5, 10, 20, 50);
+	if (c->tick_ms > c->heartbeat_ms / 2)
+		c->tick_ms = c->heartbeat_ms / 2 ? c->heartbeat_ms / 2 : 1;
 	c->max_batch_entries = PICK(&r, 1, 2, 3, 8, 64, 256);
 	c->max_batch_bytes = PICK(&r, 1, 64, 512, 4096, 1u << 20);
 	c->max_inflight = PICK(&r, 1, 2, 4, 16, 64);
