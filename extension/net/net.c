@@ -45,6 +45,7 @@
 #include "net/net_auth.h"
 #include "net/net_buf.h"
 #include "net/net_compress.h"
+#include "net/net_queue.h"
 #include "net/net_session.h"
 #include "net/net_sock.h"
 #include "net/net_tls.h"
@@ -57,8 +58,11 @@
 #define NET_READ_BUDGET_BYTES		(8u * 1024 * 1024)
 /* Receive buffers above this size are freed when they drain. */
 #define NET_RBUF_KEEP_BYTES			(1u * 1024 * 1024)
-/* Bytes handed to one write/SSL_write call at most. */
+/* dcf_net_send() writes at once when a queue holds this much. */
+#define NET_EAGER_WRITE_BYTES		(256u * 1024)
+/* Bytes handed to one write/SSL_write call at most, in at most this many pieces. */
 #define NET_WRITE_CHUNK_BYTES		(4u * 1024 * 1024)
+#define NET_WRITE_IOV_MAX			(NET_WRITE_CHUNK_BYTES / DCF_NETQ_BLOCK_BYTES + 1)
 /* Connections accepted per listener wake-up. */
 #define NET_ACCEPT_BATCH			16
 /* Pause after accept() fails (EMFILE ...), so the loop does not spin. */
@@ -108,7 +112,7 @@ typedef struct net_lane
 {
 	net_conn   *out;
 	net_conn   *in;
-	dcf_netbuf	q;
+	dcf_netq	q;
 	size_t		head_left;		/* invariant 4 */
 	uint64_t	retry_at_ms;	/* dial when no `out` and now >= this */
 	uint32_t	backoff_ms;		/* delay before the next retry */
@@ -267,14 +271,16 @@ jitter(dcf_net *net, uint32_t ms)
 static uint64_t
 queue_frames(const net_lane *l)
 {
-	const uint8_t *p = dcf_netbuf_head(&l->q);
-	size_t		len = dcf_netbuf_len(&l->q);
+	size_t		len = dcf_netq_len(&l->q);
 	size_t		off = l->head_left;
 	uint64_t	n = l->head_left > 0 ? 1 : 0;
 
 	while (off + DCF_FRAME_HDR_BYTES <= len)
 	{
-		off += DCF_FRAME_HDR_BYTES + dcf_get_u32(p + off + 8);
+		uint8_t		flen[4];
+
+		dcf_netq_peek(&l->q, off + 8, flen, 4);
+		off += DCF_FRAME_HDR_BYTES + dcf_get_u32(flen);
 		n++;
 	}
 	return n;
@@ -284,7 +290,7 @@ static void
 lane_drop_queue(net_lane *l)
 {
 	l->st.msgs_dropped += queue_frames(l);
-	dcf_netbuf_clear(&l->q);
+	dcf_netq_clear(&l->q);
 	l->head_left = 0;
 }
 
@@ -708,6 +714,32 @@ io_write(net_conn *c, const uint8_t *p, size_t n, size_t *put, char *err)
 	return DCF_OK;
 }
 
+/* Write an iovec list (TLS: its first entry only); like io_write. */
+static dcf_rc
+io_writev(net_conn *c, struct iovec *iov, int niov, size_t *put, char *err)
+{
+	struct msghdr msg;
+	ssize_t		r;
+
+	if (c->ssl)
+		return io_write(c, iov[0].iov_base, iov[0].iov_len, put, err);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t) niov;
+	do
+		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+	{
+		*put = 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return DCF_ERR_AGAIN;
+		return dcf_errf(err, DCF_ERR_IO, "write: %s", strerror(errno));
+	}
+	*put = (size_t) r;
+	return DCF_OK;
+}
+
 static dcf_rc
 io_read(net_conn *c, uint8_t *p, size_t n, size_t *got, char *err)
 {
@@ -741,10 +773,14 @@ lane_written(net_lane *l, size_t n)
 		size_t		take;
 
 		if (l->head_left == 0)
-			l->head_left = DCF_FRAME_HDR_BYTES +
-				(size_t) dcf_get_u32(dcf_netbuf_head(&l->q) + 8);
+		{
+			uint8_t		flen[4];
+
+			dcf_netq_peek(&l->q, 8, flen, 4);
+			l->head_left = DCF_FRAME_HDR_BYTES + (size_t) dcf_get_u32(flen);
+		}
 		take = n < l->head_left ? n : l->head_left;
-		dcf_netbuf_consume(&l->q, take);
+		dcf_netq_consume(&l->q, take);
 		l->head_left -= take;
 		n -= take;
 		if (l->head_left == 0)
@@ -778,9 +814,17 @@ conn_write(net_conn *c)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
-		while (dcf_netbuf_len(&l->q) > 0)
+		while (dcf_netq_len(&l->q) > 0)
 		{
-			rc = io_write(c, dcf_netbuf_head(&l->q), dcf_netbuf_len(&l->q), &put, err);
+			struct iovec iov[NET_WRITE_IOV_MAX];
+			int			niov = dcf_netq_iov(&l->q, iov, c->ssl ? 1 : NET_WRITE_IOV_MAX,
+											NET_WRITE_CHUNK_BYTES);
+			size_t		asked = 0;
+
+			for (int i = 0; i < niov; i++)
+				asked += iov[i].iov_len;
+
+			rc = io_writev(c, iov, niov, &put, err);
 			if (rc == DCF_ERR_AGAIN)
 				return;
 			if (rc != DCF_OK)
@@ -790,7 +834,7 @@ conn_write(net_conn *c)
 			}
 			l->st.writes++;
 			lane_written(l, put);
-			if (!c->ssl && put < NET_WRITE_CHUNK_BYTES && dcf_netbuf_len(&l->q) > 0)
+			if (!c->ssl && put < asked)
 				return;			/* short write: the socket buffer is full */
 		}
 	}
@@ -1032,7 +1076,7 @@ peer_free(dcf_net *net, net_peer *p)
 			net->conns[i]->peer = NULL;
 		}
 	for (int k = 0; k < DCF_NET_NCLASSES; k++)
-		dcf_netbuf_free(&p->lane[k].q);
+		dcf_netq_free(&p->lane[k].q);
 	free(p);
 }
 
@@ -1048,7 +1092,7 @@ dcf_net_destroy(dcf_net *net)
 	for (int i = 0; i < net->npeers; i++)
 	{
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
-			dcf_netbuf_free(&net->peers[i]->lane[k].q);
+			dcf_netq_free(&net->peers[i]->lane[k].q);
 		free(net->peers[i]);
 	}
 	if (net->listen_fd >= 0)
@@ -1168,7 +1212,7 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 		p->port = m[j].port;
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
-			dcf_netbuf_init(&p->lane[k].q, net->opt.queue_max_bytes[k]);
+			dcf_netq_init(&p->lane[k].q, net->opt.queue_max_bytes[k]);
 			p->lane[k].retry_at_ms = now_ms;
 			p->lane[k].backoff_ms = net->opt.reconnect_min_ms;
 		}
@@ -1190,7 +1234,7 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 	dcf_frame_hdr h = {.kind = DCF_FRAME_MSG,.msg_type = type};
 	const void *wire = payload;
 	size_t		wlen = len;
-	uint8_t    *dst;
+	uint8_t		hdr[DCF_FRAME_HDR_BYTES];
 	dcf_rc		rc;
 
 	if (cls != DCF_NET_CONTROL && cls != DCF_NET_BULK)
@@ -1224,7 +1268,10 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 		return dcf_errf(errmsg, DCF_ERR_INVALID,
 						"message of %zu bytes exceeds the %s queue bound of %zu bytes",
 						len, dcf_net_class_name(cls), l->q.max);
-	rc = dcf_netbuf_reserve(&l->q, DCF_FRAME_HDR_BYTES + wlen);
+	h.len = (uint32_t) wlen;
+	h.raw_len = (uint32_t) len;
+	dcf_frame_put_hdr(hdr, &h);	/* the CRC is computed while queuing */
+	rc = dcf_netq_append_frame(&l->q, hdr, wire, wlen);
 	if (rc != DCF_OK)
 	{
 		if (rc == DCF_ERR_FULL)
@@ -1232,17 +1279,22 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 		return dcf_errf(errmsg, rc, "%s queue to node %u is %s", dcf_net_class_name(cls), to,
 						rc == DCF_ERR_FULL ? "full" : "out of memory");
 	}
-	h.len = (uint32_t) wlen;
-	h.raw_len = (uint32_t) len;
-	dst = dcf_netbuf_tailp(&l->q);
-	if (wlen > 0)
-		memcpy(dst + DCF_FRAME_HDR_BYTES, wire, wlen);
-	dcf_frame_put(dst, &h, dst + DCF_FRAME_HDR_BYTES);
-	dcf_netbuf_produce(&l->q, DCF_FRAME_HDR_BYTES + wlen);
 	l->st.msgs_queued++;
 	l->st.bytes_queued += len;
 	if (h.flags & DCF_FRAME_F_LZ4)
 		l->st.msgs_compressed++;
+
+	/*
+	 * Batching pays for small messages; a queue this long gains nothing from
+	 * waiting, and writing now hands the kernel bytes still in the cache.
+	 */
+	if (dcf_netq_len(&l->q) >= NET_EAGER_WRITE_BYTES && l->out && l->out->state == CONN_OPEN)
+	{
+		net->depth++;
+		conn_write(l->out);
+		net->depth--;
+		reap(net);
+	}
 	return DCF_OK;
 }
 
@@ -1259,7 +1311,7 @@ conn_events(const net_conn *c)
 		case CONN_OPEN:
 			if (dcf_netbuf_len(&c->hsout) > 0 ||
 				(c->outbound && c->state == CONN_OPEN &&
-				 dcf_netbuf_len(&c->peer->lane[c->cls].q) > 0))
+				 dcf_netq_len(&c->peer->lane[c->cls].q) > 0))
 				return DCF_NET_READ | DCF_NET_WRITE;
 			return DCF_NET_READ;
 	}
@@ -1531,7 +1583,7 @@ dcf_net_get_peer_stats(dcf_net *net, uint32_t node_id, dcf_net_class cls,
 	*out = l->st;
 	out->connected = l->out != NULL && l->out->state == CONN_OPEN;
 	out->accepted = l->in != NULL;
-	out->queued_bytes = dcf_netbuf_len(&l->q);
+	out->queued_bytes = dcf_netq_len(&l->q);
 	return DCF_OK;
 }
 

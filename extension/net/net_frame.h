@@ -71,6 +71,9 @@ typedef struct dcf_frame_hdr
 extern void dcf_frame_put(uint8_t *out, const dcf_frame_hdr *h,
 						  const void *payload);
 
+/* Write header bytes 0..15 and a zero crc field (the caller fills it in). */
+extern void dcf_frame_put_hdr(uint8_t *out, const dcf_frame_hdr *h);
+
 /*
  * Decode and validate the header at in (DCF_FRAME_HDR_BYTES available).
  * max_len bounds h->len.  Does not check the CRC (the payload may not have
@@ -83,6 +86,7 @@ extern dcf_rc dcf_frame_parse(const uint8_t *in, uint32_t max_len,
 extern int	dcf_frame_crc_ok(const uint8_t *in, const dcf_frame_hdr *h);
 
 extern const char *dcf_frame_kind_name(int kind);
+
 
 static inline void
 dcf_put_u16(uint8_t *p, uint16_t v)

@@ -12,10 +12,14 @@
 
 #include <lz4.h>
 
+#include "core/crc32c.h"
+
 #include "net/net_auth.h"
 #include "net/net_buf.h"
 #include "net/net_compress.h"
+#include "net/net_crc.h"
 #include "net/net_frame.h"
+#include "net/net_queue.h"
 #include "net/net_session.h"
 #include "test_net_util.h"
 
@@ -57,6 +61,121 @@ test_netbuf(void)
 	dcf_netbuf_trim(&b, 100);
 	CHECK(b.data == NULL && b.cap == 0, "netbuf: trim frees an empty oversized buffer");
 	dcf_netbuf_free(&b);
+}
+
+/* ---- fast CRC against core's reference ------------------------------------------ */
+
+static void
+test_crc(void)
+{
+	size_t		cap = 9 * DCF_NET_CRC_LANE_BYTES + 64;
+	uint8_t    *src = malloc(cap + 16);
+	uint8_t    *dst = malloc(cap + 16);
+	uint64_t	x = 0x243F6A8885A308D3ULL;
+	int			same = 1,
+				copies = 1,
+				chained = 1;
+	int			n = 0;
+
+	for (size_t i = 0; i < cap + 16; i++)
+	{
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		src[i] = (uint8_t) x;
+	}
+	/* every length around the stripe sizes, odd alignments, nonzero seeds */
+	for (size_t len = 0; len <= cap; len += (len < 64 ? 1 : len % 3 == 0 ? 509 : 7))
+	{
+		size_t		off = len % 8;
+		uint32_t	seed = (uint32_t) (len * 2654435761u);
+		uint32_t	want = dcf_crc32c_sw(seed, src + off, len);
+		size_t		cut = len / 3;
+
+		same &= dcf_net_crc32c(seed, src + off, len) == want;
+		memset(dst, 0, cap + 16);
+		copies &= dcf_net_crc32c_copy(seed, dst + (len % 5), src + off, len) == want &&
+			memcmp(dst + (len % 5), src + off, len) == 0 && dst[(len % 5) + len] == 0;
+		chained &= dcf_net_crc32c(dcf_net_crc32c(seed, src + off, cut), src + off + cut, len - cut) == want;
+		n++;
+	}
+	CHECK(same, "crc: dcf_net_crc32c equals core's dcf_crc32c_sw on %d lengths 0..%zu", n, cap);
+	CHECK(copies, "crc: the copying variant returns the same crc and copies exactly len bytes");
+	CHECK(chained, "crc: chaining over a split gives the crc of the whole");
+	CHECK(dcf_net_crc32c(0, "123456789", 9) == 0xE3069283u, "crc: RFC 3720 check value of \"123456789\"");
+	free(src);
+	free(dst);
+}
+
+/* ---- block-chain send queue --------------------------------------------------------- */
+
+static void
+test_netq(void)
+{
+	dcf_netq	q;
+	size_t		big = 3 * DCF_NETQ_BLOCK_BYTES + 1234;
+	uint8_t    *p = malloc(big);
+	uint8_t    *back = malloc(big + DCF_FRAME_HDR_BYTES);
+	uint8_t		hdr[DCF_FRAME_HDR_BYTES];
+	struct iovec iov[16];
+	dcf_frame_hdr h = {.kind = DCF_FRAME_MSG,.msg_type = 4};
+	dcf_frame_hdr g;
+	char		err[DCF_ERRMSG_MAX];
+	size_t		got = 0;
+	int			k;
+
+	for (size_t i = 0; i < big; i++)
+		p[i] = (uint8_t) (i * 13 + (i >> 11));
+	dcf_netq_init(&q, 4 * DCF_NETQ_BLOCK_BYTES);
+	CHECK(dcf_netq_append2(&q, "ab", 2, "cde", 3) == DCF_OK && dcf_netq_len(&q) == 5,
+		  "netq: small append");
+	/* a frame that straddles blocks, with its crc computed while copying */
+	h.len = h.raw_len = (uint32_t) big;
+	dcf_frame_put_hdr(hdr, &h);
+	CHECK(dcf_netq_append_frame(&q, hdr, p, big) == DCF_OK &&
+		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: frame of 3+ blocks queued");
+	CHECK(dcf_netq_append2(&q, p, DCF_NETQ_BLOCK_BYTES, NULL, 0) == DCF_ERR_FULL &&
+		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: past the bound is DCF_ERR_FULL, nothing changes");
+	dcf_netq_peek(&q, 0, back, 5);
+	CHECK(memcmp(back, "abcde", 5) == 0, "netq: peek reads across the two appends");
+	dcf_netq_consume(&q, 5);
+	/* drain through iovecs, 100000 bytes at a time, as a writer would */
+	while (dcf_netq_len(&q) > 0)
+	{
+		size_t		take = 0;
+
+		k = dcf_netq_iov(&q, iov, 16, 100000);
+		for (int i = 0; i < k; i++)
+		{
+			memcpy(back + got + take, iov[i].iov_base, iov[i].iov_len);
+			take += iov[i].iov_len;
+		}
+		dcf_netq_consume(&q, take);
+		got += take;
+	}
+	CHECK(got == DCF_FRAME_HDR_BYTES + big && dcf_frame_parse(back, DCF_FRAME_MAX_BYTES, &g, err) == DCF_OK &&
+		  g.len == big && dcf_frame_crc_ok(back, &g) && memcmp(back + DCF_FRAME_HDR_BYTES, p, big) == 0,
+		  "netq: drained bytes are the frame, its crc verifies");
+	CHECK(q.first == NULL && q.last == NULL && q.nspare <= DCF_NETQ_SPARE_BLOCKS,
+		  "netq: drained queue holds no blocks (%d spares kept)", q.nspare);
+	/* the crc field itself straddling a block boundary */
+	{
+		size_t		fill = DCF_NETQ_BLOCK_BYTES - 18;
+		int			ok = 1;
+
+		dcf_netq_append2(&q, p, fill, NULL, 0);
+		h.len = h.raw_len = 100;
+		dcf_frame_put_hdr(hdr, &h);
+		ok &= dcf_netq_append_frame(&q, hdr, p, 100) == DCF_OK;
+		dcf_netq_peek(&q, fill, back, DCF_FRAME_HDR_BYTES + 100);
+		ok &= dcf_frame_parse(back, 1000, &g, err) == DCF_OK && dcf_frame_crc_ok(back, &g);
+		CHECK(ok, "netq: a header split 18/2 over two blocks gets its crc patched correctly");
+		dcf_netq_clear(&q);
+		CHECK(dcf_netq_len(&q) == 0 && q.first == NULL, "netq: clear empties the queue");
+	}
+	dcf_netq_free(&q);
+	free(p);
+	free(back);
 }
 
 /* ---- frames ----------------------------------------------------------------- */
@@ -597,6 +716,8 @@ int
 main(void)
 {
 	test_netbuf();
+	test_crc();
+	test_netq();
 	test_frames();
 	test_lz4();
 	test_key_file();
