@@ -357,7 +357,7 @@ ep_wait_connected(ep *e, uint32_t peer)
 
 		dcf_net_get_peer_stats(e->net, peer, DCF_NET_CONTROL, &c);
 		dcf_net_get_peer_stats(e->net, peer, DCF_NET_BULK, &b);
-		if (c.connected && b.connected && c.accepted && b.accepted)
+		if (c.connected && b.connected)
 			return;
 		if (now_s() > end)
 		{

@@ -3,8 +3,9 @@
  * See net.h for the contract; net_session.c holds the protocol itself.
  *
  * Objects.  A peer (one per other member) has a lane per class: the bounded
- * send queue, our outbound connection (`out`), the peer's authenticated
- * inbound connection (`in`) and the redial schedule.  Connections live in
+ * send queue, the lane's one connection (`conn`), and, when this node has
+ * the lower id and so is the one that dials, the redial schedule.  The
+ * connection carries the lane's messages both ways.  Connections live in
  * net->conns; a connection is in exactly one of these states:
  *
  *   CONNECTING  outbound TCP connect in progress        (conn_connected)
@@ -12,12 +13,14 @@
  *   HANDSHAKE   dcf handshake (net_session.c)           (start_handshake)
  *   OPEN        authenticated                           (sess_on_open)
  *
- * and any of them can be closed (close_conn), which marks it dead.
+ * and any of them can be closed (close_conn), which marks it dead.  An
+ * accepted connection joins its lane when it opens, replacing (closing) any
+ * older one; a dialed connection belongs to its lane from the dial on.
  *
  * Invariants:
- *  1. lane->out, when set, is a live outbound connection for that lane;
- *     lane->in, when set, is a live OPEN inbound connection from that peer
- *     and class.  close_conn() clears them before anything else happens.
+ *  1. lane->conn, when set, is a live connection of that peer and class:
+ *     the one we dialed (any state) or an OPEN one we accepted.
+ *     close_conn() clears it before anything else happens.
  *  2. Dead connections keep their fd and memory until reap(), which runs
  *     only at the outermost API call (depth 0): a callback that closes a
  *     connection never frees memory its caller is still using, and an fd
@@ -26,7 +29,8 @@
  *     listener opened, closed or paused) bumps net->generation.
  *  4. A lane's queue holds whole frames only; lane->head_left counts the
  *     bytes of the frame at its head that are not yet written (0: the head
- *     is a frame boundary).
+ *     is a frame boundary).  Handshake frames and pings (hsout) are written
+ *     only at a frame boundary of the lane's stream.
  *  5. Nothing reaches on_message unless its session is OPEN (net_session.c).
  */
 #include "net/net.h"
@@ -92,7 +96,7 @@ typedef struct net_conn
 {
 	dcf_net    *net;
 	int			fd;
-	int			outbound;		/* we dialed it (sends) or accepted it (receives) */
+	int			outbound;		/* we dialed it, or accepted it */
 	conn_state	state;
 	int			dead;
 	int			cls;			/* outbound: from the lane; inbound: once open */
@@ -105,16 +109,17 @@ typedef struct net_conn
 	dcf_netbuf	rbuf;
 	dcf_netbuf	hsout;
 	uint64_t	deadline_ms;	/* must be OPEN by then (0 once open) */
+	uint64_t	last_read_ms;	/* OPEN: when the peer was last heard */
+	uint64_t	last_write_ms;	/* OPEN: when we last wrote to it */
 	char		addr[DCF_NET_ADDR_STR_MAX];
 } net_conn;
 
 typedef struct net_lane
 {
-	net_conn   *out;
-	net_conn   *in;
+	net_conn   *conn;
 	dcf_netq	q;
 	size_t		head_left;		/* invariant 4 */
-	uint64_t	retry_at_ms;	/* dial when no `out` and now >= this */
+	uint64_t	retry_at_ms;	/* dialer: dial when no conn and now >= this */
 	uint32_t	backoff_ms;		/* delay before the next retry */
 	uint32_t	failures;		/* consecutive failed attempts */
 	dcf_net_peer_stats st;
@@ -246,6 +251,13 @@ find_peer(const dcf_net *net, uint32_t id)
 	return NULL;
 }
 
+/* The node with the lower id dials; the other waits for it. */
+static int
+we_dial(const dcf_net *net, const net_peer *p)
+{
+	return net->opt.self_id < p->id;
+}
+
 static void
 conn_name(const net_conn *c, char *buf, size_t n)
 {
@@ -370,7 +382,7 @@ close_conn(net_conn *c, dcf_net_log_level level, const char *fmt,...)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
-		l->out = NULL;
+		l->conn = NULL;
 		if (!was_open)
 		{
 			l->failures++;
@@ -392,8 +404,11 @@ close_conn(net_conn *c, dcf_net_log_level level, const char *fmt,...)
 	}
 	else
 	{
-		if (c->peer && c->peer->lane[c->cls].in == c)
-			c->peer->lane[c->cls].in = NULL;
+		if (c->peer && c->peer->lane[c->cls].conn == c)
+		{
+			c->peer->lane[c->cls].conn = NULL;
+			lane_drop_queue(&c->peer->lane[c->cls]);
+		}
 		if (was_open)
 			net_log(net, level, "closing %s: %s", name, reason);
 		else
@@ -448,13 +463,13 @@ sess_on_open(void *arg, dcf_sess *s)
 
 	c->state = CONN_OPEN;
 	c->deadline_ms = 0;
+	c->last_read_ms = c->last_write_ms = net->now_ms;
 	if (c->outbound)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
 		l->failures = 0;
 		l->backoff_ms = net->opt.reconnect_min_ms;
-		l->head_left = 0;
 		l->st.connects++;
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "opened %s", name);
@@ -471,9 +486,11 @@ sess_on_open(void *arg, dcf_sess *s)
 		l = &p->lane[c->cls];
 		net->pending--;
 		net->st.accepted++;
-		if (l->in != NULL && l->in != c)
-			close_conn(l->in, DCF_NET_LOG_INFO, "replaced by a newer connection from the same node");
-		l->in = c;
+		/* the peer redialed: it restarted, or lost the old connection we still hold */
+		if (l->conn != NULL && l->conn != c)
+			close_conn(l->conn, DCF_NET_LOG_INFO, "replaced by a newer connection from the same node");
+		l->conn = c;
+		l->st.connects++;
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "accepted %s", name);
 	}
@@ -491,7 +508,7 @@ sess_on_msg(void *arg, dcf_sess *s, uint8_t type, const uint8_t *data,
 	l->st.msgs_received++;
 	l->st.bytes_received += len;
 	net->st.msgs_received++;
-	m.from = s->client_id;
+	m.from = dcf_sess_peer_id(s);
 	m.cls = (dcf_net_class) c->cls;
 	m.type = type;
 	m.data = data;
@@ -606,7 +623,7 @@ dial(dcf_net *net, net_peer *p, int cls)
 	int			fd;
 	int			in_progress;
 
-	DCF_ASSERT(l->out == NULL);
+	DCF_ASSERT(l->conn == NULL && we_dial(net, p));
 	if (dcf_sock_dial(p->ip, p->port, &fd, &in_progress, err) != DCF_OK)
 	{
 		l->failures++;
@@ -635,7 +652,7 @@ dial(dcf_net *net, net_peer *p, int cls)
 		snprintf(c->addr, sizeof(c->addr), "[%s]:%u", p->ip, (unsigned) p->port);
 	else
 		snprintf(c->addr, sizeof(c->addr), "%s:%u", p->ip, (unsigned) p->port);
-	l->out = c;
+	l->conn = c;
 	if (in_progress)
 		c->state = CONN_CONNECTING;
 	else
@@ -788,7 +805,7 @@ lane_written(net_lane *l, size_t n)
 	}
 }
 
-/* Write handshake output, then (outbound, open) the lane's queue. */
+/* Write handshake output or a ping, then (open) the lane's queue. */
 static void
 conn_write(net_conn *c)
 {
@@ -809,8 +826,9 @@ conn_write(net_conn *c)
 			return;
 		}
 		dcf_netbuf_consume(&c->hsout, put);
+		c->last_write_ms = c->net->now_ms;
 	}
-	if (c->outbound && c->state == CONN_OPEN)
+	if (c->state == CONN_OPEN && c->peer && c->peer->lane[c->cls].conn == c)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
@@ -834,6 +852,7 @@ conn_write(net_conn *c)
 			}
 			l->st.writes++;
 			lane_written(l, put);
+			c->last_write_ms = c->net->now_ms;
 			if (!c->ssl && put < asked)
 				return;			/* short write: the socket buffer is full */
 		}
@@ -876,6 +895,7 @@ conn_read(net_conn *c)
 			return;
 		}
 		dcf_netbuf_produce(&c->rbuf, got);
+		c->last_read_ms = c->net->now_ms;
 
 		err[0] = '\0';
 		rc = dcf_sess_input(&c->sess, dcf_netbuf_head(&c->rbuf), dcf_netbuf_len(&c->rbuf),
@@ -906,6 +926,29 @@ conn_read(net_conn *c)
 
 /* ---- timers and flushing ------------------------------------------------ */
 
+/*
+ * An idle connection gets a ping: the peer's idle timer stays quiet, and
+ * writing to a connection whose peer restarted draws a reset at once, so
+ * the side that dials learns it must redial even when it has nothing to say.
+ */
+static void
+queue_ping(net_conn *c)
+{
+	net_lane   *l = &c->peer->lane[c->cls];
+	uint8_t		f[DCF_FRAME_HDR_BYTES];
+	dcf_frame_hdr h = {.kind = DCF_FRAME_PING};
+
+	/* only between frames: an empty queue has no partly written frame */
+	if (dcf_netq_len(&l->q) != 0 || dcf_netbuf_len(&c->hsout) != 0)
+		return;
+	dcf_frame_put(f, &h, NULL);
+	if (dcf_netbuf_append(&c->hsout, f, sizeof(f)) == DCF_OK)
+	{
+		l->st.pings_sent++;
+		c->last_write_ms = c->net->now_ms;	/* no second ping until it is written */
+	}
+}
+
 static void
 run_timers(dcf_net *net)
 {
@@ -919,12 +962,26 @@ run_timers(dcf_net *net)
 					   c->state == CONN_TLS ? "tls handshake" : "handshake",
 					   net->opt.handshake_timeout_ms);
 	}
+	for (int i = 0; i < net->nconns; i++)
+	{
+		net_conn   *c = net->conns[i];
+
+		if (c->dead || c->state != CONN_OPEN)
+			continue;
+		if (net->opt.idle_timeout_ms && net->now_ms - c->last_read_ms >= net->opt.idle_timeout_ms)
+			close_conn(c, DCF_NET_LOG_WARNING, "nothing heard for %llu ms (idle timeout %u ms)",
+					   (unsigned long long) (net->now_ms - c->last_read_ms),
+					   net->opt.idle_timeout_ms);
+		else if (net->opt.ping_interval_ms &&
+				 net->now_ms - c->last_write_ms >= net->opt.ping_interval_ms)
+			queue_ping(c);
+	}
 	for (int i = 0; i < net->npeers; i++)
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
 			net_lane   *l = &net->peers[i]->lane[k];
 
-			if (l->out == NULL && net->now_ms >= l->retry_at_ms)
+			if (l->conn == NULL && we_dial(net, net->peers[i]) && net->now_ms >= l->retry_at_ms)
 				dial(net, net->peers[i], k);
 		}
 	if (net->listen_paused_until_ms != 0 && net->now_ms >= net->listen_paused_until_ms)
@@ -975,6 +1032,8 @@ dcf_net_options_init(dcf_net_options *o)
 	o->reconnect_min_ms = DCF_NET_RECONNECT_MIN_MS;
 	o->reconnect_max_ms = DCF_NET_RECONNECT_MAX_MS;
 	o->stranger_log_burst = DCF_NET_STRANGER_LOG_BURST;
+	o->ping_interval_ms = DCF_NET_PING_INTERVAL_MS;
+	o->idle_timeout_ms = DCF_NET_IDLE_TIMEOUT_MS;
 }
 
 dcf_rc
@@ -995,6 +1054,11 @@ dcf_net_create(const dcf_net_options *o, dcf_net **out, char *errmsg)
 	if (o->max_conns < 1 || o->max_pending < 1 || o->handshake_timeout_ms == 0 ||
 		o->reconnect_min_ms == 0 || o->reconnect_max_ms < o->reconnect_min_ms)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "bad connection limits or timeouts");
+	if (o->idle_timeout_ms != 0 &&
+		(o->ping_interval_ms == 0 || o->idle_timeout_ms <= 2 * o->ping_interval_ms))
+		return dcf_errf(errmsg, DCF_ERR_INVALID,
+						"idle timeout of %u ms needs pings more often than every %u ms",
+						o->idle_timeout_ms, o->idle_timeout_ms / 2);
 
 	net = calloc(1, sizeof(*net));
 	if (net == NULL)
@@ -1057,10 +1121,8 @@ peer_close_all(dcf_net *net, net_peer *p, const char *why)
 	{
 		net_lane   *l = &p->lane[k];
 
-		if (l->out)
-			close_conn(l->out, DCF_NET_LOG_INFO, "%s", why);
-		if (l->in)
-			close_conn(l->in, DCF_NET_LOG_INFO, "%s", why);
+		if (l->conn)
+			close_conn(l->conn, DCF_NET_LOG_INFO, "%s", why);
 	}
 }
 
@@ -1186,10 +1248,10 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 		{
 			if (strcmp(p->ip, m[j].ip) != 0 || p->port != m[j].port)
 			{
-				/* new address: redial now; what it sent us before stays valid */
+				/* new address: if we dial it, redial now */
 				for (int k = 0; k < DCF_NET_NCLASSES; k++)
-					if (p->lane[k].out)
-						close_conn(p->lane[k].out, DCF_NET_LOG_INFO, "node changed address");
+					if (p->lane[k].conn && we_dial(net, p))
+						close_conn(p->lane[k].conn, DCF_NET_LOG_INFO, "node changed address");
 				snprintf(p->ip, sizeof(p->ip), "%s", m[j].ip);
 				p->port = m[j].port;
 				for (int k = 0; k < DCF_NET_NCLASSES; k++)
@@ -1288,10 +1350,10 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 	 * Batching pays for small messages; a queue this long gains nothing from
 	 * waiting, and writing now hands the kernel bytes still in the cache.
 	 */
-	if (dcf_netq_len(&l->q) >= NET_EAGER_WRITE_BYTES && l->out && l->out->state == CONN_OPEN)
+	if (dcf_netq_len(&l->q) >= NET_EAGER_WRITE_BYTES && l->conn && l->conn->state == CONN_OPEN)
 	{
 		net->depth++;
-		conn_write(l->out);
+		conn_write(l->conn);
 		net->depth--;
 		reap(net);
 	}
@@ -1310,7 +1372,7 @@ conn_events(const net_conn *c)
 		case CONN_HANDSHAKE:
 		case CONN_OPEN:
 			if (dcf_netbuf_len(&c->hsout) > 0 ||
-				(c->outbound && c->state == CONN_OPEN &&
+				(c->state == CONN_OPEN && c->peer->lane[c->cls].conn == c &&
 				 dcf_netq_len(&c->peer->lane[c->cls].q) > 0))
 				return DCF_NET_READ | DCF_NET_WRITE;
 			return DCF_NET_READ;
@@ -1453,13 +1515,20 @@ dcf_net_timeout_ms(dcf_net *net, uint64_t now_ms)
 			return 0;
 		if (c->deadline_ms != 0 && c->deadline_ms < t)
 			t = c->deadline_ms;
+		if (c->state == CONN_OPEN)
+		{
+			if (net->opt.idle_timeout_ms && c->last_read_ms + net->opt.idle_timeout_ms < t)
+				t = c->last_read_ms + net->opt.idle_timeout_ms;
+			if (net->opt.ping_interval_ms && c->last_write_ms + net->opt.ping_interval_ms < t)
+				t = c->last_write_ms + net->opt.ping_interval_ms;
+		}
 	}
 	for (int i = 0; i < net->npeers; i++)
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
 			net_lane   *l = &net->peers[i]->lane[k];
 
-			if (l->out == NULL && l->retry_at_ms < t)
+			if (l->conn == NULL && we_dial(net, net->peers[i]) && l->retry_at_ms < t)
 				t = l->retry_at_ms;
 		}
 	if (net->listen_paused_until_ms != 0 && net->listen_paused_until_ms < t)
@@ -1581,8 +1650,8 @@ dcf_net_get_peer_stats(dcf_net *net, uint32_t node_id, dcf_net_class cls,
 		return DCF_ERR_NOTFOUND;
 	l = &p->lane[cls];
 	*out = l->st;
-	out->connected = l->out != NULL && l->out->state == CONN_OPEN;
-	out->accepted = l->in != NULL;
+	out->connected = l->conn != NULL && l->conn->state == CONN_OPEN;
+	out->dialer = we_dial(net, p);
 	out->queued_bytes = dcf_netq_len(&l->q);
 	return DCF_OK;
 }

@@ -26,6 +26,8 @@ dcf_frame_kind_name(int kind)
 			return "welcome";
 		case DCF_FRAME_MSG:
 			return "message";
+		case DCF_FRAME_PING:
+			return "ping";
 	}
 	return "unknown";
 }

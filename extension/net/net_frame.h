@@ -8,7 +8,7 @@
  *   off size field
  *     0    2 magic       0xDC 0xF5
  *     2    1 version     DCF_FRAME_VERSION
- *     3    1 kind        dcf_frame_kind (HELLO, CHALLENGE, AUTH, WELCOME, MSG)
+ *     3    1 kind        dcf_frame_kind (HELLO, CHALLENGE, AUTH, WELCOME, MSG, PING)
  *     4    1 flags       DCF_FRAME_F_LZ4: payload is one lz4 block (MSG only)
  *     5    1 msg_type    the sender's message type (MSG only, opaque to net)
  *     6    2 reserved    zero
@@ -47,10 +47,11 @@ typedef enum dcf_frame_kind
 	DCF_FRAME_CHALLENGE = 2,	/* listener -> dialer: nonce, listener proof */
 	DCF_FRAME_AUTH = 3,			/* dialer -> listener: dialer proof */
 	DCF_FRAME_WELCOME = 4,		/* listener -> dialer: accepted */
-	DCF_FRAME_MSG = 5			/* dialer -> listener: one message */
+	DCF_FRAME_MSG = 5,			/* either way, once open: one message */
+	DCF_FRAME_PING = 6			/* either way, once open: keepalive, no payload */
 } dcf_frame_kind;
 
-#define DCF_FRAME_KIND_MAX		DCF_FRAME_MSG
+#define DCF_FRAME_KIND_MAX		DCF_FRAME_PING
 #define DCF_FRAME_F_LZ4			0x01
 #define DCF_FRAME_F_ALL			DCF_FRAME_F_LZ4
 

@@ -509,8 +509,24 @@ test_handshake(void)
 	CHECK(hs_deliver(&c, &s, err) == DCF_OK && s.delivered == 2 && s.last_type == 43 &&
 		  s.last_len == sizeof(payload), "handshake: raw and lz4 messages delivered after open");
 	put_msg(&s.out, 1, payload, 10, 0);
-	CHECK(hs_deliver(&s, &c, err) == DCF_ERR_PROTO && c.s.state == DCF_SESS_FAILED,
-		  "handshake: a listener that sends after welcome is a protocol error (%s)", err);
+	put_msg(&s.out, 2, payload, 3000, 1);
+	CHECK(hs_deliver(&s, &c, err) == DCF_OK && c.delivered == 2 && c.last_type == 2 &&
+		  c.last_len == 3000, "handshake: the listener's messages reach the dialer (one connection, both ways)");
+	{
+		uint8_t		f[DCF_FRAME_HDR_BYTES];
+		dcf_frame_hdr ph = {.kind = DCF_FRAME_PING};
+
+		dcf_frame_put(f, &ph, NULL);
+		dcf_netbuf_append(&s.out, f, sizeof(f));
+		CHECK(hs_deliver(&s, &c, err) == DCF_OK && c.delivered == 2 && c.s.frames_in == 3,
+			  "handshake: a ping is accepted once open and not delivered as a message");
+		ph.len = ph.raw_len = 1;
+		dcf_frame_put(f, &ph, "x");
+		dcf_netbuf_append(&s.out, f, sizeof(f));
+		dcf_netbuf_append(&s.out, "x", 1);
+		CHECK(hs_deliver(&s, &c, err) == DCF_ERR_PROTO && strstr(err, "ping with a payload"),
+			  "handshake: a ping with a payload is a protocol error (%s)", err);
+	}
 	hs_done(&c);
 	hs_done(&s);
 
@@ -556,6 +572,14 @@ test_handshake(void)
 	hs_init(&s, 2, 0);
 	CHECK(!hs_run(&c, &s, NULL, NULL, err) && strstr(err, "node id 7 is not a member") &&
 		  s.opened == 0, "handshake: right key, unknown node id refused at hello (%s)", err);
+	hs_done(&c);
+	hs_done(&s);
+
+	/* the higher id may not dial */
+	hs_init(&c, 3, 0);
+	hs_init(&s, 2, 0);
+	CHECK(!hs_run(&c, &s, NULL, NULL, err) && strstr(err, "lower id dials") && s.opened == 0,
+		  "handshake: node 3 dialing node 2 is refused: the lower id dials (%s)", err);
 	hs_done(&c);
 	hs_done(&s);
 
