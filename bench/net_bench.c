@@ -49,6 +49,7 @@
 #define BENCH_TIMEOUT_MS	120000
 
 static char dir[256];
+static size_t bulk_queue_bytes;	/* 0: the endpoint's default */
 static char key_path[300];
 static char cert_path[2][300];
 static char pkey_path[2][300];
@@ -236,6 +237,8 @@ ep_start(ep *e, uint32_t id, const uint16_t *ports, int tls, int lz4)
 	o.reconnect_max_ms = 100;
 	if (lz4)
 		o.compress = DCF_NET_COMPRESS_LZ4;
+	if (bulk_queue_bytes)
+		o.queue_max_bytes[DCF_NET_BULK] = bulk_queue_bytes;
 	if (tls)
 	{
 		o.ssl = 1;
@@ -867,7 +870,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	optind = 2;
-	while ((opt = getopt(argc, argv, "r:m:n:c:")) != -1)
+	while ((opt = getopt(argc, argv, "r:m:n:c:q:")) != -1)
 	{
 		switch (opt)
 		{
@@ -882,6 +885,9 @@ main(int argc, char **argv)
 				break;
 			case 'c':
 				chunk = (size_t) atol(optarg);
+				break;
+			case 'q':
+				bulk_queue_bytes = (size_t) atol(optarg) << 20;
 				break;
 			default:
 				return 2;

@@ -1326,10 +1326,6 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 			h.flags = DCF_FRAME_F_LZ4;
 		}
 	}
-	if (DCF_FRAME_HDR_BYTES + wlen > l->q.max)
-		return dcf_errf(errmsg, DCF_ERR_INVALID,
-						"message of %zu bytes exceeds the %s queue bound of %zu bytes",
-						len, dcf_net_class_name(cls), l->q.max);
 	h.len = (uint32_t) wlen;
 	h.raw_len = (uint32_t) len;
 	dcf_frame_put_hdr(hdr, &h);	/* the CRC is computed while queuing */
@@ -1353,6 +1349,15 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 	if (dcf_netq_len(&l->q) >= NET_EAGER_WRITE_BYTES && l->conn && l->conn->state == CONN_OPEN)
 	{
 		net->depth++;
+		/* control first, always: a vote queued a moment ago goes before this */
+		if (cls == DCF_NET_BULK)
+			for (int i = 0; i < net->npeers; i++)
+			{
+				net_lane   *cl = &net->peers[i]->lane[DCF_NET_CONTROL];
+
+				if (cl->conn && dcf_netq_len(&cl->q) > 0)
+					conn_write(cl->conn);
+			}
 		conn_write(l->conn);
 		net->depth--;
 		reap(net);

@@ -70,8 +70,14 @@ typedef enum dcf_net_class
 /* Defaults and bounds (named limits; units in the names). */
 #define DCF_NET_MAX_MEMBERS				64
 #define DCF_NET_IP_MAX					64	/* textual address incl. NUL */
-#define DCF_NET_CONTROL_QUEUE_MAX_BYTES	(4u * 1024 * 1024)
-#define DCF_NET_BULK_QUEUE_MAX_BYTES	(64u * 1024 * 1024)
+/*
+ * Per peer and class.  A queue only bridges one turn of the event loop on
+ * top of the kernel's socket buffer, and a small one stays in the CPU cache
+ * (see net_queue.h); an empty queue still takes one message of any size up
+ * to DCF_FRAME_MAX_BYTES.
+ */
+#define DCF_NET_CONTROL_QUEUE_MAX_BYTES	(1u * 1024 * 1024)
+#define DCF_NET_BULK_QUEUE_MAX_BYTES	(2u * 1024 * 1024)
 #define DCF_NET_MAX_CONNS				512
 #define DCF_NET_MAX_PENDING				32	/* connections still authenticating */
 #define DCF_NET_HANDSHAKE_TIMEOUT_MS	5000
@@ -213,10 +219,12 @@ extern dcf_rc dcf_net_set_members(dcf_net *net, const dcf_net_member *m,
  * Queue one message for node `to` (copies the payload; the caller keeps its
  * buffer).  Nothing is written until dcf_net_flush() or the end of
  * dcf_net_process(), so the messages of one turn of the event loop go out
- * in one write per connection.  DCF_ERR_FULL: that peer's queue for that
- * class is at its bound (back-pressure: retry later or drop);
- * DCF_ERR_NOTFOUND: not a member; DCF_ERR_INVALID: bad class, sent to self,
- * or larger than DCF_FRAME_MAX_BYTES or the queue bound.
+ * in one write per connection (a queue that reaches 256 KiB is written at
+ * once).  DCF_ERR_FULL: that peer's queue for that class is at its bound
+ * (back-pressure: retry after the next dcf_net_process(), or drop); an
+ * empty queue accepts any one message.  DCF_ERR_NOTFOUND: not a member;
+ * DCF_ERR_INVALID: bad class, sent to self, or larger than
+ * DCF_FRAME_MAX_BYTES.
  */
 extern dcf_rc dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls,
 						   uint8_t type, const void *payload, size_t len,

@@ -73,7 +73,11 @@ block_get(dcf_netq *q)
 static void
 block_put(dcf_netq *q, dcf_netq_block *b)
 {
-	if (q->nspare < DCF_NETQ_SPARE_BLOCKS)
+	size_t		keep = q->max / DCF_NETQ_BLOCK_BYTES + 1;
+
+	if (keep > DCF_NETQ_SPARE_BLOCKS_MAX)
+		keep = DCF_NETQ_SPARE_BLOCKS_MAX;
+	if ((size_t) q->nspare < keep)
 	{
 		b->next = q->spare;
 		q->spare = b;
@@ -101,7 +105,7 @@ reserve(dcf_netq *q, size_t n, dcf_netq_block **at, size_t *at_off)
 	dcf_netq_block *chain = NULL,
 			   *tail = NULL;
 
-	if (n > q->max || q->len > q->max - n)
+	if (q->len > 0 && (n > q->max || q->len > q->max - n))
 		return DCF_ERR_FULL;
 	while (room < n)
 	{

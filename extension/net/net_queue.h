@@ -9,10 +9,18 @@
  * of MiB that is kept full by a fast sender costs one copy per byte, the one
  * into the queue.
  *
- * Bound: len <= max at all times; an append that would pass it is refused
- * with DCF_ERR_FULL and changes nothing.  Memory: at most max bytes of
- * blocks in use plus one partly used block, plus DCF_NETQ_SPARE_BLOCKS
- * recycled blocks (so a busy queue does not malloc/free per block).
+ * Bound: an append is refused with DCF_ERR_FULL (changing nothing) when it
+ * would take len past max, except that an empty queue takes one append of
+ * any size, so a single frame larger than the bound can still be sent.  So
+ * len <= max(max, the largest single append).  Memory: the blocks holding
+ * len bytes plus one partly used block, plus recycled empty blocks up to
+ * the bound (at most DCF_NETQ_SPARE_BLOCKS_MAX), so a busy queue neither
+ * mallocs nor faults in fresh pages per block.
+ *
+ * Why a small bound: the queue only has to bridge one turn of the event
+ * loop on top of the kernel's socket buffer, and a queue that stays small
+ * stays in the CPU cache, where copying into it and out of it is cheap; a
+ * deep queue turns both copies into DRAM traffic.
  */
 #ifndef DCF_NET_QUEUE_H
 #define DCF_NET_QUEUE_H
@@ -24,7 +32,7 @@
 #include "core/dcf_err.h"
 
 #define DCF_NETQ_BLOCK_BYTES	(256u * 1024)
-#define DCF_NETQ_SPARE_BLOCKS	4
+#define DCF_NETQ_SPARE_BLOCKS_MAX 16
 
 typedef struct dcf_netq_block dcf_netq_block;
 

@@ -136,6 +136,15 @@ test_netq(void)
 		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: frame of 3+ blocks queued");
 	CHECK(dcf_netq_append2(&q, p, DCF_NETQ_BLOCK_BYTES, NULL, 0) == DCF_ERR_FULL &&
 		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: past the bound is DCF_ERR_FULL, nothing changes");
+	{
+		dcf_netq	small;
+
+		dcf_netq_init(&small, 1000);
+		CHECK(dcf_netq_append2(&small, p, 5000, NULL, 0) == DCF_OK && dcf_netq_len(&small) == 5000 &&
+			  dcf_netq_append2(&small, p, 1, NULL, 0) == DCF_ERR_FULL,
+			  "netq: an empty queue takes one append above its bound, then nothing more");
+		dcf_netq_free(&small);
+	}
 	dcf_netq_peek(&q, 0, back, 5);
 	CHECK(memcmp(back, "abcde", 5) == 0, "netq: peek reads across the two appends");
 	dcf_netq_consume(&q, 5);
@@ -156,7 +165,7 @@ test_netq(void)
 	CHECK(got == DCF_FRAME_HDR_BYTES + big && dcf_frame_parse(back, DCF_FRAME_MAX_BYTES, &g, err) == DCF_OK &&
 		  g.len == big && dcf_frame_crc_ok(back, &g) && memcmp(back + DCF_FRAME_HDR_BYTES, p, big) == 0,
 		  "netq: drained bytes are the frame, its crc verifies");
-	CHECK(q.first == NULL && q.last == NULL && q.nspare <= DCF_NETQ_SPARE_BLOCKS,
+	CHECK(q.first == NULL && q.last == NULL && q.nspare <= DCF_NETQ_SPARE_BLOCKS_MAX,
 		  "netq: drained queue holds no blocks (%d spares kept)", q.nspare);
 	/* the crc field itself straddling a block boundary */
 	{
