@@ -71,23 +71,37 @@ die(const char *what)
 	exit(1);
 }
 
+/* A free loopback port below the ephemeral range (see test_net_util.h). */
 static uint16_t
 free_port(void)
 {
-	struct sockaddr_in sa;
-	socklen_t	len = sizeof(sa);
-	int			s = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t	p;
+	static uint32_t x;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(s, (struct sockaddr *) &sa, sizeof(sa)) != 0 ||
-		getsockname(s, (struct sockaddr *) &sa, &len) != 0)
-		die("bind");
-	p = ntohs(sa.sin_port);
-	close(s);
-	return p;
+	if (x == 0)
+		x = (uint32_t) getpid() * 2654435761u | 1;
+	for (int tries = 0; tries < 1000; tries++)
+	{
+		struct sockaddr_in sa;
+		int			s = socket(AF_INET, SOCK_STREAM, 0);
+		uint16_t	port;
+		int			ok;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		port = (uint16_t) (20000 + x % 12000);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons(port);
+		ok = s >= 0 && bind(s, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+		if (s >= 0)
+			close(s);
+		if (ok)
+			return port;
+	}
+	die("no free port");
+	return 0;
 }
 
 /* ---- throwaway key and certificates ---------------------------------------- */

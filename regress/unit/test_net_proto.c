@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <poll.h>
+
 #include <lz4.h>
 
 #include "core/crc32c.h"
@@ -21,6 +23,7 @@
 #include "net/net_frame.h"
 #include "net/net_queue.h"
 #include "net/net_session.h"
+#include "net/net_sock.h"
 #include "test_net_util.h"
 
 /* ---- bounded buffer --------------------------------------------------------- */
@@ -745,10 +748,42 @@ test_handshake(void)
 	hs_done(&s);
 }
 
+/* A socket bound to port P that connects to P is connected to itself. */
+static void
+test_self_connect(void)
+{
+	uint16_t	port = tn_free_port();
+	struct sockaddr_in sa;
+	int			s = socket(AF_INET, SOCK_STREAM, 0);
+	char		err[DCF_ERRMSG_MAX];
+	int			one = 1;
+	struct pollfd pfd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *) &sa, sizeof(sa)) != 0 ||
+		connect(s, (struct sockaddr *) &sa, sizeof(sa)) != 0)
+	{
+		CHECK(0, "self-connect: could not set up the self-connected socket");
+		close(s);
+		return;
+	}
+	pfd.fd = s;
+	pfd.events = POLLOUT;
+	poll(&pfd, 1, 1000);
+	CHECK(dcf_sock_connected(s, err) == DCF_ERR_IO && strstr(err, "connected to itself"),
+		  "self-connect: a dial that connected to itself is refused (%s)", err);
+	close(s);
+}
+
 int
 main(void)
 {
 	test_netbuf();
+	test_self_connect();
 	test_crc();
 	test_netq();
 	test_frames();
