@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,6 +103,24 @@ free_port(void)
 	}
 	die("no free port");
 	return 0;
+}
+
+/*
+ * CPU seconds (user + system) of this process and of its waited-for
+ * children: the sender runs here, the receiver in the child, so the deltas
+ * around one run are each side's CPU, whatever else the machine is doing.
+ */
+static double last_cpu_send,
+			last_cpu_recv;
+
+static double
+cpu_s(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+		(double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 /* ---- throwaway key and certificates ---------------------------------------- */
@@ -432,6 +451,9 @@ net_tput(int tls, int lz4, uint64_t total)
 				t1;
 	int			st;
 
+	double		c_self = cpu_s(RUSAGE_SELF),
+				c_kids = cpu_s(RUSAGE_CHILDREN);
+
 	fill_random(msg, BULK_MSG_BYTES, 12345);
 	pid = fork();
 	if (pid == 0)
@@ -464,6 +486,8 @@ net_tput(int tls, int lz4, uint64_t total)
 	waitpid(pid, &st, 0);
 	ep_stop(&e);
 	free(msg);
+	last_cpu_send = cpu_s(RUSAGE_SELF) - c_self;
+	last_cpu_recv = cpu_s(RUSAGE_CHILDREN) - c_kids;
 	return (double) total / (t1 - t0);
 }
 
@@ -532,6 +556,8 @@ tcp_tput(uint64_t total)
 {
 	uint16_t	port;
 	int			l = tcp_pair_listen(&port);
+	double		c_self = cpu_s(RUSAGE_SELF),
+				c_kids = cpu_s(RUSAGE_CHILDREN);
 	pid_t		pid = fork();
 	double		t0,
 				t1;
@@ -577,6 +603,8 @@ tcp_tput(uint64_t total)
 		free(msg);
 	}
 	waitpid(pid, &st, 0);
+	last_cpu_send = cpu_s(RUSAGE_SELF) - c_self;
+	last_cpu_recv = cpu_s(RUSAGE_CHILDREN) - c_kids;
 	return (double) total / (t1 - t0);
 }
 
@@ -600,6 +628,10 @@ summarize(double *rt, int n, double *p50, double *p99)
 	qsort(rt, (size_t) n, sizeof(double), cmp_double);
 	*p50 = rt[n / 2];
 	*p99 = rt[(int) ((double) n * 0.99)];
+	if (getenv("NET_BENCH_TAIL"))
+		fprintf(stderr, "# p90 %.1f p99 %.1f p99.9 %.1f max %.1f; share of time in the slowest 1%%: %.0f%%\n",
+				rt[(int) (n * 0.9)], rt[(int) (n * 0.99)], rt[(int) (n * 0.999)], rt[n - 1],
+				({ double t = 0; for (int i = (int) (n * 0.99); i < n; i++) t += rt[i]; 100 * t / sum; }));
 	return sum / n;
 }
 
@@ -746,6 +778,14 @@ run_all(int reps, uint64_t mib, int rtts)
 				tls_p99[MAX_REPS],
 				r_net_p50[MAX_REPS],
 				r_tls_p50[MAX_REPS];
+	double		tcp_cpu[MAX_REPS],
+				net_cpu[MAX_REPS],
+				r_cpu[MAX_REPS],
+				tcp_cpu_s[MAX_REPS],
+				tcp_cpu_r[MAX_REPS],
+				net_cpu_s[MAX_REPS],
+				net_cpu_r[MAX_REPS];
+	double		gib = (double) total / (1 << 30);
 	double		r_tput,
 				r_rtt;
 
@@ -755,7 +795,14 @@ run_all(int reps, uint64_t mib, int rtts)
 	for (int i = 0; i < reps; i++)
 	{
 		tcp_t[i] = tcp_tput(total);
+		tcp_cpu_s[i] = last_cpu_send * 1000 / gib;
+		tcp_cpu_r[i] = last_cpu_recv * 1000 / gib;
+		tcp_cpu[i] = tcp_cpu_s[i] + tcp_cpu_r[i];
 		net_t[i] = net_tput(0, 0, total);
+		net_cpu_s[i] = last_cpu_send * 1000 / gib;
+		net_cpu_r[i] = last_cpu_recv * 1000 / gib;
+		net_cpu[i] = net_cpu_s[i] + net_cpu_r[i];
+		r_cpu[i] = net_cpu[i] / tcp_cpu[i];
 		lz4_t[i] = net_tput(0, 1, total);
 		tls_t[i] = net_tput(1, 0, total);
 		r_net_t[i] = net_t[i] / tcp_t[i];
@@ -768,8 +815,10 @@ run_all(int reps, uint64_t mib, int rtts)
 		r_tls_p50[i] = tls_p50[i] / tcp_p50[i];
 		r_net_mean[i] = net_mean[i] / tcp_mean[i];
 		printf("# round %2d: MB/s tcp %5.0f dcf_net %5.0f (%.2f) lz4 %5.0f tls %5.0f | "
+			   "cpu ms/GiB tcp %4.0f dcf_net %4.0f (%.2f) | "
 			   "rtt p50 us tcp %5.1f dcf_net %5.1f (%.2f) tls %5.1f | mean tcp %5.1f dcf_net %5.1f\n",
 			   i + 1, tcp_t[i] / 1e6, net_t[i] / 1e6, r_net_t[i], lz4_t[i] / 1e6, tls_t[i] / 1e6,
+			   tcp_cpu[i], net_cpu[i], r_cpu[i],
 			   tcp_p50[i], net_p50[i], r_net_p50[i], tls_p50[i], tcp_mean[i], net_mean[i]);
 		fflush(stdout);
 	}
@@ -782,6 +831,11 @@ run_all(int reps, uint64_t mib, int rtts)
 		   median(lz4_t, reps) / 1e6, median(r_lz4_t, reps));
 	printf("bulk throughput   dcf_net tls   %6.0f MB/s   ratio %.2f\n",
 		   median(tls_t, reps) / 1e6, median(r_tls_t, reps));
+	printf("bulk cpu          plain tcp     %6.0f ms/GiB (sender %.0f, receiver %.0f)\n",
+		   median(tcp_cpu, reps), median(tcp_cpu_s, reps), median(tcp_cpu_r, reps));
+	printf("bulk cpu          dcf_net       %6.0f ms/GiB (sender %.0f, receiver %.0f)   ratio %.2f\n",
+		   median(net_cpu, reps), median(net_cpu_s, reps), median(net_cpu_r, reps),
+		   median(r_cpu, reps));
 	printf("round trip p50    plain tcp     %6.1f us     (p99 %.1f, mean %.1f)\n",
 		   median(tcp_p50, reps), median(tcp_p99, reps), median(tcp_mean, reps));
 	printf("round trip p50    dcf_net       %6.1f us     (p99 %.1f, mean %.1f)   ratio %.2f (target <= 1.50; mean ratio %.2f)\n",

@@ -242,6 +242,17 @@ stranger_log_allowed(dcf_net *net)
 	return 0;
 }
 
+/*
+ * Time only moves forward here, whatever the caller passes: idle and ping
+ * arithmetic on an earlier "now" would wrap around.
+ */
+static void
+set_now(dcf_net *net, uint64_t now_ms)
+{
+	if (now_ms > net->now_ms)
+		net->now_ms = now_ms;
+}
+
 static net_peer *
 find_peer(const dcf_net *net, uint32_t id)
 {
@@ -1009,7 +1020,7 @@ flush_all(dcf_net *net)
 void
 dcf_net_flush(dcf_net *net, uint64_t now_ms)
 {
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	net->depth++;
 	flush_all(net);
 	net->depth--;
@@ -1175,7 +1186,7 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 	const dcf_net_member *self = NULL;
 	dcf_rc		rc;
 
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	if (n < 1 || n > DCF_NET_MAX_MEMBERS)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "membership of %d nodes (1..%d allowed)",
 						n, DCF_NET_MAX_MEMBERS);
@@ -1463,7 +1474,7 @@ void
 dcf_net_process(dcf_net *net, const dcf_net_sock *ready, int n, uint64_t now_ms)
 {
 	DCF_ASSERT(net->depth == 0);
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	net->depth++;
 	for (int i = 0; i < net->nconns; i++)
 		net->conns[i]->carry = net->conns[i]->more_input;

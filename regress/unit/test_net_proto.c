@@ -88,7 +88,7 @@ test_crc(void)
 		src[i] = (uint8_t) x;
 	}
 	/* every length around the stripe sizes, odd alignments, nonzero seeds */
-	for (size_t len = 0; len <= cap; len += (len < 64 ? 1 : len % 3 == 0 ? 509 : 7))
+	for (size_t len = 0; len <= cap; len += (len < 1200 ? 1 : len % 3 == 0 ? 509 : 7))
 	{
 		size_t		off = len % 8;
 		uint32_t	seed = (uint32_t) (len * 2654435761u);
