@@ -24,20 +24,31 @@
  *     host has made durable (fsync) the hard state and entries of that
  *     update AND of every earlier update.  (A vote grant, an append
  *     acknowledgement, a candidate's vote request all claim durable state.)
- *     One relaxation is allowed (Raft dissertation §10.2.1): messages for
- *     which dcf_msg_needs_persist() is false — a leader's APPEND and
- *     HEARTBEAT — may be sent before the leader's own write completes; the
- *     leader counts its own log toward commit only through H3.
+ *     One relaxation is allowed (Raft dissertation §10.2.1): a message for
+ *     which dcf_msg_needs_persist() is false — a leader's APPEND or
+ *     HEARTBEAT — may be sent before the entries of its update are durable,
+ *     PROVIDED dcf_node_early_send_allowed() is true AND every hard state
+ *     the host has been given is durable already.  (A leader whose own vote
+ *     is a quorum wins without sending anything; if its term were not
+ *     durable, a crash could let it lead the same term again with other
+ *     entries under the ones it already sent.  And with LOGGER members, an
+ *     entry that reached a logger but died with the leader would leave the
+ *     logger's log ahead of every node that may lead: the logger would
+ *     refuse them all its vote, forever.)  The leader counts its own log
+ *     toward commit only through H3.
  * H2  Truncate, then append.  When update.truncate_from != 0 the host removes
  *     every log entry with index >= truncate_from (durable or not) before
  *     appending update.entries; entries[0].index == truncate_from then.
  *     Otherwise entries[0].index is one past the last entry the host has
  *     been given.  Entries are contiguous and in index order.
  * H3  Report durability.  After entries up to index I (whose term is T) are
- *     durable the host delivers DCF_EVENT_PERSISTED{I, T}.  The core keeps
- *     every entry it handed out until it is reported persisted.
+ *     durable, and with them the hard state of every update that handed out
+ *     entries up to I, the host delivers DCF_EVENT_PERSISTED{I, T}.  The
+ *     core keeps every entry it handed out until it is reported persisted.
  * H4  Apply only committed entries, in order, and only entries that are also
- *     durable locally: apply up to min(commit_index, persisted index).
+ *     durable locally: apply up to min(update.commit_index,
+ *     update.persisted_index) — the latter is the last index reported
+ *     persisted (H3) that no later truncation has removed.
  *     Report progress with DCF_EVENT_APPLIED.  A node restarted with
  *     applied_index A (dcf_node_create) starts with commit index A, so A must
  *     only ever cover entries applied under this rule.
@@ -246,8 +257,8 @@ extern const char *dcf_msg_type_name(dcf_msg_type type);
 
 /*
  * false only for a leader's APPEND and HEARTBEAT: they claim nothing about
- * the sender's durable state, so the host may send them before its own
- * write of the same update is durable (contract H1).
+ * the sender's durable log, so the host may send them before its own write
+ * of the same update is durable — once its hard state is (contract H1).
  */
 extern bool dcf_msg_needs_persist(const dcf_msg *m);
 
@@ -413,6 +424,7 @@ typedef struct dcf_update
 	/* soft state, always filled in */
 	uint64_t	commit_index;
 	bool		commit_changed;
+	uint64_t	persisted_index;	/* H4: apply at most up to here */
 	dcf_role	role;
 	uint32_t	leader_id;		/* DCF_NODE_NONE when unknown */
 	uint64_t	term;
@@ -514,5 +526,12 @@ extern const dcf_membership *dcf_node_membership(const dcf_node *node, uint64_t 
  * false.
  */
 extern bool dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms);
+
+/*
+ * Contract H1's relaxation: may this node's APPEND/HEARTBEAT messages leave
+ * before its own writes are durable?  True for a leader of a membership
+ * without LOGGER members (the host must also have its hard state durable).
+ */
+extern bool dcf_node_early_send_allowed(const dcf_node *node);
 
 #endif							/* DCF_CORE_H */

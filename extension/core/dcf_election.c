@@ -16,13 +16,20 @@
  *       candidate whose log is at least as up-to-date as its own: higher last
  *       term, or the same last term and a last index at least as high
  *       (§5.4.1).  That is what makes a new leader hold every committed entry.
- *   E3  Lease: a node refuses (ignores) a (pre-)vote request of a higher
- *       term while it heard from a live leader less than T ago, and during
- *       the first T after it started (it may have acknowledged a leader just
- *       before stopping).  A leader holds a lease while a quorum acknowledged
- *       messages sent less than T ago (dcf_node_lease_valid); E3 is why no
- *       other leader can be elected meanwhile.  Requests flagged TRANSFER
- *       (leader transfer, issue 7) bypass the lease.
+ *   E3  Lease: a node grants no (pre-)vote until T after it last heard
+ *       from a leader, nor during the first T after it started (it may have
+ *       acknowledged a leader just before stopping); a request of a higher
+ *       term is then ignored without changing term.  The deadline survives
+ *       term changes: a node pushed to a higher term by some other message
+ *       (say, a refused pre-vote answer of a newer term) still keeps the
+ *       promise it made by acknowledging its leader.  (The simulator found
+ *       that hole: checking the lease only on higher-term requests, as
+ *       etcd-io/raft does, let such a node elect a second leader while the
+ *       first still held a valid lease.)  A leader holds a lease while a
+ *       quorum acknowledged messages sent less than T ago
+ *       (dcf_node_lease_valid); E3 is why no other leader can be elected
+ *       meanwhile.  Requests flagged TRANSFER (leader transfer, issue 7)
+ *       bypass the lease.
  *   E4  Votes are weighted: a candidate wins with granted weight >=
  *       total / 2 + 1 of the voters (LEADER, FOLLOWER, LOGGER members);
  *       PASSIVE members never vote, only LEADER/FOLLOWER members campaign.
@@ -35,13 +42,16 @@
 bool
 dcf_election_in_lease(const dcf_node *node)
 {
-	uint64_t	timeout = node->opts.election_timeout_ms;
+	return node->role == DCF_ROLE_LEADER || node->now_ms < node->vote_lease_until_ms;
+}
 
-	if (node->role == DCF_ROLE_LEADER)
-		return true;
-	if (node->now_ms < node->started_ms + timeout)
-		return true;
-	return node->leader_id != DCF_NODE_NONE && node->now_ms < node->leader_heard_ms + timeout;
+void
+dcf_election_heard_leader(dcf_node *node)
+{
+	uint64_t	until = node->now_ms + node->opts.election_timeout_ms;
+
+	if (until > node->vote_lease_until_ms)
+		node->vote_lease_until_ms = until;
 }
 
 uint64_t
@@ -92,7 +102,7 @@ dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t leader)
 	node->role = follower_role(node);
 	node->leader_id = leader;
 	if (leader != DCF_NODE_NONE)
-		node->leader_heard_ms = node->now_ms;
+		dcf_election_heard_leader(node);
 	dcf_node_reset_election_timer(node);
 }
 
@@ -214,7 +224,10 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 
 		/* a real vote request of a lower term never gets here */
 		DCF_ASSERT(pre || m->term == node->term);
-		granted = can_vote && log_up_to_date(node, m->index, m->log_term);
+		/* E3: in lease, only a transfer, or the candidate we already chose */
+		granted = can_vote && log_up_to_date(node, m->index, m->log_term) &&
+			(!dcf_election_in_lease(node) || (m->flags & DCF_MSG_F_TRANSFER) ||
+			 (!pre && node->vote == m->from));
 	}
 	resp = dcf_node_new_msg(node, pre ? DCF_MSG_PREVOTE_RESP : DCF_MSG_VOTE_RESP, m->from);
 	if (resp == NULL)

@@ -118,12 +118,6 @@ dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term)
 	return rc;
 }
 
-uint64_t
-dcf_node_last_term(dcf_node *node)
-{
-	return node->log.last_term;
-}
-
 dcf_msg *
 dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to)
 {
@@ -146,14 +140,6 @@ dcf_node_reset_election_timer(dcf_node *node)
 	uint64_t	t = node->opts.election_timeout_ms;
 
 	node->election_deadline_ms = node->now_ms + t + dcf_prng_below(&node->prng, t);
-}
-
-bool
-dcf_node_is_voter(const dcf_node *node, uint32_t node_id)
-{
-	const dcf_member *m = dcf_membership_find(&node->membership, node_id);
-
-	return m != NULL && dcf_role_is_voter(m->role);
 }
 
 dcf_progress *
@@ -266,7 +252,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 	node->commit = applied_index;
 	node->applied = applied_index;
 	node->now_ms = now_ms;
-	node->started_ms = now_ms;
+	node->vote_lease_until_ms = now_ms + opts->election_timeout_ms;	/* E3 */
 	node->role = node->self >= 0 ? (node->conf_role == DCF_ROLE_LOGGER || node->conf_role == DCF_ROLE_PASSIVE ?
 									node->conf_role : DCF_ROLE_FOLLOWER) : DCF_ROLE_UNKNOWN;
 	node->leader_id = DCF_NODE_NONE;
@@ -348,7 +334,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 			if (node->role == DCF_ROLE_PRE_CANDIDATE || node->role == DCF_ROLE_CANDIDATE ||
 				node->leader_id != m->from)
 				dcf_election_become_follower(node, node->term, m->from);
-			node->leader_heard_ms = node->now_ms;
+			dcf_election_heard_leader(node);
 			dcf_node_reset_election_timer(node);
 			if (m->type == DCF_MSG_APPEND)
 				dcf_replication_handle_append(node, m);
@@ -465,6 +451,7 @@ build_update(dcf_node *node, dcf_update *out)
 	out->n_msgs = node->n_msgs;
 	out->commit_index = node->commit;
 	out->commit_changed = node->commit != node->reported_commit;
+	out->persisted_index = node->log.persisted;
 	out->role = node->role;
 	out->leader_id = node->leader_id;
 	out->term = node->term;
@@ -565,6 +552,17 @@ dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms)
 	if (ack == 0 && node->total_weight > 0)
 		return false;
 	return now_ms < ack + span;
+}
+
+bool
+dcf_node_early_send_allowed(const dcf_node *node)
+{
+	if (node->role != DCF_ROLE_LEADER)
+		return false;
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+		if (node->membership.members[i].role == DCF_ROLE_LOGGER)
+			return false;
+	return true;
 }
 
 const dcf_membership *

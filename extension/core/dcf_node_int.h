@@ -106,6 +106,7 @@ typedef struct dcf_progress
 	uint64_t	next;			/* next index to send */
 	dcf_progress_state state;
 	bool		probe_sent;		/* PROBE: an append is out, wait */
+	uint64_t	probe_last;		/* PROBE: last index that append carried */
 	uint64_t	last_heard_ms;	/* any message from the peer this term */
 	uint64_t	ack_sent_ms;	/* newest send time it acknowledged (lease) */
 	uint64_t	applied;
@@ -125,6 +126,7 @@ extern bool dcf_progress_maybe_decr_to(dcf_progress *pr, uint64_t rejected, uint
 extern void dcf_progress_sent(dcf_progress *pr, uint64_t last_sent_index, uint32_t n_entries);
 extern void dcf_progress_infl_free_le(dcf_progress *pr, uint64_t index);
 extern void dcf_progress_infl_free_first(dcf_progress *pr);
+extern uint64_t dcf_progress_infl_oldest(const dcf_progress *pr);
 
 /* ---- the node ------------------------------------------------------------ */
 
@@ -157,10 +159,9 @@ struct dcf_node
 
 	/* time, all in the host's clock (ms) */
 	uint64_t	now_ms;
-	uint64_t	started_ms;
 	uint64_t	election_deadline_ms;
 	uint64_t	heartbeat_deadline_ms;
-	uint64_t	leader_heard_ms;	/* follower: last message from the leader */
+	uint64_t	vote_lease_until_ms;	/* grant no vote before (E3) */
 	uint64_t	became_leader_ms;
 
 	/* the campaign in progress: 0 = no answer, 1 = granted, 2 = rejected */
@@ -191,9 +192,7 @@ extern bool dcf_node_failed(dcf_node *node);
 extern void dcf_node_fail(dcf_node *node, dcf_rc rc);
 extern dcf_msg *dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to);
 extern void dcf_node_reset_election_timer(dcf_node *node);
-extern uint64_t dcf_node_last_term(dcf_node *node);
 extern dcf_rc dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term);
-extern bool dcf_node_is_voter(const dcf_node *node, uint32_t node_id);
 extern dcf_progress *dcf_node_progress(dcf_node *node, uint32_t node_id);
 
 /* dcf_election.c */
@@ -203,6 +202,7 @@ extern void dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t
 extern void dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m);
 extern void dcf_election_handle_vote_resp(dcf_node *node, const dcf_msg *m);
 extern bool dcf_election_in_lease(const dcf_node *node);
+extern void dcf_election_heard_leader(dcf_node *node);
 extern uint64_t dcf_election_quorum_ack_ms(const dcf_node *node);
 
 /* dcf_replication.c */

@@ -13,6 +13,14 @@
  *   STALE      the peer needs entries the log no longer has (recycled
  *              below first_index): nothing is sent; the node must be rebuilt.
  *
+ * Transitions: PROBE -> REPLICATE only when the probe was acknowledged in
+ * full (match >= probe_last); REPLICATE -> PROBE on a rejection or when the
+ * peer acknowledged only part of an append (its unstable log was full): a
+ * peer that is slow to persist then gets one append at a time instead of a
+ * window of appends it would reject.  Without that rule, stale partial
+ * acknowledgements flipped the state back and forth and every flip sent a
+ * whole window: the simulator found the message storm.
+ *
  * Invariants: match < next; in REPLICATE the window holds the last indexes
  * of unanswered appends in increasing order, at most infl_cap of them.
  */
@@ -47,6 +55,7 @@ dcf_progress_reset(dcf_progress *pr, uint64_t last_index)
 	pr->next = last_index + 1;
 	pr->state = DCF_PROGRESS_PROBE;
 	pr->probe_sent = false;
+	pr->probe_last = 0;
 	pr->ack_sent_ms = 0;
 	pr->applied = 0;
 	pr->sent_this_step = 0;
@@ -140,6 +149,7 @@ dcf_progress_sent(dcf_progress *pr, uint64_t last_sent_index, uint32_t n_entries
 			break;
 		case DCF_PROGRESS_PROBE:
 			pr->probe_sent = true;
+			pr->probe_last = last_sent_index;
 			break;
 		case DCF_PROGRESS_STALE:
 			DCF_PANIC("append sent to a stale peer");
@@ -156,6 +166,12 @@ dcf_progress_infl_free_le(dcf_progress *pr, uint64_t index)
 	}
 	if (pr->infl_count == 0)
 		pr->infl_head = 0;
+}
+
+uint64_t
+dcf_progress_infl_oldest(const dcf_progress *pr)
+{
+	return pr->infl_count > 0 ? pr->infl[pr->infl_head] : 0;
 }
 
 void

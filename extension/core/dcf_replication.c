@@ -14,7 +14,9 @@
  *   R3  Pipelining: in REPLICATE state next advances when an append is
  *       sent, up to max_inflight_appends unanswered appends per peer; each
  *       append carries at most max_batch_entries entries and
- *       max_batch_bytes of payload (one larger entry goes alone).
+ *       max_batch_bytes of payload (one larger entry goes alone).  A peer
+ *       whose unstable log is full takes only a prefix of an append; the
+ *       leader then falls back to one append at a time (dcf_progress.c).
  *   R4  Commit: the leader's commit index is the highest index stored on a
  *       weighted quorum of voters (its own log counts up to what the host
  *       reported persisted), and it only moves to an entry of the leader's
@@ -278,6 +280,7 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 {
 	dcf_progress *pr;
 	bool		old_paused;
+	bool		updated;
 
 	if (node->role != DCF_ROLE_LEADER || (pr = note_answer(node, m)) == NULL)
 		return;
@@ -298,20 +301,41 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 	if (m->index > dcf_log_last_index(&node->log))
 		return;					/* acknowledges what we never had: ignore */
 	old_paused = dcf_progress_is_paused(pr);
-	if (dcf_progress_maybe_update(pr, m->index) ||
-		(pr->match == m->index && pr->state == DCF_PROGRESS_PROBE))
+	updated = dcf_progress_maybe_update(pr, m->index);
+	switch (pr->state)
 	{
-		if (pr->state == DCF_PROGRESS_PROBE)
-			dcf_progress_become_replicate(pr);
-		else if (pr->state == DCF_PROGRESS_REPLICATE)
-			dcf_progress_infl_free_le(pr, m->index);
-		if (dcf_replication_maybe_commit(node))
-			dcf_replication_bcast_append(node);
-		else if (old_paused)
-			dcf_replication_send_append(node, pr, true);
-		while (dcf_replication_send_append(node, pr, false))
-			;
+		case DCF_PROGRESS_PROBE:
+			if (pr->match >= pr->probe_last)
+				dcf_progress_become_replicate(pr);
+			else if (updated)
+			{
+				/* part of the probe taken: probe on from there */
+				pr->next = pr->match + 1;
+				pr->probe_sent = false;
+			}
+			else
+				return;			/* stale, or the peer took nothing: wait */
+			break;
+		case DCF_PROGRESS_REPLICATE:
+			if (!updated)
+				return;
+			if (pr->infl_count > 0 && m->index < dcf_progress_infl_oldest(pr))
+			{
+				/* the peer took part of an append: its log is full, slow down */
+				dcf_progress_become_probe(pr);
+			}
+			else
+				dcf_progress_infl_free_le(pr, m->index);
+			break;
+		case DCF_PROGRESS_STALE:
+			return;
 	}
+	if (dcf_replication_maybe_commit(node))
+		dcf_replication_bcast_append(node);
+	else if (old_paused)
+		dcf_replication_send_append(node, pr, true);
+	while (dcf_replication_send_append(node, pr, false))
+		;
 }
 
 void

@@ -3,8 +3,9 @@
  * See net.h for the contract; net_session.c holds the protocol itself.
  *
  * Objects.  A peer (one per other member) has a lane per class: the bounded
- * send queue, our outbound connection (`out`), the peer's authenticated
- * inbound connection (`in`) and the redial schedule.  Connections live in
+ * send queue, the lane's one connection (`conn`), and, when this node has
+ * the lower id and so is the one that dials, the redial schedule.  The
+ * connection carries the lane's messages both ways.  Connections live in
  * net->conns; a connection is in exactly one of these states:
  *
  *   CONNECTING  outbound TCP connect in progress        (conn_connected)
@@ -12,12 +13,14 @@
  *   HANDSHAKE   dcf handshake (net_session.c)           (start_handshake)
  *   OPEN        authenticated                           (sess_on_open)
  *
- * and any of them can be closed (close_conn), which marks it dead.
+ * and any of them can be closed (close_conn), which marks it dead.  An
+ * accepted connection joins its lane when it opens, replacing (closing) any
+ * older one; a dialed connection belongs to its lane from the dial on.
  *
  * Invariants:
- *  1. lane->out, when set, is a live outbound connection for that lane;
- *     lane->in, when set, is a live OPEN inbound connection from that peer
- *     and class.  close_conn() clears them before anything else happens.
+ *  1. lane->conn, when set, is a live connection of that peer and class:
+ *     the one we dialed (any state) or an OPEN one we accepted.
+ *     close_conn() clears it before anything else happens.
  *  2. Dead connections keep their fd and memory until reap(), which runs
  *     only at the outermost API call (depth 0): a callback that closes a
  *     connection never frees memory its caller is still using, and an fd
@@ -26,7 +29,8 @@
  *     listener opened, closed or paused) bumps net->generation.
  *  4. A lane's queue holds whole frames only; lane->head_left counts the
  *     bytes of the frame at its head that are not yet written (0: the head
- *     is a frame boundary).
+ *     is a frame boundary).  Handshake frames and pings (hsout) are written
+ *     only at a frame boundary of the lane's stream.
  *  5. Nothing reaches on_message unless its session is OPEN (net_session.c).
  */
 #include "net/net.h"
@@ -45,6 +49,7 @@
 #include "net/net_auth.h"
 #include "net/net_buf.h"
 #include "net/net_compress.h"
+#include "net/net_queue.h"
 #include "net/net_session.h"
 #include "net/net_sock.h"
 #include "net/net_tls.h"
@@ -57,8 +62,11 @@
 #define NET_READ_BUDGET_BYTES		(8u * 1024 * 1024)
 /* Receive buffers above this size are freed when they drain. */
 #define NET_RBUF_KEEP_BYTES			(1u * 1024 * 1024)
-/* Bytes handed to one write/SSL_write call at most. */
+/* dcf_net_send() writes at once when a queue holds this much. */
+#define NET_EAGER_WRITE_BYTES		(256u * 1024)
+/* Bytes handed to one write/SSL_write call at most, in at most this many pieces. */
 #define NET_WRITE_CHUNK_BYTES		(4u * 1024 * 1024)
+#define NET_WRITE_IOV_MAX			(NET_WRITE_CHUNK_BYTES / DCF_NETQ_BLOCK_BYTES + 1)
 /* Connections accepted per listener wake-up. */
 #define NET_ACCEPT_BATCH			16
 /* Pause after accept() fails (EMFILE ...), so the loop does not spin. */
@@ -88,7 +96,7 @@ typedef struct net_conn
 {
 	dcf_net    *net;
 	int			fd;
-	int			outbound;		/* we dialed it (sends) or accepted it (receives) */
+	int			outbound;		/* we dialed it, or accepted it */
 	conn_state	state;
 	int			dead;
 	int			cls;			/* outbound: from the lane; inbound: once open */
@@ -101,16 +109,17 @@ typedef struct net_conn
 	dcf_netbuf	rbuf;
 	dcf_netbuf	hsout;
 	uint64_t	deadline_ms;	/* must be OPEN by then (0 once open) */
+	uint64_t	last_read_ms;	/* OPEN: when the peer was last heard */
+	uint64_t	last_write_ms;	/* OPEN: when we last wrote to it */
 	char		addr[DCF_NET_ADDR_STR_MAX];
 } net_conn;
 
 typedef struct net_lane
 {
-	net_conn   *out;
-	net_conn   *in;
-	dcf_netbuf	q;
+	net_conn   *conn;
+	dcf_netq	q;
 	size_t		head_left;		/* invariant 4 */
-	uint64_t	retry_at_ms;	/* dial when no `out` and now >= this */
+	uint64_t	retry_at_ms;	/* dialer: dial when no conn and now >= this */
 	uint32_t	backoff_ms;		/* delay before the next retry */
 	uint32_t	failures;		/* consecutive failed attempts */
 	dcf_net_peer_stats st;
@@ -233,6 +242,17 @@ stranger_log_allowed(dcf_net *net)
 	return 0;
 }
 
+/*
+ * Time only moves forward here, whatever the caller passes: idle and ping
+ * arithmetic on an earlier "now" would wrap around.
+ */
+static void
+set_now(dcf_net *net, uint64_t now_ms)
+{
+	if (now_ms > net->now_ms)
+		net->now_ms = now_ms;
+}
+
 static net_peer *
 find_peer(const dcf_net *net, uint32_t id)
 {
@@ -240,6 +260,13 @@ find_peer(const dcf_net *net, uint32_t id)
 		if (net->peers[i]->id == id)
 			return net->peers[i];
 	return NULL;
+}
+
+/* The node with the lower id dials; the other waits for it. */
+static int
+we_dial(const dcf_net *net, const net_peer *p)
+{
+	return net->opt.self_id < p->id;
 }
 
 static void
@@ -267,14 +294,16 @@ jitter(dcf_net *net, uint32_t ms)
 static uint64_t
 queue_frames(const net_lane *l)
 {
-	const uint8_t *p = dcf_netbuf_head(&l->q);
-	size_t		len = dcf_netbuf_len(&l->q);
+	size_t		len = dcf_netq_len(&l->q);
 	size_t		off = l->head_left;
 	uint64_t	n = l->head_left > 0 ? 1 : 0;
 
 	while (off + DCF_FRAME_HDR_BYTES <= len)
 	{
-		off += DCF_FRAME_HDR_BYTES + dcf_get_u32(p + off + 8);
+		uint8_t		flen[4];
+
+		dcf_netq_peek(&l->q, off + 8, flen, 4);
+		off += DCF_FRAME_HDR_BYTES + dcf_get_u32(flen);
 		n++;
 	}
 	return n;
@@ -284,7 +313,7 @@ static void
 lane_drop_queue(net_lane *l)
 {
 	l->st.msgs_dropped += queue_frames(l);
-	dcf_netbuf_clear(&l->q);
+	dcf_netq_clear(&l->q);
 	l->head_left = 0;
 }
 
@@ -364,7 +393,7 @@ close_conn(net_conn *c, dcf_net_log_level level, const char *fmt,...)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
-		l->out = NULL;
+		l->conn = NULL;
 		if (!was_open)
 		{
 			l->failures++;
@@ -386,8 +415,11 @@ close_conn(net_conn *c, dcf_net_log_level level, const char *fmt,...)
 	}
 	else
 	{
-		if (c->peer && c->peer->lane[c->cls].in == c)
-			c->peer->lane[c->cls].in = NULL;
+		if (c->peer && c->peer->lane[c->cls].conn == c)
+		{
+			c->peer->lane[c->cls].conn = NULL;
+			lane_drop_queue(&c->peer->lane[c->cls]);
+		}
 		if (was_open)
 			net_log(net, level, "closing %s: %s", name, reason);
 		else
@@ -442,13 +474,13 @@ sess_on_open(void *arg, dcf_sess *s)
 
 	c->state = CONN_OPEN;
 	c->deadline_ms = 0;
+	c->last_read_ms = c->last_write_ms = net->now_ms;
 	if (c->outbound)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
 		l->failures = 0;
 		l->backoff_ms = net->opt.reconnect_min_ms;
-		l->head_left = 0;
 		l->st.connects++;
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "opened %s", name);
@@ -465,9 +497,11 @@ sess_on_open(void *arg, dcf_sess *s)
 		l = &p->lane[c->cls];
 		net->pending--;
 		net->st.accepted++;
-		if (l->in != NULL && l->in != c)
-			close_conn(l->in, DCF_NET_LOG_INFO, "replaced by a newer connection from the same node");
-		l->in = c;
+		/* the peer redialed: it restarted, or lost the old connection we still hold */
+		if (l->conn != NULL && l->conn != c)
+			close_conn(l->conn, DCF_NET_LOG_INFO, "replaced by a newer connection from the same node");
+		l->conn = c;
+		l->st.connects++;
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "accepted %s", name);
 	}
@@ -485,7 +519,7 @@ sess_on_msg(void *arg, dcf_sess *s, uint8_t type, const uint8_t *data,
 	l->st.msgs_received++;
 	l->st.bytes_received += len;
 	net->st.msgs_received++;
-	m.from = s->client_id;
+	m.from = dcf_sess_peer_id(s);
 	m.cls = (dcf_net_class) c->cls;
 	m.type = type;
 	m.data = data;
@@ -600,7 +634,7 @@ dial(dcf_net *net, net_peer *p, int cls)
 	int			fd;
 	int			in_progress;
 
-	DCF_ASSERT(l->out == NULL);
+	DCF_ASSERT(l->conn == NULL && we_dial(net, p));
 	if (dcf_sock_dial(p->ip, p->port, &fd, &in_progress, err) != DCF_OK)
 	{
 		l->failures++;
@@ -629,7 +663,7 @@ dial(dcf_net *net, net_peer *p, int cls)
 		snprintf(c->addr, sizeof(c->addr), "[%s]:%u", p->ip, (unsigned) p->port);
 	else
 		snprintf(c->addr, sizeof(c->addr), "%s:%u", p->ip, (unsigned) p->port);
-	l->out = c;
+	l->conn = c;
 	if (in_progress)
 		c->state = CONN_CONNECTING;
 	else
@@ -708,6 +742,32 @@ io_write(net_conn *c, const uint8_t *p, size_t n, size_t *put, char *err)
 	return DCF_OK;
 }
 
+/* Write an iovec list (TLS: its first entry only); like io_write. */
+static dcf_rc
+io_writev(net_conn *c, struct iovec *iov, int niov, size_t *put, char *err)
+{
+	struct msghdr msg;
+	ssize_t		r;
+
+	if (c->ssl)
+		return io_write(c, iov[0].iov_base, iov[0].iov_len, put, err);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t) niov;
+	do
+		r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+	{
+		*put = 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return DCF_ERR_AGAIN;
+		return dcf_errf(err, DCF_ERR_IO, "write: %s", strerror(errno));
+	}
+	*put = (size_t) r;
+	return DCF_OK;
+}
+
 static dcf_rc
 io_read(net_conn *c, uint8_t *p, size_t n, size_t *got, char *err)
 {
@@ -741,10 +801,14 @@ lane_written(net_lane *l, size_t n)
 		size_t		take;
 
 		if (l->head_left == 0)
-			l->head_left = DCF_FRAME_HDR_BYTES +
-				(size_t) dcf_get_u32(dcf_netbuf_head(&l->q) + 8);
+		{
+			uint8_t		flen[4];
+
+			dcf_netq_peek(&l->q, 8, flen, 4);
+			l->head_left = DCF_FRAME_HDR_BYTES + (size_t) dcf_get_u32(flen);
+		}
 		take = n < l->head_left ? n : l->head_left;
-		dcf_netbuf_consume(&l->q, take);
+		dcf_netq_consume(&l->q, take);
 		l->head_left -= take;
 		n -= take;
 		if (l->head_left == 0)
@@ -752,7 +816,7 @@ lane_written(net_lane *l, size_t n)
 	}
 }
 
-/* Write handshake output, then (outbound, open) the lane's queue. */
+/* Write handshake output or a ping, then (open) the lane's queue. */
 static void
 conn_write(net_conn *c)
 {
@@ -773,14 +837,23 @@ conn_write(net_conn *c)
 			return;
 		}
 		dcf_netbuf_consume(&c->hsout, put);
+		c->last_write_ms = c->net->now_ms;
 	}
-	if (c->outbound && c->state == CONN_OPEN)
+	if (c->state == CONN_OPEN && c->peer && c->peer->lane[c->cls].conn == c)
 	{
 		net_lane   *l = &c->peer->lane[c->cls];
 
-		while (dcf_netbuf_len(&l->q) > 0)
+		while (dcf_netq_len(&l->q) > 0)
 		{
-			rc = io_write(c, dcf_netbuf_head(&l->q), dcf_netbuf_len(&l->q), &put, err);
+			struct iovec iov[NET_WRITE_IOV_MAX];
+			int			niov = dcf_netq_iov(&l->q, iov, c->ssl ? 1 : NET_WRITE_IOV_MAX,
+											NET_WRITE_CHUNK_BYTES);
+			size_t		asked = 0;
+
+			for (int i = 0; i < niov; i++)
+				asked += iov[i].iov_len;
+
+			rc = io_writev(c, iov, niov, &put, err);
 			if (rc == DCF_ERR_AGAIN)
 				return;
 			if (rc != DCF_OK)
@@ -790,7 +863,8 @@ conn_write(net_conn *c)
 			}
 			l->st.writes++;
 			lane_written(l, put);
-			if (!c->ssl && put < NET_WRITE_CHUNK_BYTES && dcf_netbuf_len(&l->q) > 0)
+			c->last_write_ms = c->net->now_ms;
+			if (!c->ssl && put < asked)
 				return;			/* short write: the socket buffer is full */
 		}
 	}
@@ -832,6 +906,7 @@ conn_read(net_conn *c)
 			return;
 		}
 		dcf_netbuf_produce(&c->rbuf, got);
+		c->last_read_ms = c->net->now_ms;
 
 		err[0] = '\0';
 		rc = dcf_sess_input(&c->sess, dcf_netbuf_head(&c->rbuf), dcf_netbuf_len(&c->rbuf),
@@ -862,6 +937,29 @@ conn_read(net_conn *c)
 
 /* ---- timers and flushing ------------------------------------------------ */
 
+/*
+ * An idle connection gets a ping: the peer's idle timer stays quiet, and
+ * writing to a connection whose peer restarted draws a reset at once, so
+ * the side that dials learns it must redial even when it has nothing to say.
+ */
+static void
+queue_ping(net_conn *c)
+{
+	net_lane   *l = &c->peer->lane[c->cls];
+	uint8_t		f[DCF_FRAME_HDR_BYTES];
+	dcf_frame_hdr h = {.kind = DCF_FRAME_PING};
+
+	/* only between frames: an empty queue has no partly written frame */
+	if (dcf_netq_len(&l->q) != 0 || dcf_netbuf_len(&c->hsout) != 0)
+		return;
+	dcf_frame_put(f, &h, NULL);
+	if (dcf_netbuf_append(&c->hsout, f, sizeof(f)) == DCF_OK)
+	{
+		l->st.pings_sent++;
+		c->last_write_ms = c->net->now_ms;	/* no second ping until it is written */
+	}
+}
+
 static void
 run_timers(dcf_net *net)
 {
@@ -875,12 +973,26 @@ run_timers(dcf_net *net)
 					   c->state == CONN_TLS ? "tls handshake" : "handshake",
 					   net->opt.handshake_timeout_ms);
 	}
+	for (int i = 0; i < net->nconns; i++)
+	{
+		net_conn   *c = net->conns[i];
+
+		if (c->dead || c->state != CONN_OPEN)
+			continue;
+		if (net->opt.idle_timeout_ms && net->now_ms - c->last_read_ms >= net->opt.idle_timeout_ms)
+			close_conn(c, DCF_NET_LOG_WARNING, "nothing heard for %llu ms (idle timeout %u ms)",
+					   (unsigned long long) (net->now_ms - c->last_read_ms),
+					   net->opt.idle_timeout_ms);
+		else if (net->opt.ping_interval_ms &&
+				 net->now_ms - c->last_write_ms >= net->opt.ping_interval_ms)
+			queue_ping(c);
+	}
 	for (int i = 0; i < net->npeers; i++)
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
 			net_lane   *l = &net->peers[i]->lane[k];
 
-			if (l->out == NULL && net->now_ms >= l->retry_at_ms)
+			if (l->conn == NULL && we_dial(net, net->peers[i]) && net->now_ms >= l->retry_at_ms)
 				dial(net, net->peers[i], k);
 		}
 	if (net->listen_paused_until_ms != 0 && net->now_ms >= net->listen_paused_until_ms)
@@ -908,7 +1020,7 @@ flush_all(dcf_net *net)
 void
 dcf_net_flush(dcf_net *net, uint64_t now_ms)
 {
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	net->depth++;
 	flush_all(net);
 	net->depth--;
@@ -931,6 +1043,8 @@ dcf_net_options_init(dcf_net_options *o)
 	o->reconnect_min_ms = DCF_NET_RECONNECT_MIN_MS;
 	o->reconnect_max_ms = DCF_NET_RECONNECT_MAX_MS;
 	o->stranger_log_burst = DCF_NET_STRANGER_LOG_BURST;
+	o->ping_interval_ms = DCF_NET_PING_INTERVAL_MS;
+	o->idle_timeout_ms = DCF_NET_IDLE_TIMEOUT_MS;
 }
 
 dcf_rc
@@ -951,6 +1065,11 @@ dcf_net_create(const dcf_net_options *o, dcf_net **out, char *errmsg)
 	if (o->max_conns < 1 || o->max_pending < 1 || o->handshake_timeout_ms == 0 ||
 		o->reconnect_min_ms == 0 || o->reconnect_max_ms < o->reconnect_min_ms)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "bad connection limits or timeouts");
+	if (o->idle_timeout_ms != 0 &&
+		(o->ping_interval_ms == 0 || o->idle_timeout_ms <= 2 * o->ping_interval_ms))
+		return dcf_errf(errmsg, DCF_ERR_INVALID,
+						"idle timeout of %u ms needs pings more often than every %u ms",
+						o->idle_timeout_ms, o->idle_timeout_ms / 2);
 
 	net = calloc(1, sizeof(*net));
 	if (net == NULL)
@@ -1013,10 +1132,8 @@ peer_close_all(dcf_net *net, net_peer *p, const char *why)
 	{
 		net_lane   *l = &p->lane[k];
 
-		if (l->out)
-			close_conn(l->out, DCF_NET_LOG_INFO, "%s", why);
-		if (l->in)
-			close_conn(l->in, DCF_NET_LOG_INFO, "%s", why);
+		if (l->conn)
+			close_conn(l->conn, DCF_NET_LOG_INFO, "%s", why);
 	}
 }
 
@@ -1032,7 +1149,7 @@ peer_free(dcf_net *net, net_peer *p)
 			net->conns[i]->peer = NULL;
 		}
 	for (int k = 0; k < DCF_NET_NCLASSES; k++)
-		dcf_netbuf_free(&p->lane[k].q);
+		dcf_netq_free(&p->lane[k].q);
 	free(p);
 }
 
@@ -1048,7 +1165,7 @@ dcf_net_destroy(dcf_net *net)
 	for (int i = 0; i < net->npeers; i++)
 	{
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
-			dcf_netbuf_free(&net->peers[i]->lane[k].q);
+			dcf_netq_free(&net->peers[i]->lane[k].q);
 		free(net->peers[i]);
 	}
 	if (net->listen_fd >= 0)
@@ -1069,7 +1186,7 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 	const dcf_net_member *self = NULL;
 	dcf_rc		rc;
 
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	if (n < 1 || n > DCF_NET_MAX_MEMBERS)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "membership of %d nodes (1..%d allowed)",
 						n, DCF_NET_MAX_MEMBERS);
@@ -1142,10 +1259,10 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 		{
 			if (strcmp(p->ip, m[j].ip) != 0 || p->port != m[j].port)
 			{
-				/* new address: redial now; what it sent us before stays valid */
+				/* new address: if we dial it, redial now */
 				for (int k = 0; k < DCF_NET_NCLASSES; k++)
-					if (p->lane[k].out)
-						close_conn(p->lane[k].out, DCF_NET_LOG_INFO, "node changed address");
+					if (p->lane[k].conn && we_dial(net, p))
+						close_conn(p->lane[k].conn, DCF_NET_LOG_INFO, "node changed address");
 				snprintf(p->ip, sizeof(p->ip), "%s", m[j].ip);
 				p->port = m[j].port;
 				for (int k = 0; k < DCF_NET_NCLASSES; k++)
@@ -1168,7 +1285,7 @@ dcf_net_set_members(dcf_net *net, const dcf_net_member *m, int n,
 		p->port = m[j].port;
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
-			dcf_netbuf_init(&p->lane[k].q, net->opt.queue_max_bytes[k]);
+			dcf_netq_init(&p->lane[k].q, net->opt.queue_max_bytes[k]);
 			p->lane[k].retry_at_ms = now_ms;
 			p->lane[k].backoff_ms = net->opt.reconnect_min_ms;
 		}
@@ -1190,7 +1307,7 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 	dcf_frame_hdr h = {.kind = DCF_FRAME_MSG,.msg_type = type};
 	const void *wire = payload;
 	size_t		wlen = len;
-	uint8_t    *dst;
+	uint8_t		hdr[DCF_FRAME_HDR_BYTES];
 	dcf_rc		rc;
 
 	if (cls != DCF_NET_CONTROL && cls != DCF_NET_BULK)
@@ -1220,11 +1337,10 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 			h.flags = DCF_FRAME_F_LZ4;
 		}
 	}
-	if (DCF_FRAME_HDR_BYTES + wlen > l->q.max)
-		return dcf_errf(errmsg, DCF_ERR_INVALID,
-						"message of %zu bytes exceeds the %s queue bound of %zu bytes",
-						len, dcf_net_class_name(cls), l->q.max);
-	rc = dcf_netbuf_reserve(&l->q, DCF_FRAME_HDR_BYTES + wlen);
+	h.len = (uint32_t) wlen;
+	h.raw_len = (uint32_t) len;
+	dcf_frame_put_hdr(hdr, &h);	/* the CRC is computed while queuing */
+	rc = dcf_netq_append_frame(&l->q, hdr, wire, wlen);
 	if (rc != DCF_OK)
 	{
 		if (rc == DCF_ERR_FULL)
@@ -1232,17 +1348,31 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 		return dcf_errf(errmsg, rc, "%s queue to node %u is %s", dcf_net_class_name(cls), to,
 						rc == DCF_ERR_FULL ? "full" : "out of memory");
 	}
-	h.len = (uint32_t) wlen;
-	h.raw_len = (uint32_t) len;
-	dst = dcf_netbuf_tailp(&l->q);
-	if (wlen > 0)
-		memcpy(dst + DCF_FRAME_HDR_BYTES, wire, wlen);
-	dcf_frame_put(dst, &h, dst + DCF_FRAME_HDR_BYTES);
-	dcf_netbuf_produce(&l->q, DCF_FRAME_HDR_BYTES + wlen);
 	l->st.msgs_queued++;
 	l->st.bytes_queued += len;
 	if (h.flags & DCF_FRAME_F_LZ4)
 		l->st.msgs_compressed++;
+
+	/*
+	 * Batching pays for small messages; a queue this long gains nothing from
+	 * waiting, and writing now hands the kernel bytes still in the cache.
+	 */
+	if (dcf_netq_len(&l->q) >= NET_EAGER_WRITE_BYTES && l->conn && l->conn->state == CONN_OPEN)
+	{
+		net->depth++;
+		/* control first, always: a vote queued a moment ago goes before this */
+		if (cls == DCF_NET_BULK)
+			for (int i = 0; i < net->npeers; i++)
+			{
+				net_lane   *cl = &net->peers[i]->lane[DCF_NET_CONTROL];
+
+				if (cl->conn && dcf_netq_len(&cl->q) > 0)
+					conn_write(cl->conn);
+			}
+		conn_write(l->conn);
+		net->depth--;
+		reap(net);
+	}
 	return DCF_OK;
 }
 
@@ -1258,8 +1388,8 @@ conn_events(const net_conn *c)
 		case CONN_HANDSHAKE:
 		case CONN_OPEN:
 			if (dcf_netbuf_len(&c->hsout) > 0 ||
-				(c->outbound && c->state == CONN_OPEN &&
-				 dcf_netbuf_len(&c->peer->lane[c->cls].q) > 0))
+				(c->state == CONN_OPEN && c->peer->lane[c->cls].conn == c &&
+				 dcf_netq_len(&c->peer->lane[c->cls].q) > 0))
 				return DCF_NET_READ | DCF_NET_WRITE;
 			return DCF_NET_READ;
 	}
@@ -1344,7 +1474,7 @@ void
 dcf_net_process(dcf_net *net, const dcf_net_sock *ready, int n, uint64_t now_ms)
 {
 	DCF_ASSERT(net->depth == 0);
-	net->now_ms = now_ms;
+	set_now(net, now_ms);
 	net->depth++;
 	for (int i = 0; i < net->nconns; i++)
 		net->conns[i]->carry = net->conns[i]->more_input;
@@ -1401,13 +1531,20 @@ dcf_net_timeout_ms(dcf_net *net, uint64_t now_ms)
 			return 0;
 		if (c->deadline_ms != 0 && c->deadline_ms < t)
 			t = c->deadline_ms;
+		if (c->state == CONN_OPEN)
+		{
+			if (net->opt.idle_timeout_ms && c->last_read_ms + net->opt.idle_timeout_ms < t)
+				t = c->last_read_ms + net->opt.idle_timeout_ms;
+			if (net->opt.ping_interval_ms && c->last_write_ms + net->opt.ping_interval_ms < t)
+				t = c->last_write_ms + net->opt.ping_interval_ms;
+		}
 	}
 	for (int i = 0; i < net->npeers; i++)
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
 			net_lane   *l = &net->peers[i]->lane[k];
 
-			if (l->out == NULL && l->retry_at_ms < t)
+			if (l->conn == NULL && we_dial(net, net->peers[i]) && l->retry_at_ms < t)
 				t = l->retry_at_ms;
 		}
 	if (net->listen_paused_until_ms != 0 && net->listen_paused_until_ms < t)
@@ -1529,9 +1666,9 @@ dcf_net_get_peer_stats(dcf_net *net, uint32_t node_id, dcf_net_class cls,
 		return DCF_ERR_NOTFOUND;
 	l = &p->lane[cls];
 	*out = l->st;
-	out->connected = l->out != NULL && l->out->state == CONN_OPEN;
-	out->accepted = l->in != NULL;
-	out->queued_bytes = dcf_netbuf_len(&l->q);
+	out->connected = l->conn != NULL && l->conn->state == CONN_OPEN;
+	out->dialer = we_dial(net, p);
+	out->queued_bytes = dcf_netq_len(&l->q);
 	return DCF_OK;
 }
 

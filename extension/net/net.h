@@ -9,14 +9,19 @@
  * its sockets with dcf_net_socks(), waits, and hands the ready ones to
  * dcf_net_process().
  *
- * Connections.  Each node dials every peer once per class and sends its
- * messages for that peer only on the connections it dialed; connections it
- * accepted only receive.  So every ordered pair of nodes has its own pair of
- * one-way streams, nobody has to break ties between simultaneous dials, and
- * a node that restarts simply dials again (an accepted connection from the
- * same node and class replaces the older one).  Dials that fail, or
- * connections that drop, are retried after an exponential back-off between
- * reconnect_min_ms and reconnect_max_ms (with jitter).
+ * Connections.  Each pair of nodes has one TCP connection per class, used
+ * in both directions, and the node with the lower id is the one that dials
+ * it.  So there are never two connections to choose between (no tie
+ * breaking, no reordering across them), and a reply travels on the
+ * connection the request came on, where TCP can carry the acknowledgement
+ * with it.  The dialer retries failed dials and lost connections after an
+ * exponential back-off between reconnect_min_ms and reconnect_max_ms (with
+ * jitter); an accepted connection from the same node and class replaces the
+ * older one (the peer restarted).  An open connection with nothing to send
+ * for ping_interval_ms carries a PING, and one that has heard nothing for
+ * idle_timeout_ms is closed: a dialer whose peer restarted learns it from
+ * the reset its ping draws, so it redials even when it has nothing to say,
+ * and a peer that vanished without a FIN is noticed in bounded time.
  *
  * Classes.  CONTROL (votes, heartbeats, small replies) and BULK (appends
  * carrying WAL) use separate TCP connections and separate bounded queues,
@@ -65,14 +70,22 @@ typedef enum dcf_net_class
 /* Defaults and bounds (named limits; units in the names). */
 #define DCF_NET_MAX_MEMBERS				64
 #define DCF_NET_IP_MAX					64	/* textual address incl. NUL */
-#define DCF_NET_CONTROL_QUEUE_MAX_BYTES	(4u * 1024 * 1024)
-#define DCF_NET_BULK_QUEUE_MAX_BYTES	(64u * 1024 * 1024)
+/*
+ * Per peer and class.  A queue only bridges one turn of the event loop on
+ * top of the kernel's socket buffer, and a small one stays in the CPU cache
+ * (see net_queue.h); an empty queue still takes one message of any size up
+ * to DCF_FRAME_MAX_BYTES.
+ */
+#define DCF_NET_CONTROL_QUEUE_MAX_BYTES	(1u * 1024 * 1024)
+#define DCF_NET_BULK_QUEUE_MAX_BYTES	(2u * 1024 * 1024)
 #define DCF_NET_MAX_CONNS				512
 #define DCF_NET_MAX_PENDING				32	/* connections still authenticating */
 #define DCF_NET_HANDSHAKE_TIMEOUT_MS	5000
 #define DCF_NET_RECONNECT_MIN_MS		50
 #define DCF_NET_RECONNECT_MAX_MS		2000
 #define DCF_NET_COMPRESS_MIN_BYTES		1024
+#define DCF_NET_PING_INTERVAL_MS		1000
+#define DCF_NET_IDLE_TIMEOUT_MS			5000
 /* log lines about unauthenticated connections per 10 s; the rest are counted */
 #define DCF_NET_STRANGER_LOG_BURST		20
 
@@ -126,6 +139,8 @@ typedef struct dcf_net_options
 	uint32_t	reconnect_min_ms;
 	uint32_t	reconnect_max_ms;
 	int			stranger_log_burst; /* per 10 s, then "suppressed N" */
+	uint32_t	ping_interval_ms;	/* 0: no pings */
+	uint32_t	idle_timeout_ms;	/* 0: never; else > 2 * ping_interval_ms */
 	dcf_net_recv_fn on_message;	/* required */
 	void	   *on_message_arg;
 	dcf_net_log_fn log;			/* NULL: stderr (INFO and above) */
@@ -148,8 +163,8 @@ typedef struct dcf_net_sock
 
 typedef struct dcf_net_peer_stats
 {
-	int			connected;		/* our connection to the peer is open */
-	int			accepted;		/* the peer's connection to us is open */
+	int			connected;		/* the lane's connection is open */
+	int			dialer;			/* this node dials it (it has the lower id) */
 	size_t		queued_bytes;	/* waiting in our queue (frames incl. headers) */
 	uint64_t	msgs_queued;	/* accepted by dcf_net_send() */
 	uint64_t	msgs_sent;		/* completely written to the socket */
@@ -161,8 +176,9 @@ typedef struct dcf_net_peer_stats
 	uint64_t	writes;			/* write system calls that wrote something */
 	uint64_t	msgs_received;
 	uint64_t	bytes_received;	/* payload bytes delivered (decompressed) */
-	uint64_t	connects;		/* our connections that opened */
-	uint64_t	connect_failures;	/* our attempts that failed before opening */
+	uint64_t	connects;		/* connections of this lane that opened */
+	uint64_t	connect_failures;	/* dials that failed before opening */
+	uint64_t	pings_sent;
 } dcf_net_peer_stats;
 
 typedef struct dcf_net_stats
@@ -203,10 +219,12 @@ extern dcf_rc dcf_net_set_members(dcf_net *net, const dcf_net_member *m,
  * Queue one message for node `to` (copies the payload; the caller keeps its
  * buffer).  Nothing is written until dcf_net_flush() or the end of
  * dcf_net_process(), so the messages of one turn of the event loop go out
- * in one write per connection.  DCF_ERR_FULL: that peer's queue for that
- * class is at its bound (back-pressure: retry later or drop);
- * DCF_ERR_NOTFOUND: not a member; DCF_ERR_INVALID: bad class, sent to self,
- * or larger than DCF_FRAME_MAX_BYTES or the queue bound.
+ * in one write per connection (a queue that reaches 256 KiB is written at
+ * once).  DCF_ERR_FULL: that peer's queue for that class is at its bound
+ * (back-pressure: retry after the next dcf_net_process(), or drop); an
+ * empty queue accepts any one message.  DCF_ERR_NOTFOUND: not a member;
+ * DCF_ERR_INVALID: bad class, sent to self, or larger than
+ * DCF_FRAME_MAX_BYTES.
  */
 extern dcf_rc dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls,
 						   uint8_t type, const void *payload, size_t len,

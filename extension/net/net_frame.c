@@ -6,7 +6,7 @@
 
 #include <lz4.h>
 
-#include "core/crc32c.h"
+#include "net/net_crc.h"
 
 /* Header bytes covered by the CRC (everything before the crc field). */
 #define FRAME_CRC_OFFSET 16
@@ -26,15 +26,15 @@ dcf_frame_kind_name(int kind)
 			return "welcome";
 		case DCF_FRAME_MSG:
 			return "message";
+		case DCF_FRAME_PING:
+			return "ping";
 	}
 	return "unknown";
 }
 
 void
-dcf_frame_put(uint8_t *out, const dcf_frame_hdr *h, const void *payload)
+dcf_frame_put_hdr(uint8_t *out, const dcf_frame_hdr *h)
 {
-	uint32_t	crc;
-
 	out[0] = DCF_FRAME_MAGIC0;
 	out[1] = DCF_FRAME_MAGIC1;
 	out[2] = DCF_FRAME_VERSION;
@@ -44,9 +44,18 @@ dcf_frame_put(uint8_t *out, const dcf_frame_hdr *h, const void *payload)
 	dcf_put_u16(out + 6, 0);
 	dcf_put_u32(out + 8, h->len);
 	dcf_put_u32(out + 12, h->raw_len);
-	crc = dcf_crc32c(0, out, FRAME_CRC_OFFSET);
+	dcf_put_u32(out + FRAME_CRC_OFFSET, 0);
+}
+
+void
+dcf_frame_put(uint8_t *out, const dcf_frame_hdr *h, const void *payload)
+{
+	uint32_t	crc;
+
+	dcf_frame_put_hdr(out, h);
+	crc = dcf_net_crc32c(0, out, FRAME_CRC_OFFSET);
 	if (h->len > 0)
-		crc = dcf_crc32c(crc, payload, h->len);
+		crc = dcf_net_crc32c(crc, payload, h->len);
 	dcf_put_u32(out + FRAME_CRC_OFFSET, crc);
 }
 
@@ -110,9 +119,10 @@ dcf_frame_parse(const uint8_t *in, uint32_t max_len, dcf_frame_hdr *h,
 int
 dcf_frame_crc_ok(const uint8_t *in, const dcf_frame_hdr *h)
 {
-	uint32_t	crc = dcf_crc32c(0, in, FRAME_CRC_OFFSET);
+	uint32_t	crc = dcf_net_crc32c(0, in, FRAME_CRC_OFFSET);
 
 	if (h->len > 0)
-		crc = dcf_crc32c(crc, in + DCF_FRAME_HDR_BYTES, h->len);
+		crc = dcf_net_crc32c(crc, in + DCF_FRAME_HDR_BYTES, h->len);
 	return crc == h->crc;
 }
+

@@ -8,7 +8,7 @@
  *   off size field
  *     0    2 magic       0xDC 0xF5
  *     2    1 version     DCF_FRAME_VERSION
- *     3    1 kind        dcf_frame_kind (HELLO, CHALLENGE, AUTH, WELCOME, MSG)
+ *     3    1 kind        dcf_frame_kind (HELLO, CHALLENGE, AUTH, WELCOME, MSG, PING)
  *     4    1 flags       DCF_FRAME_F_LZ4: payload is one lz4 block (MSG only)
  *     5    1 msg_type    the sender's message type (MSG only, opaque to net)
  *     6    2 reserved    zero
@@ -47,10 +47,11 @@ typedef enum dcf_frame_kind
 	DCF_FRAME_CHALLENGE = 2,	/* listener -> dialer: nonce, listener proof */
 	DCF_FRAME_AUTH = 3,			/* dialer -> listener: dialer proof */
 	DCF_FRAME_WELCOME = 4,		/* listener -> dialer: accepted */
-	DCF_FRAME_MSG = 5			/* dialer -> listener: one message */
+	DCF_FRAME_MSG = 5,			/* either way, once open: one message */
+	DCF_FRAME_PING = 6			/* either way, once open: keepalive, no payload */
 } dcf_frame_kind;
 
-#define DCF_FRAME_KIND_MAX		DCF_FRAME_MSG
+#define DCF_FRAME_KIND_MAX		DCF_FRAME_PING
 #define DCF_FRAME_F_LZ4			0x01
 #define DCF_FRAME_F_ALL			DCF_FRAME_F_LZ4
 
@@ -71,6 +72,9 @@ typedef struct dcf_frame_hdr
 extern void dcf_frame_put(uint8_t *out, const dcf_frame_hdr *h,
 						  const void *payload);
 
+/* Write header bytes 0..15 and a zero crc field (the caller fills it in). */
+extern void dcf_frame_put_hdr(uint8_t *out, const dcf_frame_hdr *h);
+
 /*
  * Decode and validate the header at in (DCF_FRAME_HDR_BYTES available).
  * max_len bounds h->len.  Does not check the CRC (the payload may not have
@@ -83,6 +87,7 @@ extern dcf_rc dcf_frame_parse(const uint8_t *in, uint32_t max_len,
 extern int	dcf_frame_crc_ok(const uint8_t *in, const dcf_frame_hdr *h);
 
 extern const char *dcf_frame_kind_name(int kind);
+
 
 static inline void
 dcf_put_u16(uint8_t *p, uint16_t v)

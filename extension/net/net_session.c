@@ -180,6 +180,10 @@ on_hello(dcf_sess *s, const uint8_t *p, uint32_t len, dcf_netbuf *out,
 	if (client_id == s->env->self_id || !s->env->is_member(s->env->arg, client_id))
 		return dcf_errf(errmsg, DCF_ERR_AUTH,
 						"node id %u is not a member of the cluster", client_id);
+	if (client_id > s->env->self_id)
+		return dcf_errf(errmsg, DCF_ERR_PROTO,
+						"node %u dialed node %u, but the node with the lower id dials",
+						client_id, s->env->self_id);
 	s->cls = p[1];
 	s->client_id = client_id;
 	memcpy(s->client_nonce, p + 12, DCF_NET_NONCE_BYTES);
@@ -251,7 +255,7 @@ on_auth(dcf_sess *s, const uint8_t *p, uint32_t len, dcf_netbuf *out,
 	return DCF_OK;
 }
 
-/* server, OPEN: MSG received; returns 1 in *stop if the owner asked to stop */
+/* OPEN: MSG received; returns 1 in *stop if the owner asked to stop */
 static dcf_rc
 on_msg(dcf_sess *s, const dcf_frame_hdr *h, const uint8_t *p, int *stop,
 	   char *errmsg)
@@ -309,7 +313,7 @@ expected_kind(const dcf_sess *s)
 		case DCF_SESS_CLIENT_WAIT_WELCOME:
 			return DCF_FRAME_WELCOME;
 		case DCF_SESS_OPEN:
-			return s->is_client ? 0 : DCF_FRAME_MSG;
+			return DCF_FRAME_MSG;	/* or DCF_FRAME_PING */
 		case DCF_SESS_FAILED:
 			break;
 	}
@@ -327,12 +331,6 @@ dcf_sess_input(dcf_sess *s, const uint8_t *in, size_t len, size_t *consumed,
 	*need = 0;
 	if (s->state == DCF_SESS_FAILED)
 		return dcf_errf(errmsg, DCF_ERR_STATE, "session already failed");
-	if (s->is_client && s->state == DCF_SESS_OPEN && len > 0)
-	{
-		/* the listener never speaks after its welcome */
-		return sess_fail(s, dcf_errf(errmsg, DCF_ERR_PROTO,
-									 "unexpected data from the listener after the handshake"));
-	}
 
 	while (len - pos >= DCF_FRAME_HDR_BYTES)
 	{
@@ -356,7 +354,7 @@ dcf_sess_input(dcf_sess *s, const uint8_t *in, size_t len, size_t *consumed,
 										 "%s frame of %u bytes fails its crc",
 										 dcf_frame_kind_name(h.kind), h.len));
 
-		if (h.kind != expected_kind(s))
+		if (h.kind != expected_kind(s) && !(s->state == DCF_SESS_OPEN && h.kind == DCF_FRAME_PING))
 			return sess_fail(s, dcf_errf(errmsg, DCF_ERR_PROTO,
 										 "unexpected %s frame while %s",
 										 dcf_frame_kind_name(h.kind),
@@ -376,7 +374,12 @@ dcf_sess_input(dcf_sess *s, const uint8_t *in, size_t len, size_t *consumed,
 				rc = on_welcome(s, h.len, errmsg);
 				break;
 			case DCF_SESS_OPEN:
-				rc = on_msg(s, &h, payload, &stop, errmsg);
+				s->frames_in++;
+				if (h.kind == DCF_FRAME_PING)
+					rc = h.len == 0 ? DCF_OK :
+						dcf_errf(errmsg, DCF_ERR_PROTO, "ping with a payload");
+				else
+					rc = on_msg(s, &h, payload, &stop, errmsg);
 				break;
 			case DCF_SESS_FAILED:
 				DCF_PANIC("failed session kept reading");
@@ -387,10 +390,6 @@ dcf_sess_input(dcf_sess *s, const uint8_t *in, size_t len, size_t *consumed,
 		*consumed = pos;
 		if (stop)
 			return DCF_OK;
-		/* a client that just opened must not have more bytes behind the welcome */
-		if (s->is_client && s->state == DCF_SESS_OPEN && pos < len)
-			return sess_fail(s, dcf_errf(errmsg, DCF_ERR_PROTO,
-										 "unexpected data from the listener after the handshake"));
 	}
 	if (*need == 0 && len - pos > 0)
 		*need = DCF_FRAME_HDR_BYTES;

@@ -7,13 +7,15 @@
  * TLS channel binding are inputs, so the fuzz targets and unit tests drive
  * exactly the code the endpoint runs.
  *
- * Handshake (one per connection; the dialer is the "client"):
+ * Handshake (one per connection; the dialer is the "client", and the dialer
+ * is always the node with the lower id):
  *
  *   client                                     server (listener)
  *   HELLO {hs_version, class, client_id,
  *          server_id (whom it dialed), cn}  ->
  *                                              checks server_id == self,
- *                                              client_id is a member
+ *                                              client_id is a member with
+ *                                              a lower id than self
  *                                           <- CHALLENGE {server_id, sn,
  *                                                 Ms = MAC("listener", T)}
  *   checks server_id == the peer it dialed,
@@ -21,7 +23,7 @@
  *   AUTH {Mc = MAC("dialer", T)}             ->
  *                                              checks Mc, membership again
  *                                           <- WELCOME
- *   MSG ...                                  ->  (delivered)
+ *   MSG, PING ...                           <->  (messages delivered both ways)
  *
  * T = class || client_id || server_id || cn || sn || binding, where binding
  * is a TLS exporter value when the connection runs inside TLS (so a relay
@@ -31,9 +33,10 @@
  * after it verified the server's, so a stranger listening at a member's
  * address learns nothing it could replay.
  *
- * Invariants: no MSG frame is delivered unless the session is OPEN, and a
- * server session becomes OPEN only after a correct client proof from a node
- * id that is a member at that moment.  Before OPEN no frame longer than
+ * Invariants: no MSG frame is delivered unless the session is OPEN; a server
+ * session becomes OPEN only after a correct client proof from a node id that
+ * is a member at that moment; a client session becomes OPEN only after a
+ * correct server proof from the node it dialed.  Before OPEN no frame longer than
  * DCF_FRAME_HS_MAX_BYTES is accepted, so a stranger cannot make us allocate.
  * Once a session FAILED it stays failed.
  */
@@ -78,9 +81,9 @@ typedef struct dcf_sess_env
 	void		(*on_open) (void *arg, dcf_sess *s);
 
 	/*
-	 * One message (server sessions only).  data is valid during the call.
-	 * Return nonzero to stop processing further input (the owner closed the
-	 * connection from inside the callback).
+	 * One message.  data is valid during the call.  Return nonzero to stop
+	 * processing further input (the owner closed the connection from inside
+	 * the callback).
 	 */
 	int			(*on_msg) (void *arg, dcf_sess *s, uint8_t type,
 						   const uint8_t *data, size_t len);
@@ -101,6 +104,7 @@ struct dcf_sess
 	uint8_t		server_nonce[DCF_NET_NONCE_BYTES];
 	uint8_t		binding[DCF_SESS_BINDING_BYTES];
 	int			has_binding;
+	uint64_t	frames_in;		/* frames accepted once open (messages and pings) */
 	uint64_t	msgs_in;		/* delivered messages */
 	uint64_t	bytes_in;		/* delivered payload bytes (decompressed) */
 	uint64_t	lz4_in;			/* delivered messages that were compressed */

@@ -125,11 +125,26 @@ dcf_sock_connected(int fd, char *errmsg)
 {
 	int			err = 0;
 	socklen_t	len = sizeof(err);
+	struct sockaddr_storage me,
+				peer;
+	socklen_t	mlen = sizeof(me),
+				plen = sizeof(peer);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0)
 		return dcf_errf(errmsg, DCF_ERR_IO, "connect: %s", strerror(err));
+
+	/*
+	 * A dial to a local port nobody listens on can connect the socket to
+	 * itself (TCP simultaneous open, when the kernel picks the target port
+	 * as our source port); it would then hold the port its node wants to
+	 * listen on.  Let go of it at once.
+	 */
+	if (getsockname(fd, (struct sockaddr *) &me, &mlen) == 0 &&
+		getpeername(fd, (struct sockaddr *) &peer, &plen) == 0 &&
+		mlen == plen && memcmp(&me, &peer, mlen) == 0)
+		return dcf_errf(errmsg, DCF_ERR_IO, "connect: connected to itself (nobody listens there)");
 	return DCF_OK;
 }
 

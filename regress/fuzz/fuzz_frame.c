@@ -3,7 +3,8 @@
  * CRC, lz4 decompression and delivery of an authenticated connection's
  * stream (extension/net/net_frame.c, net_session.c, net_compress.c).
  * Input format in fuzz_net_common.h (the side bit is ignored: the stream
- * is what an authenticated dialer sends to a listener).
+ * is what an authenticated dialer sends to a listener; the other direction
+ * runs the same code).
  *
  * The session is put into the OPEN state directly, which the real code only
  * reaches through the handshake (fuzz_handshake covers that), so every
@@ -107,7 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = dcf_sess_input(&s, buf + pos, avail - pos, &consumed, &need, &out, err);
 		if (consumed > avail - pos || need > DCF_FRAME_HDR_BYTES + DCF_FRAME_MAX_BYTES)
 			abort();
-		/* a message stream never makes the listener answer */
+		/* messages and pings never make the listener answer */
 		if (dcf_netbuf_len(&out) != 0)
 			abort();
 		pos += consumed;

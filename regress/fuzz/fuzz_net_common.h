@@ -33,8 +33,8 @@
 #define FZ_BINDING		0x08
 
 #define FZ_CLIENT_ID	1
-#define FZ_SERVER_ID	2
-#define FZ_OTHER_ID		3		/* also a member */
+#define FZ_SERVER_ID	5
+#define FZ_OTHER_ID		3		/* also a member, also below the server */
 
 static inline void
 fz_key(dcf_net_key *k)

@@ -3,8 +3,8 @@
  * harness: elections (single node, three nodes, weighted votes, pre-vote
  * with a partitioned node), replication and commit, the NOOP of a new term,
  * the persist-before-commit rule on the leader, check-quorum step-down and
- * the lease, LOGGER/PASSIVE members, refused proposals, restart from
- * durable state.
+ * the lease (including a hole the simulator found), LOGGER/PASSIVE members,
+ * refused proposals, restart from durable state.
  */
 #include "test_core_harness.h"
 
@@ -114,8 +114,28 @@ test_partitioned_follower_and_check_quorum(void)
 	CHECK(!dcf_node_lease_valid(l->node, c.now), "and has no lease");
 	CHECK(th_leader(&c) != NULL && th_leader(&c) != l && th_leader(&c)->term > term,
 		  "the other two elect a new leader of a higher term");
+	th_advance(&c, 10);
+	th_deliver(&c, cut_node, &iso, 0);
 	dcf_node_status(th_leader(&c)->node, &st);
 	CHECK(st.n_peers == 2 && st.role == DCF_ROLE_LEADER, "leader status lists its two peers");
+	{
+		int			replicating = 0,
+					probing = 0;
+		uint64_t	idx = 0;
+
+		for (uint32_t i = 0; i < st.n_peers; i++)
+		{
+			replicating += strcmp(dcf_progress_state_name(st.peers[i].state), "replicate") == 0 &&
+				st.peers[i].match_index == st.last_index;
+			probing += st.peers[i].node_id == iso && st.peers[i].state == DCF_PROGRESS_PROBE;
+		}
+		CHECK(replicating == 1 && probing == 1,
+			  "status: the live peer replicates at the leader's last index, the cut-off old leader is probed");
+		CHECK(st.commit_index == st.last_index && st.persisted_index == st.last_index && st.lease_valid,
+			  "status: commit %llu = persisted = last index, lease valid", (unsigned long long) st.commit_index);
+		CHECK(dcf_node_membership(th_leader(&c)->node, &idx)->n_members == 3 && idx == 0,
+			  "status: membership of 3 from the bootstrap configuration (index 0)");
+	}
 	CHECK(c.failures == 0, "no host-side failures");
 	th_destroy(&c);
 }
@@ -276,6 +296,94 @@ test_refusals_and_restart(void)
 	th_destroy(&c);
 }
 
+/* Steps node tn with message m; returns the first message of the update of type t, or NULL. */
+static const dcf_msg *
+inject(th_cluster *c, th_node *tn, const dcf_msg *m, dcf_msg_type t, dcf_msg *copy)
+{
+	dcf_event	ev;
+	dcf_update	u;
+	char		err[DCF_ERRMSG_MAX];
+	const dcf_msg *found = NULL;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_MESSAGE;
+	ev.now_ms = c->now;
+	ev.u.message = m;
+	if (dcf_node_step(tn->node, &ev, &u, err) != DCF_OK)
+		return NULL;
+	for (uint32_t i = 0; i < u.n_msgs; i++)
+		if (u.msgs[i].type == t && found == NULL)
+		{
+			*copy = u.msgs[i];
+			found = copy;
+		}
+	th_handle(c, tn, &u);
+	return found;
+}
+
+/*
+ * The hole the simulator found (seed 117518): a follower that acknowledged
+ * the leader is pushed to a higher term by a message that is not a vote
+ * request (a refused pre-vote answer of a newer term); a vote request of
+ * that same term must still be refused while the leader's lease runs.
+ */
+static void
+test_lease_survives_term_bump(void)
+{
+	th_cluster	c;
+	th_node    *l,
+			   *f,
+			   *x;
+	dcf_msg		m,
+				got;
+	const dcf_msg *resp;
+	uint64_t	term;
+
+	th_init(&c, 3);
+	c.opts.lease_margin_ms = 0;
+	for (uint32_t i = 1; i <= 3; i++)
+		th_start(&c, i, 0);
+	l = th_elect(&c, 1000);
+	if (!CHECK(l != NULL, "lease: leader elected"))
+		return;
+	c.now += c.opts.heartbeat_interval_ms;
+	th_tick(&c, l->id);
+	th_deliver(&c, NULL, NULL, 0);
+	f = th_get(&c, l->id == 1 ? 2 : 1);
+	x = th_get(&c, 6 - l->id - f->id);
+	term = f->term;
+	CHECK(dcf_node_lease_valid(l->node, c.now), "lease: the leader holds its lease");
+
+	memset(&m, 0, sizeof(m));
+	m.type = DCF_MSG_PREVOTE_RESP;
+	m.from = x->id;
+	m.to = f->id;
+	m.term = term + 1;
+	m.flags = DCF_MSG_F_REJECT;
+	inject(&c, f, &m, DCF_MSG_VOTE_RESP, &got);
+	CHECK(f->term == term + 1 && f->leader == 0, "lease: a refused pre-vote answer of term %llu moves the follower to it",
+		  (unsigned long long) (term + 1));
+
+	memset(&m, 0, sizeof(m));
+	m.type = DCF_MSG_VOTE_REQ;
+	m.from = x->id;
+	m.to = f->id;
+	m.term = term + 1;
+	m.index = 1000;
+	m.log_term = term + 1;
+	resp = inject(&c, f, &m, DCF_MSG_VOTE_RESP, &got);
+	CHECK(resp != NULL && (resp->flags & DCF_MSG_F_REJECT),
+		  "lease: a vote request of that same term is refused while the leader's lease runs");
+	CHECK(dcf_node_lease_valid(l->node, c.now), "lease: so the leader's lease is still sound");
+
+	c.now += c.opts.election_timeout_ms;
+	resp = inject(&c, f, &m, DCF_MSG_VOTE_RESP, &got);
+	CHECK(resp != NULL && !(resp->flags & DCF_MSG_F_REJECT) && !dcf_node_lease_valid(l->node, c.now),
+		  "lease: one election timeout later both lease and refusal are over: vote granted");
+	CHECK(c.failures == 0, "lease: no host-side failures");
+	th_destroy(&c);
+}
+
 int
 main(void)
 {
@@ -285,5 +393,6 @@ main(void)
 	test_weighted_votes();
 	test_logger_passive();
 	test_refusals_and_restart();
+	test_lease_survives_term_bump();
 	return unit_done();
 }

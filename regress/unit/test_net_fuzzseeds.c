@@ -4,7 +4,8 @@
  * cannot silently rot: each committed file must equal what this program
  * builds from the current protocol, and each seed must reach the state it
  * was made for (a full handshake with the fixed key and nonces, messages
- * delivered), which is what lets mutations explore authenticated states.
+ * delivered on either side), which is what lets mutations explore
+ * authenticated states.
  *
  * After a deliberate protocol change, rewrite the files with
  *     DCF_NET_WRITE_SEEDS=1 build/unit/test_net_fuzzseeds
@@ -61,6 +62,7 @@ some_msgs(uint8_t *out, size_t n)
 		p[i] = (uint8_t) "append entries term 7 index "[i % 28];
 	n = fz_msg(out, n, 1, p, 40, 0);
 	n = fz_msg(out, n, 2, p, 2048, 1);	/* lz4 */
+	n = fz_frame(out, n, DCF_FRAME_PING, 0, 0, NULL, 0, 0);
 	n = fz_msg(out, n, 3, p, 0, 0);		/* empty */
 	return n;
 }
@@ -90,7 +92,7 @@ server_seed(const char *name, uint8_t flags, uint8_t cls, uint32_t client_id, in
 static void
 client_seed(const char *name, uint8_t flags, int good)
 {
-	seed	   *s = new_seed("fuzz_handshake", name, flags | FZ_SIDE_CLIENT, good, 0);
+	seed	   *s = new_seed("fuzz_handshake", name, flags | FZ_SIDE_CLIENT, good, good ? 3 : 0);
 	uint8_t		cn[DCF_NET_NONCE_BYTES],
 				sn[DCF_NET_NONCE_BYTES],
 				bind[32],
@@ -109,6 +111,7 @@ client_seed(const char *name, uint8_t flags, int good)
 		c[sizeof(c) - 1] ^= 1;
 	n = fz_frame(p, n, DCF_FRAME_CHALLENGE, 0, 0, c, sizeof(c), sizeof(c));
 	n = fz_frame(p, n, DCF_FRAME_WELCOME, 0, 0, NULL, 0, 0);
+	n = some_msgs(p, n);		/* the listener talks too, once open */
 	s->len += n;
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_net_hostile.c — what a node does with input it must not trust.
  *
- * Node B (id 2, membership {1, 2, 3}) receives a steady stream from the
+ * Node B (id 5, membership {1, 3, 5}) receives a steady stream from the
  * legitimate node A (id 1) while strangers connect to its port and send
  * garbage, oversized and truncated frames, messages without a handshake,
  * forged or wrong-key proofs, or nothing at all; a real endpoint with the
@@ -26,6 +26,10 @@
 #include "test_net_util.h"
 
 #define EVIL_TYPE	0x6e		/* type byte of every message a stranger sends */
+#define B_ID		5			/* the node under attack; 1 and 3 are members below it */
+#define D_ID		2			/* right key, not a member (until it is added) */
+#define PING_MS		100			/* every node here pings idle connections this often */
+#define B_IDLE_MS	500			/* and B closes connections silent this long */
 
 static tn_node A,
 			B,
@@ -48,7 +52,7 @@ a_batch(int n)
 		{
 			uint64_t	s = a_seq[k]++;
 
-			CHECK_QUIET(tn_send(nodes, 4, &A, 2, k, (uint8_t) (s & 0x3f), s,
+			CHECK_QUIET(tn_send(nodes, 4, &A, B_ID, k, (uint8_t) (s & 0x3f), s,
 								k == DCF_NET_BULK ? 20000 : 40) == DCF_OK,
 						"A could not send %llu", (unsigned long long) s);
 		}
@@ -166,14 +170,14 @@ evil_msgs(dcf_netbuf *b, int n)
 	}
 }
 
-/* A well-formed HELLO claiming client_id, for server 2, with nonce cn. */
+/* A well-formed HELLO claiming client_id, for server B, with nonce cn. */
 static void
 hello(dcf_netbuf *b, uint32_t client_id, uint8_t cls, const uint8_t *cn)
 {
 	uint8_t		p[DCF_SESS_HELLO_BYTES] = {DCF_SESS_HS_VERSION, cls, 0, 0};
 
 	dcf_put_u32(p + 4, client_id);
-	dcf_put_u32(p + 8, 2);
+	dcf_put_u32(p + 8, B_ID);
 	memcpy(p + 12, cn, DCF_NET_NONCE_BYTES);
 	frame(b, DCF_FRAME_HELLO, 0, p, sizeof(p));
 }
@@ -192,7 +196,7 @@ dialer_proof(const dcf_net_key *key, uint8_t cls, uint32_t client_id,
 
 	t[0] = cls;
 	dcf_put_u32(t + 1, client_id);
-	dcf_put_u32(t + 5, 2);
+	dcf_put_u32(t + 5, B_ID);
 	memcpy(t + 9, cn, DCF_NET_NONCE_BYTES);
 	memcpy(t + 9 + DCF_NET_NONCE_BYTES, sn, DCF_NET_NONCE_BYTES);
 	t[sizeof(t) - 1] = 0;
@@ -249,7 +253,7 @@ attack_raw(const char *what, const void *bytes, size_t n, int close_after,
 static int
 a_connected(void *arg)
 {
-	return tn_connected(&A, 2, DCF_NET_CONTROL) && tn_connected(&A, 2, DCF_NET_BULK) &&
+	return tn_connected(&A, B_ID, DCF_NET_CONTROL) && tn_connected(&A, B_ID, DCF_NET_BULK) &&
 		tn_connected(&B, 1, DCF_NET_CONTROL) && tn_connected(&B, 1, DCF_NET_BULK);
 }
 
@@ -317,10 +321,10 @@ raw_attacks(const char *key_path)
 
 	/* hello from a node id not in the membership */
 	dcf_netbuf_clear(&b);
-	hello(&b, 77, DCF_NET_CONTROL, cn);
+	hello(&b, 4, DCF_NET_CONTROL, cn);
 	evil_msgs(&b, 3);
 	attack_raw("unknown node id hello", dcf_netbuf_head(&b), dcf_netbuf_len(&b), 0,
-			   "node id 77 is not a member");
+			   "node id 4 is not a member");
 
 	/* a proof computed with the wrong key, then messages */
 	{
@@ -384,6 +388,23 @@ raw_attacks(const char *key_path)
 					  "proof with the right key (same construction): welcomed, message delivered from node 3");
 				/* forget it: it was the control check, not an attack */
 				B.nmsgs = before;
+				/* now it falls silent: B pings it, then gives up on it */
+				{
+					uint64_t	t0 = dcf_net_clock_ms();
+					dcf_netbuf	pings;
+					int			closed_idle;
+
+					dcf_netbuf_init(&pings, 1 << 16);
+					closed_idle = raw_wait_closed(fd, &pings, 3000);
+					CHECK(closed_idle && dcf_net_clock_ms() - t0 >= B_IDLE_MS - 50 &&
+						  dcf_netbuf_len(&pings) >= 2 * DCF_FRAME_HDR_BYTES &&
+						  dcf_netbuf_head(&pings)[3] == DCF_FRAME_PING &&
+						  tn_log_count(&B, "nothing heard for", NULL) == 1,
+						  "silent authenticated peer: pinged (%zu bytes), closed after the %d ms idle timeout (%llu ms)",
+						  dcf_netbuf_len(&pings), B_IDLE_MS,
+						  (unsigned long long) (dcf_net_clock_ms() - t0));
+					dcf_netbuf_free(&pings);
+				}
 				close(fd);
 				tn_pump_for(nodes, 4, 20);
 			}
@@ -451,11 +472,11 @@ c_failed_twice(void *arg)
 {
 	dcf_net_peer_stats st;
 
-	dcf_net_get_peer_stats(((tn_node *) arg)->net, 2, DCF_NET_CONTROL, &st);
+	dcf_net_get_peer_stats(((tn_node *) arg)->net, B_ID, DCF_NET_CONTROL, &st);
 	return st.connect_failures >= 2;
 }
 
-/* Real endpoints: C has the wrong key (claims to be node 1), D is node 99. */
+/* Real endpoints: C has the wrong key (claims to be node 1), D is node 2 (not a member). */
 static void
 impostors(const char *wrong_key, const char *key)
 {
@@ -473,15 +494,16 @@ impostors(const char *wrong_key, const char *key)
 	o.reconnect_max_ms = 100;
 	CHECK(tn_start(&C, &o), "impostor C: node id 1, wrong key");
 	tn_member(&mc[0], 1, port_c);
-	tn_member(&mc[1], 2, port_b);
+	tn_member(&mc[1], B_ID, port_b);
 	tn_set_members(&C, mc, 2);
 
-	tn_options(&o, &D, 99, key);
+	tn_options(&o, &D, D_ID, key);
+	o.ping_interval_ms = PING_MS;
 	o.reconnect_min_ms = 20;
 	o.reconnect_max_ms = 100;
-	CHECK(tn_start(&D, &o), "impostor D: right key, node id 99 (not a member)");
-	tn_member(&md[0], 99, port_d);
-	tn_member(&md[1], 2, port_b);
+	CHECK(tn_start(&D, &o), "impostor D: right key, node id 2 (not a member)");
+	tn_member(&md[0], D_ID, port_d);
+	tn_member(&md[1], B_ID, port_b);
 	tn_set_members(&D, md, 2);
 
 	/* both keep queuing messages for B while they retry */
@@ -489,8 +511,8 @@ impostors(const char *wrong_key, const char *key)
 	{
 		for (int k = 0; k < DCF_NET_NCLASSES; k++)
 		{
-			c_sent += tn_send(nodes, 0, &C, 2, k, EVIL_TYPE, 2000000000ULL + (uint64_t) round, 64) == DCF_OK;
-			d_sent += tn_send(nodes, 0, &D, 2, k, EVIL_TYPE, 3000000000ULL + (uint64_t) round, 64) == DCF_OK;
+			c_sent += tn_send(nodes, 0, &C, B_ID, k, EVIL_TYPE, 2000000000ULL + (uint64_t) round, 64) == DCF_OK;
+			d_sent += tn_send(nodes, 0, &D, B_ID, k, EVIL_TYPE, 3000000000ULL + (uint64_t) round, 64) == DCF_OK;
 		}
 		a_batch(5);
 		tn_pump_for(nodes, 4, 15);
@@ -502,19 +524,19 @@ impostors(const char *wrong_key, const char *key)
 	CHECK(b_evil_count() == 0 && bst.accepted == bst0.accepted,
 		  "impostors: not one message from C or D processed, no connection of theirs accepted (rejected %llu)",
 		  (unsigned long long) (bst.rejected - bst0.rejected));
-	CHECK(!tn_connected(&C, 2, DCF_NET_CONTROL) && !tn_connected(&D, 2, DCF_NET_CONTROL),
+	CHECK(!tn_connected(&C, B_ID, DCF_NET_CONTROL) && !tn_connected(&D, B_ID, DCF_NET_CONTROL),
 		  "impostors: neither ever got an open connection");
 	CHECK(tn_log_count(&C, "listener proof does not match", NULL) >= 1,
 		  "impostor C: logs that B does not hold its key (and so never sends its proof)");
-	CHECK(tn_log_count(&B, "node id 99 is not a member of the cluster", NULL) >= 1,
-		  "B: logs the unknown node id 99");
+	CHECK(tn_log_count(&B, "node id 2 is not a member of the cluster", NULL) >= 1,
+		  "B: logs the unknown node id 2");
 }
 
 static int
 d_delivered(void *arg)
 {
 	for (int i = 0; i < B.nmsgs; i++)
-		if (B.msgs[i].from == 99)
+		if (B.msgs[i].from == D_ID)
 			return 1;
 	return 0;
 }
@@ -529,22 +551,22 @@ membership_change(void)
 	/* C gives up; D becomes a member of B's view at runtime */
 	tn_stop(&C);
 	tn_member(&m[0], 1, port_a);
-	tn_member(&m[1], 2, port_b);
+	tn_member(&m[1], B_ID, port_b);
 	tn_member(&m[2], 3, port_3);
-	tn_member(&m[3], 99, port_d);
-	CHECK(tn_set_members(&B, m, 4), "membership: B adds node 99 at runtime");
+	tn_member(&m[3], D_ID, port_d);
+	CHECK(tn_set_members(&B, m, 4), "membership: B adds node 2 at runtime");
 	for (int round = 0; round < 100 && !d_delivered(NULL); round++)
 	{
-		tn_send(nodes, 0, &D, 2, DCF_NET_CONTROL, 0x11, 4000000000ULL + (uint64_t) round, 64);
+		tn_send(nodes, 0, &D, B_ID, DCF_NET_CONTROL, 0x11, 4000000000ULL + (uint64_t) round, 64);
 		tn_pump_for(nodes, 4, 20);
 	}
-	CHECK(d_delivered(NULL), "membership: node 99's messages are delivered once it is a member");
+	CHECK(d_delivered(NULL), "membership: node 2's messages are delivered once it is a member");
 	{
 		uint64_t	last = 0;
 
 		/* earlier messages D still had queued may arrive too: it is a member now */
 		for (int i = 0; i < B.nmsgs; i++)
-			if (B.msgs[i].from == 99)
+			if (B.msgs[i].from == D_ID)
 			{
 				from99++;
 				ok &= B.msgs[i].intact;
@@ -554,34 +576,34 @@ membership_change(void)
 					last = B.msgs[i].seq;
 				}
 			}
-		CHECK(ok, "membership: all %d messages from 99 intact, its new ones in order", from99);
+		CHECK(ok, "membership: all %d messages from node 2 intact, its new ones in order", from99);
 	}
 
 	/* remove it again: its connections close, nothing more gets through */
-	CHECK(tn_set_members(&B, m, 3), "membership: B removes node 99");
+	CHECK(tn_set_members(&B, m, 3), "membership: B removes node 2");
 	tn_pump_for(nodes, 4, 50);
 	from99 = 0;
 	for (int i = 0; i < B.nmsgs; i++)
-		from99 += B.msgs[i].from == 99;
+		from99 += B.msgs[i].from == D_ID;
 	for (int round = 0; round < 20; round++)
 	{
-		tn_send(nodes, 0, &D, 2, DCF_NET_CONTROL, 0x11, 5000000000ULL + (uint64_t) round, 64);
+		tn_send(nodes, 0, &D, B_ID, DCF_NET_CONTROL, 0x11, 5000000000ULL + (uint64_t) round, 64);
 		tn_pump_for(nodes, 4, 20);
 	}
 	{
 		int			after = 0;
 
 		for (int i = 0; i < B.nmsgs; i++)
-			after += B.msgs[i].from == 99;
+			after += B.msgs[i].from == D_ID;
 		CHECK(after == from99 && tn_log_count(&B, "node left the membership", NULL) >= 1,
-			  "membership: after removal no message from 99 arrives, its connection was closed");
+			  "membership: after removal no message from node 2 arrives, its connection was closed");
 	}
 	/* hide D's legitimate messages from the final stranger check */
 	{
 		int			j = 0;
 
 		for (int i = 0; i < B.nmsgs; i++)
-			if (B.msgs[i].from != 99)
+			if (B.msgs[i].from != D_ID)
 				B.msgs[j++] = B.msgs[i];
 		B.nmsgs = j;
 	}
@@ -614,7 +636,7 @@ check_a_stream(void)
 	{
 		dcf_net_peer_stats st;
 
-		dcf_net_get_peer_stats(A.net, 2, DCF_NET_BULK, &st);
+		dcf_net_get_peer_stats(A.net, B_ID, DCF_NET_BULK, &st);
 		CHECK(st.connects == 1 && st.msgs_dropped == 0,
 			  "A's connection to B was never disturbed (connects %llu, dropped %llu)",
 			  (unsigned long long) st.connects, (unsigned long long) st.msgs_dropped);
@@ -674,14 +696,17 @@ main(void)
 	port_c = tn_free_port();
 	port_d = tn_free_port();
 	tn_options(&o, &A, 1, key);
+	o.ping_interval_ms = PING_MS;
 	CHECK(tn_start(&A, &o), "node A (id 1)");
-	tn_options(&o, &B, 2, key);
+	tn_options(&o, &B, B_ID, key);
 	o.handshake_timeout_ms = 500;
 	o.max_pending = 4;
 	o.stranger_log_burst = 1000;	/* every rejection is checked for its line */
-	CHECK(tn_start(&B, &o), "node B (id 2, handshake timeout 500 ms, max 4 pending)");
+	o.ping_interval_ms = PING_MS;
+	o.idle_timeout_ms = B_IDLE_MS;
+	CHECK(tn_start(&B, &o), "node B (id 5, handshake timeout 500 ms, max 4 pending)");
 	tn_member(&m[0], 1, port_a);
-	tn_member(&m[1], 2, port_b);
+	tn_member(&m[1], B_ID, port_b);
 	tn_member(&m[2], 3, port_3);
 	tn_set_members(&B, m, 3);
 	tn_set_members(&A, m, 3);

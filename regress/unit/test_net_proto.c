@@ -10,13 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <poll.h>
+
 #include <lz4.h>
+
+#include "core/crc32c.h"
 
 #include "net/net_auth.h"
 #include "net/net_buf.h"
 #include "net/net_compress.h"
+#include "net/net_crc.h"
 #include "net/net_frame.h"
+#include "net/net_queue.h"
 #include "net/net_session.h"
+#include "net/net_sock.h"
 #include "test_net_util.h"
 
 /* ---- bounded buffer --------------------------------------------------------- */
@@ -57,6 +64,130 @@ test_netbuf(void)
 	dcf_netbuf_trim(&b, 100);
 	CHECK(b.data == NULL && b.cap == 0, "netbuf: trim frees an empty oversized buffer");
 	dcf_netbuf_free(&b);
+}
+
+/* ---- fast CRC against core's reference ------------------------------------------ */
+
+static void
+test_crc(void)
+{
+	size_t		cap = 9 * DCF_NET_CRC_LANE_BYTES + 64;
+	uint8_t    *src = malloc(cap + 16);
+	uint8_t    *dst = malloc(cap + 16);
+	uint64_t	x = 0x243F6A8885A308D3ULL;
+	int			same = 1,
+				copies = 1,
+				chained = 1;
+	int			n = 0;
+
+	for (size_t i = 0; i < cap + 16; i++)
+	{
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		src[i] = (uint8_t) x;
+	}
+	/* every length around the stripe sizes, odd alignments, nonzero seeds */
+	for (size_t len = 0; len <= cap; len += (len < 1200 ? 1 : len % 3 == 0 ? 509 : 7))
+	{
+		size_t		off = len % 8;
+		uint32_t	seed = (uint32_t) (len * 2654435761u);
+		uint32_t	want = dcf_crc32c_sw(seed, src + off, len);
+		size_t		cut = len / 3;
+
+		same &= dcf_net_crc32c(seed, src + off, len) == want;
+		memset(dst, 0, cap + 16);
+		copies &= dcf_net_crc32c_copy(seed, dst + (len % 5), src + off, len) == want &&
+			memcmp(dst + (len % 5), src + off, len) == 0 && dst[(len % 5) + len] == 0;
+		chained &= dcf_net_crc32c(dcf_net_crc32c(seed, src + off, cut), src + off + cut, len - cut) == want;
+		n++;
+	}
+	CHECK(same, "crc: dcf_net_crc32c equals core's dcf_crc32c_sw on %d lengths 0..%zu", n, cap);
+	CHECK(copies, "crc: the copying variant returns the same crc and copies exactly len bytes");
+	CHECK(chained, "crc: chaining over a split gives the crc of the whole");
+	CHECK(dcf_net_crc32c(0, "123456789", 9) == 0xE3069283u, "crc: RFC 3720 check value of \"123456789\"");
+	free(src);
+	free(dst);
+}
+
+/* ---- block-chain send queue --------------------------------------------------------- */
+
+static void
+test_netq(void)
+{
+	dcf_netq	q;
+	size_t		big = 3 * DCF_NETQ_BLOCK_BYTES + 1234;
+	uint8_t    *p = malloc(big);
+	uint8_t    *back = malloc(big + DCF_FRAME_HDR_BYTES);
+	uint8_t		hdr[DCF_FRAME_HDR_BYTES];
+	struct iovec iov[16];
+	dcf_frame_hdr h = {.kind = DCF_FRAME_MSG,.msg_type = 4};
+	dcf_frame_hdr g;
+	char		err[DCF_ERRMSG_MAX];
+	size_t		got = 0;
+	int			k;
+
+	for (size_t i = 0; i < big; i++)
+		p[i] = (uint8_t) (i * 13 + (i >> 11));
+	dcf_netq_init(&q, 4 * DCF_NETQ_BLOCK_BYTES);
+	CHECK(dcf_netq_append2(&q, "ab", 2, "cde", 3) == DCF_OK && dcf_netq_len(&q) == 5,
+		  "netq: small append");
+	/* a frame that straddles blocks, with its crc computed while copying */
+	h.len = h.raw_len = (uint32_t) big;
+	dcf_frame_put_hdr(hdr, &h);
+	CHECK(dcf_netq_append_frame(&q, hdr, p, big) == DCF_OK &&
+		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: frame of 3+ blocks queued");
+	CHECK(dcf_netq_append2(&q, p, DCF_NETQ_BLOCK_BYTES, NULL, 0) == DCF_ERR_FULL &&
+		  dcf_netq_len(&q) == 5 + DCF_FRAME_HDR_BYTES + big, "netq: past the bound is DCF_ERR_FULL, nothing changes");
+	{
+		dcf_netq	small;
+
+		dcf_netq_init(&small, 1000);
+		CHECK(dcf_netq_append2(&small, p, 5000, NULL, 0) == DCF_OK && dcf_netq_len(&small) == 5000 &&
+			  dcf_netq_append2(&small, p, 1, NULL, 0) == DCF_ERR_FULL,
+			  "netq: an empty queue takes one append above its bound, then nothing more");
+		dcf_netq_free(&small);
+	}
+	dcf_netq_peek(&q, 0, back, 5);
+	CHECK(memcmp(back, "abcde", 5) == 0, "netq: peek reads across the two appends");
+	dcf_netq_consume(&q, 5);
+	/* drain through iovecs, 100000 bytes at a time, as a writer would */
+	while (dcf_netq_len(&q) > 0)
+	{
+		size_t		take = 0;
+
+		k = dcf_netq_iov(&q, iov, 16, 100000);
+		for (int i = 0; i < k; i++)
+		{
+			memcpy(back + got + take, iov[i].iov_base, iov[i].iov_len);
+			take += iov[i].iov_len;
+		}
+		dcf_netq_consume(&q, take);
+		got += take;
+	}
+	CHECK(got == DCF_FRAME_HDR_BYTES + big && dcf_frame_parse(back, DCF_FRAME_MAX_BYTES, &g, err) == DCF_OK &&
+		  g.len == big && dcf_frame_crc_ok(back, &g) && memcmp(back + DCF_FRAME_HDR_BYTES, p, big) == 0,
+		  "netq: drained bytes are the frame, its crc verifies");
+	CHECK(q.first == NULL && q.last == NULL && q.nspare <= DCF_NETQ_SPARE_BLOCKS_MAX,
+		  "netq: drained queue holds no blocks (%d spares kept)", q.nspare);
+	/* the crc field itself straddling a block boundary */
+	{
+		size_t		fill = DCF_NETQ_BLOCK_BYTES - 18;
+		int			ok = 1;
+
+		dcf_netq_append2(&q, p, fill, NULL, 0);
+		h.len = h.raw_len = 100;
+		dcf_frame_put_hdr(hdr, &h);
+		ok &= dcf_netq_append_frame(&q, hdr, p, 100) == DCF_OK;
+		dcf_netq_peek(&q, fill, back, DCF_FRAME_HDR_BYTES + 100);
+		ok &= dcf_frame_parse(back, 1000, &g, err) == DCF_OK && dcf_frame_crc_ok(back, &g);
+		CHECK(ok, "netq: a header split 18/2 over two blocks gets its crc patched correctly");
+		dcf_netq_clear(&q);
+		CHECK(dcf_netq_len(&q) == 0 && q.first == NULL, "netq: clear empties the queue");
+	}
+	dcf_netq_free(&q);
+	free(p);
+	free(back);
 }
 
 /* ---- frames ----------------------------------------------------------------- */
@@ -390,8 +521,24 @@ test_handshake(void)
 	CHECK(hs_deliver(&c, &s, err) == DCF_OK && s.delivered == 2 && s.last_type == 43 &&
 		  s.last_len == sizeof(payload), "handshake: raw and lz4 messages delivered after open");
 	put_msg(&s.out, 1, payload, 10, 0);
-	CHECK(hs_deliver(&s, &c, err) == DCF_ERR_PROTO && c.s.state == DCF_SESS_FAILED,
-		  "handshake: a listener that sends after welcome is a protocol error (%s)", err);
+	put_msg(&s.out, 2, payload, 3000, 1);
+	CHECK(hs_deliver(&s, &c, err) == DCF_OK && c.delivered == 2 && c.last_type == 2 &&
+		  c.last_len == 3000, "handshake: the listener's messages reach the dialer (one connection, both ways)");
+	{
+		uint8_t		f[DCF_FRAME_HDR_BYTES];
+		dcf_frame_hdr ph = {.kind = DCF_FRAME_PING};
+
+		dcf_frame_put(f, &ph, NULL);
+		dcf_netbuf_append(&s.out, f, sizeof(f));
+		CHECK(hs_deliver(&s, &c, err) == DCF_OK && c.delivered == 2 && c.s.frames_in == 3,
+			  "handshake: a ping is accepted once open and not delivered as a message");
+		ph.len = ph.raw_len = 1;
+		dcf_frame_put(f, &ph, "x");
+		dcf_netbuf_append(&s.out, f, sizeof(f));
+		dcf_netbuf_append(&s.out, "x", 1);
+		CHECK(hs_deliver(&s, &c, err) == DCF_ERR_PROTO && strstr(err, "ping with a payload"),
+			  "handshake: a ping with a payload is a protocol error (%s)", err);
+	}
 	hs_done(&c);
 	hs_done(&s);
 
@@ -437,6 +584,14 @@ test_handshake(void)
 	hs_init(&s, 2, 0);
 	CHECK(!hs_run(&c, &s, NULL, NULL, err) && strstr(err, "node id 7 is not a member") &&
 		  s.opened == 0, "handshake: right key, unknown node id refused at hello (%s)", err);
+	hs_done(&c);
+	hs_done(&s);
+
+	/* the higher id may not dial */
+	hs_init(&c, 3, 0);
+	hs_init(&s, 2, 0);
+	CHECK(!hs_run(&c, &s, NULL, NULL, err) && strstr(err, "lower id dials") && s.opened == 0,
+		  "handshake: node 3 dialing node 2 is refused: the lower id dials (%s)", err);
 	hs_done(&c);
 	hs_done(&s);
 
@@ -593,10 +748,44 @@ test_handshake(void)
 	hs_done(&s);
 }
 
+/* A socket bound to port P that connects to P is connected to itself. */
+static void
+test_self_connect(void)
+{
+	uint16_t	port = tn_free_port();
+	struct sockaddr_in sa;
+	int			s = socket(AF_INET, SOCK_STREAM, 0);
+	char		err[DCF_ERRMSG_MAX];
+	int			one = 1;
+	struct pollfd pfd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *) &sa, sizeof(sa)) != 0 ||
+		connect(s, (struct sockaddr *) &sa, sizeof(sa)) != 0)
+	{
+		CHECK(0, "self-connect: could not set up the self-connected socket");
+		close(s);
+		return;
+	}
+	pfd.fd = s;
+	pfd.events = POLLOUT;
+	poll(&pfd, 1, 1000);
+	CHECK(dcf_sock_connected(s, err) == DCF_ERR_IO && strstr(err, "connected to itself"),
+		  "self-connect: a dial that connected to itself is refused (%s)", err);
+	close(s);
+}
+
 int
 main(void)
 {
 	test_netbuf();
+	test_self_connect();
+	test_crc();
+	test_netq();
 	test_frames();
 	test_lz4();
 	test_key_file();

@@ -1,0 +1,1251 @@
+/*
+ * sim_world.c — the world of one seed: event queue, one host per node,
+ * the network and the disks, faults and clients.
+ *
+ * The host of each node carries out the core's contract (dcf_core.h):
+ *   - an update's hard state, truncation and entries go to the node's
+ *     volatile log at once (vlog, the page cache) and to a list of unsynced
+ *     writes; a sync (fsync) started when writes are pending completes after
+ *     a random disk latency and moves every write issued before it started
+ *     into the durable image (dlog, dhs) — group commit;
+ *   - messages are encoded with the real codec and held until every write
+ *     issued up to their update is durable (H1), except a leader's APPEND and
+ *     HEARTBEAT on seeds that send those eagerly (the allowed relaxation);
+ *   - after a sync the node gets DCF_EVENT_PERSISTED (H3);
+ *   - committed entries are applied up to min(commit, persisted) (H4); the
+ *     applied index survives crashes (it is the state machine's own);
+ *   - the node ticks at the time it asks for, rounded up to the host's tick
+ *     granularity (H6).
+ * A crash destroys the node, drops held messages and unsynced writes — all,
+ * none, or an ordered prefix of them whose last append is torn — and the
+ * node restarts later from the durable image alone.
+ *
+ * Event order is (time, sequence number): with one seeded PRNG every run of
+ * a seed is identical.
+ */
+#include "sim.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_CHUNK_BYTES (1u << 20)
+
+static sim_world *panic_world;
+
+/* ---- small utilities ---- */
+
+static void *
+xmalloc(size_t n)
+{
+	void	   *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+	{
+		fprintf(stderr, "dcf_sim: out of memory (%zu bytes)\n", n);
+		exit(3);
+	}
+	return p;
+}
+
+static void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+	{
+		fprintf(stderr, "dcf_sim: out of memory (%zu bytes)\n", n);
+		exit(3);
+	}
+	return p;
+}
+
+static uint64_t
+rnd(sim_world *w, uint64_t n)
+{
+	return dcf_prng_below(&w->rng, n);
+}
+
+static uint64_t
+rnd_range(sim_world *w, uint64_t lo, uint64_t hi)
+{
+	return hi <= lo ? lo : lo + rnd(w, hi - lo + 1);
+}
+
+static bool
+chance(sim_world *w, uint32_t permille)
+{
+	return permille > 0 && dcf_prng_chance(&w->rng, permille);
+}
+
+void
+sim_trace(sim_world *w, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (!w->trace)
+		return;
+	printf("t=%llu ", (unsigned long long) w->now);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static const uint8_t *
+arena_copy(sim_world *w, const uint8_t *p, uint32_t len)
+{
+	uint8_t    *dst;
+
+	if (len == 0)
+		return NULL;
+	if (w->n_chunks == w->cap_chunks)
+	{
+		w->cap_chunks = w->cap_chunks ? w->cap_chunks * 2 : 16;
+		w->chunks = xrealloc(w->chunks, sizeof(uint8_t *) * w->cap_chunks);
+	}
+	if (len > SIM_CHUNK_BYTES / 4)
+	{
+		/* large payload: a chunk of its own, inserted below the current one */
+		dst = xmalloc(len);
+		if (w->n_chunks > 0)
+		{
+			w->chunks[w->n_chunks] = w->chunks[w->n_chunks - 1];
+			w->chunks[w->n_chunks - 1] = dst;
+		}
+		else
+		{
+			w->chunks[0] = dst;
+			w->chunk_used = SIM_CHUNK_BYTES;
+		}
+		w->n_chunks++;
+	}
+	else
+	{
+		if (w->n_chunks == 0 || w->chunk_used + len > SIM_CHUNK_BYTES)
+		{
+			w->chunks[w->n_chunks++] = xmalloc(SIM_CHUNK_BYTES);
+			w->chunk_used = 0;
+		}
+		dst = w->chunks[w->n_chunks - 1] + w->chunk_used;
+		w->chunk_used += len;
+	}
+	memcpy(dst, p, len);
+	return dst;
+}
+
+/* ---- the event heap, ordered by (time, sequence) ---- */
+
+static bool
+ev_before(const sim_event *a, const sim_event *b)
+{
+	return a->at_ms < b->at_ms || (a->at_ms == b->at_ms && a->seq < b->seq);
+}
+
+static void
+ev_push(sim_world *w, sim_event ev)
+{
+	uint32_t	i;
+
+	ev.seq = w->seq++;
+	if (w->n_heap == w->cap_heap)
+	{
+		w->cap_heap = w->cap_heap ? w->cap_heap * 2 : 256;
+		w->heap = xrealloc(w->heap, sizeof(sim_event) * w->cap_heap);
+	}
+	i = w->n_heap++;
+	while (i > 0)
+	{
+		uint32_t	p = (i - 1) / 2;
+
+		if (!ev_before(&ev, &w->heap[p]))
+			break;
+		w->heap[i] = w->heap[p];
+		i = p;
+	}
+	w->heap[i] = ev;
+}
+
+static sim_event
+ev_pop(sim_world *w)
+{
+	sim_event	top = w->heap[0];
+	sim_event	last = w->heap[--w->n_heap];
+	uint32_t	i = 0;
+
+	for (;;)
+	{
+		uint32_t	l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		const sim_event *best = &last;
+
+		if (l < w->n_heap && ev_before(&w->heap[l], best))
+		{
+			m = l;
+			best = &w->heap[l];
+		}
+		if (r < w->n_heap && ev_before(&w->heap[r], best))
+			m = r;
+		if (m == i)
+			break;
+		w->heap[i] = w->heap[m];
+		i = m;
+	}
+	if (w->n_heap > 0)
+		w->heap[i] = last;
+	return top;
+}
+
+static void
+schedule(sim_world *w, uint64_t at, sim_ev_kind kind, int node, uint32_t gen, sim_packet *pkt)
+{
+	sim_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.at_ms = at;
+	ev.kind = kind;
+	ev.node = node;
+	ev.gen = gen;
+	ev.pkt = pkt;
+	ev_push(w, ev);
+}
+
+/* ---- host logs ---- */
+
+static void
+log_reserve(sim_log *l, uint64_t n)
+{
+	if (n <= l->cap)
+		return;
+	l->cap = l->cap * 2 > n ? l->cap * 2 : n + 64;
+	l->e = xrealloc(l->e, sizeof(sim_entry) * l->cap);
+}
+
+static void
+log_push(sim_log *l, const sim_entry *e)
+{
+	log_reserve(l, l->n + 1);
+	l->e[l->n++] = *e;
+}
+
+static void
+log_truncate(sim_log *l, uint64_t from)
+{
+	if (from >= 1 && from <= l->n)
+		l->n = from - 1;
+}
+
+static void
+log_copy(sim_log *dst, const sim_log *src)
+{
+	log_reserve(dst, src->n);
+	if (src->n)
+		memcpy(dst->e, src->e, sizeof(sim_entry) * src->n);
+	dst->n = src->n;
+}
+
+uint64_t
+sim_log_last_term(const sim_log *l)
+{
+	return l->n ? l->e[l->n - 1].term : 0;
+}
+
+/* dcf_log_reader over the volatile log: the core reads only stable indexes */
+static uint64_t
+rd_first(void *ctx)
+{
+	(void) ctx;
+	return 1;
+}
+
+static uint64_t
+rd_last(void *ctx)
+{
+	return ((sim_node *) ctx)->vlog.n;
+}
+
+static dcf_rc
+rd_term(void *ctx, uint64_t index, uint64_t *term, char *errmsg)
+{
+	sim_node   *sn = ctx;
+
+	if (index == 0)
+	{
+		*term = 0;
+		return DCF_OK;
+	}
+	if (index > sn->vlog.n)
+		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "no index %llu", (unsigned long long) index);
+	*term = sn->vlog.e[index - 1].term;
+	return DCF_OK;
+}
+
+static dcf_rc
+rd_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes, dcf_entry *out,
+		   uint32_t *n_out, char *errmsg)
+{
+	sim_node   *sn = ctx;
+	uint32_t	cap = *n_out,
+				n = 0;
+	uint64_t	bytes = 0;
+
+	if (lo < 1 || hi > sn->vlog.n + 1 || lo >= hi)
+		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "range [%llu, %llu) outside the log",
+						(unsigned long long) lo, (unsigned long long) hi);
+	for (uint64_t i = lo; i < hi && n < cap; i++)
+	{
+		const sim_entry *e = &sn->vlog.e[i - 1];
+
+		if (n > 0 && bytes + e->len > max_bytes)
+			break;
+		out[n].index = i;
+		out[n].term = e->term;
+		out[n].key = e->key;
+		out[n].type = e->type;
+		out[n].len = e->len;
+		out[n].payload = e->payload;
+		bytes += e->len;
+		n++;
+	}
+	*n_out = n;
+	return DCF_OK;
+}
+
+/* ---- network ---- */
+
+static void
+net_send(sim_world *w, sim_node *from, uint32_t to_id, const uint8_t *bytes, size_t len)
+{
+	int			to = (int) to_id - 1;
+	int			copies = 1;
+
+	w->st.msgs_sent++;
+	if (to < 0 || to >= w->cfg.n_nodes)
+		return;
+	if (w->blocked[from->idx][to] || (!w->healing && chance(w, w->cfg.drop_permille)))
+	{
+		w->st.msgs_dropped++;
+		return;
+	}
+	if (!w->healing && chance(w, w->cfg.dup_permille))
+	{
+		copies = 2;
+		w->st.msgs_duplicated++;
+	}
+	for (int c = 0; c < copies; c++)
+	{
+		sim_packet *p = xmalloc(sizeof(sim_packet) + len);
+		uint64_t	delay = rnd_range(w, w->cfg.net_delay_min_ms, w->cfg.net_delay_max_ms);
+
+		if (!w->healing && chance(w, w->cfg.spike_permille))
+			delay += rnd(w, w->cfg.spike_max_ms + 1);
+		p->from = from->id;
+		p->to = to_id;
+		p->len = len;
+		memcpy(p->bytes, bytes, len);
+		schedule(w, w->now + delay, SIM_EV_DELIVER, to, 0, p);
+	}
+}
+
+static void
+release(sim_world *w, sim_node *sn, sim_held *h)
+{
+	sim_check_release(w, sn, h);
+	net_send(w, sn, h->to, h->bytes, h->len);
+	free(h->bytes);
+	h->bytes = NULL;
+}
+
+/* ---- disk ---- */
+
+static void
+op_push(sim_node *sn, const sim_op *op)
+{
+	if (sn->n_ops == sn->cap_ops)
+	{
+		sn->cap_ops = sn->cap_ops ? sn->cap_ops * 2 : 32;
+		sn->ops = xrealloc(sn->ops, sizeof(sim_op) * sn->cap_ops);
+	}
+	sn->ops[sn->n_ops++] = *op;
+	sn->op_seq++;
+}
+
+static void
+op_apply_durable(sim_world *w, sim_node *sn, const sim_op *op, uint32_t n_entries)
+{
+	switch (op->kind)
+	{
+		case SIM_OP_HARD_STATE:
+			sn->dhs = op->hs;
+			break;
+		case SIM_OP_TRUNCATE:
+			log_truncate(&sn->dlog, op->index);
+			break;
+		case SIM_OP_APPEND:
+			/* an append lands where the file ends (cut back to the index) */
+			log_truncate(&sn->dlog, op->index);
+			if (sn->dlog.n + 1 != op->index)
+				break;			/* cannot happen: writes are ordered */
+			for (uint32_t i = 0; i < n_entries; i++)
+			{
+				log_push(&sn->dlog, &op->entries[i]);
+				sim_check_observed(w, sn, sn->dlog.n, &op->entries[i]);
+			}
+			break;
+	}
+}
+
+static void step_node(sim_world *w, sim_node *sn, const dcf_event *ev);
+
+static void
+maybe_start_sync(sim_world *w, sim_node *sn)
+{
+	if (sn->sync_running || sn->synced_seq >= sn->op_seq || sn->node == NULL)
+		return;
+	sn->sync_running = true;
+	sn->sync_target_seq = sn->op_seq;
+	schedule(w, w->now + rnd_range(w, w->cfg.sync_min_ms, w->cfg.sync_max_ms), SIM_EV_SYNC,
+			 sn->idx, sn->incarnation, NULL);
+}
+
+static void
+sync_done(sim_world *w, sim_node *sn)
+{
+	uint32_t	n_apply = (uint32_t) (sn->sync_target_seq - sn->synced_seq);
+	uint32_t	kept = 0;
+	dcf_event	ev;
+
+	for (uint32_t i = 0; i < n_apply; i++)
+	{
+		if (sn->ops[i].kind == SIM_OP_HARD_STATE)
+			sn->hs_pending--;
+		op_apply_durable(w, sn, &sn->ops[i], sn->ops[i].n);
+		free(sn->ops[i].entries);
+	}
+	memmove(sn->ops, sn->ops + n_apply, sizeof(sim_op) * (sn->n_ops - n_apply));
+	sn->n_ops -= n_apply;
+	sim_check_durable_hard_state(w, sn);
+	sn->synced_seq = sn->sync_target_seq;
+	sn->sync_running = false;
+	sim_trace(w, "n%u sync: durable log %llu, term %llu vote %u", sn->id,
+			  (unsigned long long) sn->dlog.n, (unsigned long long) sn->dhs.term, sn->dhs.vote);
+	/* H1: now the messages waiting for these writes may go, in order */
+	for (uint32_t i = 0; i < sn->n_held; i++)
+	{
+		if (sn->held[i].need_seq <= sn->synced_seq)
+			release(w, sn, &sn->held[i]);
+		else
+			sn->held[kept++] = sn->held[i];
+	}
+	sn->n_held = kept;
+	/* H3 */
+	if (sn->dlog.n > 0)
+	{
+		memset(&ev, 0, sizeof(ev));
+		ev.type = DCF_EVENT_PERSISTED;
+		ev.now_ms = w->now;
+		ev.u.persisted.index = sn->dlog.n;
+		ev.u.persisted.term = sn->dlog.e[sn->dlog.n - 1].term;
+		step_node(w, sn, &ev);
+	}
+	maybe_start_sync(w, sn);
+}
+
+/* ---- hosts ---- */
+
+static void
+schedule_tick(sim_world *w, sim_node *sn, uint64_t want)
+{
+	uint64_t	g = w->cfg.tick_ms;
+
+	if (want < w->now)
+		want = w->now;
+	want = (want + g - 1) / g * g;
+	if (sn->tick_at != 0 && sn->tick_at <= want)
+		return;					/* an earlier tick is already due */
+	sn->tick_gen++;
+	sn->tick_at = want;
+	schedule(w, want, SIM_EV_TICK, sn->idx, sn->tick_gen, NULL);
+}
+
+static void
+apply_committed(sim_world *w, sim_node *sn, uint64_t limit)
+{
+	while (sn->applied < limit && sn->applied < sn->vlog.n)
+	{
+		const sim_entry *e = &sn->vlog.e[sn->applied];
+
+		sn->applied++;
+		w->last_progress_ms = w->now;
+		if (e->type >= DCF_ENTRY_APP_MIN && e->len >= 8 && w->healing && w->marker_index == 0)
+		{
+			uint64_t	id;
+
+			memcpy(&id, e->payload, 8);
+			if (id >= w->heal_first_marker)
+			{
+				w->marker_index = sn->applied;
+				sim_trace(w, "n%u applied liveness marker %llu at index %llu", sn->id,
+						  (unsigned long long) id, (unsigned long long) sn->applied);
+			}
+		}
+	}
+}
+
+static void
+host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
+{
+	dcf_role	role_before = sn->role;
+	uint64_t	term_before = sn->term;
+	uint64_t	old_commit = sn->commit;
+	uint32_t	first_held = sn->n_held;
+	char		err[DCF_ERRMSG_MAX];
+
+	/* 1. encode the messages (payloads may point into the log we change) */
+	if (sn->n_held + u->n_msgs > sn->cap_held)
+	{
+		sn->cap_held = (sn->n_held + u->n_msgs) * 2;
+		sn->held = xrealloc(sn->held, sizeof(sim_held) * sn->cap_held);
+	}
+	for (uint32_t i = 0; i < u->n_msgs; i++)
+	{
+		const dcf_msg *m = &u->msgs[i];
+		sim_held   *h = &sn->held[sn->n_held];
+		size_t		len = dcf_msg_encoded_size(m);
+
+		h->bytes = xmalloc(len);
+		if (dcf_msg_encode(m, h->bytes, len, &h->len, err) != DCF_OK)
+		{
+			free(h->bytes);
+			sim_violation(w, "codec", "node %u could not encode its %s: %s", sn->id,
+						  dcf_msg_type_name(m->type), err);
+			return;
+		}
+		h->to = m->to;
+		h->term = m->term;
+		h->vote_grant = m->type == DCF_MSG_VOTE_RESP && !(m->flags & DCF_MSG_F_REJECT);
+		h->candidate = m->to;
+		h->own_term = m->type != DCF_MSG_PREVOTE_REQ && m->type != DCF_MSG_PREVOTE_RESP;
+		h->need_seq = 0;		/* set below, after the writes */
+		sn->n_held++;
+		if (w->trace)
+			sim_trace(w, "n%u -> n%u %s term %llu index %llu log_term %llu commit %llu n %u%s",
+					  sn->id, m->to, dcf_msg_type_name(m->type), (unsigned long long) m->term,
+					  (unsigned long long) m->index, (unsigned long long) m->log_term,
+					  (unsigned long long) m->commit, m->n_entries,
+					  (m->flags & DCF_MSG_F_REJECT) ? " reject" : "");
+	}
+
+	/* 2. the writes, into the page cache and the unsynced list */
+	if (u->hard_state_changed)
+	{
+		sim_op		op = {.kind = SIM_OP_HARD_STATE, .hs = u->hard_state};
+
+		sn->vhs = u->hard_state;
+		op_push(sn, &op);
+		sn->hs_pending++;
+	}
+	if (u->truncate_from)
+	{
+		sim_op		op = {.kind = SIM_OP_TRUNCATE, .index = u->truncate_from};
+
+		if (u->n_entries == 0 || u->entries[0].index != u->truncate_from)
+			sim_violation(w, "contract", "node %u truncates from %llu but appends from %llu",
+						  sn->id, (unsigned long long) u->truncate_from,
+						  (unsigned long long) (u->n_entries ? u->entries[0].index : 0));
+		sim_trace(w, "n%u truncate from %llu (log had %llu)", sn->id,
+				  (unsigned long long) u->truncate_from, (unsigned long long) sn->vlog.n);
+		log_truncate(&sn->vlog, u->truncate_from);
+		op_push(sn, &op);
+	}
+	if (u->n_entries > 0)
+	{
+		sim_op		op = {.kind = SIM_OP_APPEND, .index = u->entries[0].index, .n = u->n_entries};
+
+		if (u->entries[0].index != sn->vlog.n + 1)
+			sim_violation(w, "contract", "node %u appends at %llu, its log ends at %llu", sn->id,
+						  (unsigned long long) u->entries[0].index, (unsigned long long) sn->vlog.n);
+		op.entries = xmalloc(sizeof(sim_entry) * u->n_entries);
+		for (uint32_t i = 0; i < u->n_entries; i++)
+		{
+			const dcf_entry *de = &u->entries[i];
+			sim_entry	se;
+			uint64_t	prev = sn->vlog.n ? sn->vlog.e[sn->vlog.n - 1].chain : 0;
+
+			se.term = de->term;
+			se.key = de->key;
+			se.type = de->type;
+			se.len = de->len;
+			se.payload = arena_copy(w, de->payload, de->len);
+			se.chain = sim_chain_next(prev, sn->vlog.n + 1, &se);
+			log_push(&sn->vlog, &se);
+			op.entries[i] = se;
+			/* received entries are observable now; a leader's own once durable */
+			if (u->role != DCF_ROLE_LEADER)
+			{
+				sim_check_observed(w, sn, sn->vlog.n, &se);
+				if (sn->vlog.n > sn->max_written)
+				{
+					sn->max_written = sn->vlog.n;
+					w->last_progress_ms = w->now;	/* catching up */
+				}
+			}
+		}
+		sim_trace(w, "n%u append %llu..%llu (term %llu)", sn->id,
+				  (unsigned long long) u->entries[0].index,
+				  (unsigned long long) u->entries[u->n_entries - 1].index,
+				  (unsigned long long) u->entries[u->n_entries - 1].term);
+		op_push(sn, &op);
+	}
+
+	/* 3. soft state and the checks on this update */
+	sn->role = u->role;
+	sn->leader = u->leader_id;
+	sn->term = u->term;
+	sn->persisted = u->persisted_index;
+	if (u->role_changed)
+		sim_trace(w, "n%u is %s term %llu leader %u", sn->id, dcf_role_name(u->role),
+				  (unsigned long long) u->term, u->leader_id);
+	sim_check_update(w, sn, u, role_before, term_before);
+	if (u->commit_index != old_commit)
+	{
+		sim_check_commit(w, sn, old_commit, u->commit_index);
+		sn->commit = u->commit_index;
+		sim_trace(w, "n%u commit %llu", sn->id, (unsigned long long) u->commit_index);
+	}
+	apply_committed(w, sn, u->commit_index < u->persisted_index ? u->commit_index : u->persisted_index);
+
+	/* 4. messages: out now, or after the sync that makes their writes durable */
+	{
+		uint32_t	kept = first_held;
+
+		for (uint32_t i = first_held; i < sn->n_held; i++)
+		{
+			sim_held   *h = &sn->held[i];
+			const dcf_msg *m = &u->msgs[i - first_held];
+
+			h->need_seq = sn->op_seq;
+			if (h->need_seq <= sn->synced_seq ||
+				(w->cfg.eager_leader_send && !dcf_msg_needs_persist(m) && sn->hs_pending == 0 &&
+				 dcf_node_early_send_allowed(sn->node)))
+				release(w, sn, h);
+			else
+				sn->held[kept++] = *h;
+		}
+		sn->n_held = kept;
+	}
+	maybe_start_sync(w, sn);
+	schedule_tick(w, sn, u->next_tick_ms);
+}
+
+static void
+step_node(sim_world *w, sim_node *sn, const dcf_event *ev)
+{
+	dcf_update	u;
+	char		err[DCF_ERRMSG_MAX];
+	dcf_rc		rc;
+
+	if (sn->node == NULL || w->violated)
+		return;
+	rc = dcf_node_step(sn->node, ev, &u, err);
+	if (rc != DCF_OK)
+	{
+		if (ev->type == DCF_EVENT_PROPOSE && (rc == DCF_ERR_FULL || rc == DCF_ERR_STATE))
+			return;				/* refused: a client would retry */
+		sim_violation(w, "step", "node %u step (event %d) failed: %s", sn->id, (int) ev->type, err);
+		return;
+	}
+	host_handle(w, sn, &u);
+}
+
+static void
+node_start(sim_world *w, sim_node *sn)
+{
+	dcf_options o;
+	char		err[DCF_ERRMSG_MAX];
+	dcf_status	st;
+
+	dcf_options_init(&o, sn->id);
+	o.election_timeout_ms = w->cfg.election_timeout_ms;
+	o.heartbeat_interval_ms = w->cfg.heartbeat_ms;
+	o.lease_margin_ms = w->cfg.lease_margin_ms;
+	o.prng_seed = w->seed * 1000003 + sn->incarnation;
+	o.max_batch_entries = w->cfg.max_batch_entries;
+	o.max_batch_bytes = w->cfg.max_batch_bytes;
+	o.max_inflight_appends = w->cfg.max_inflight;
+	o.max_unstable_entries = w->cfg.max_unstable_entries;
+	o.max_unstable_bytes = DCF_ENTRY_PAYLOAD_MAX_BYTES;
+	if (dcf_node_create(&o, &sn->dhs, &w->cfg.ms, 0, sn->applied, &sn->reader, w->now,
+						&sn->node, err) != DCF_OK)
+	{
+		sim_violation(w, "restart", "node %u cannot start from its durable state: %s", sn->id, err);
+		return;
+	}
+	dcf_node_status(sn->node, &st);
+	sn->role = st.role;
+	sn->leader = st.leader_id;
+	sn->term = st.term;
+	sn->commit = st.commit_index;
+	sn->persisted = st.persisted_index;
+	sn->tick_at = 0;
+	sim_check_restart(w, sn);
+	sim_trace(w, "n%u starts: term %llu vote %u log %llu applied %llu", sn->id,
+			  (unsigned long long) st.term, st.vote, (unsigned long long) sn->vlog.n,
+			  (unsigned long long) sn->applied);
+	schedule_tick(w, sn, w->now + w->cfg.tick_ms);
+}
+
+static void
+node_crash(sim_world *w, sim_node *sn)
+{
+	uint32_t	n_log_ops = 0,
+				n_hs_ops = 0;
+	uint32_t	keep_log,
+				keep_hs;
+	uint32_t	log_seen = 0,
+				hs_seen = 0;
+	bool		lose = chance(w, w->cfg.lose_unsynced_permille);
+	bool		keep = !lose && chance(w, w->cfg.keep_unsynced_permille);
+
+	w->st.crashes++;
+	dcf_node_destroy(sn->node);
+	sn->node = NULL;
+	sn->incarnation++;
+	sn->tick_gen++;
+	sn->tick_at = 0;
+	for (uint32_t i = 0; i < sn->n_ops; i++)
+	{
+		if (sn->ops[i].kind == SIM_OP_HARD_STATE)
+			n_hs_ops++;
+		else
+			n_log_ops++;
+	}
+	/* which unsynced writes reached the disk */
+	keep_log = lose ? 0 : keep ? n_log_ops : (uint32_t) rnd(w, n_log_ops + 1);
+	keep_hs = lose ? 0 : keep ? n_hs_ops : (uint32_t) rnd(w, n_hs_ops + 1);
+	for (uint32_t i = 0; i < sn->n_ops; i++)
+	{
+		sim_op	   *op = &sn->ops[i];
+
+		if (op->kind == SIM_OP_HARD_STATE)
+		{
+			if (hs_seen++ < keep_hs)
+				op_apply_durable(w, sn, op, 0);
+			else
+				w->st.lost_writes++;
+		}
+		else
+		{
+			if (log_seen < keep_log)
+				op_apply_durable(w, sn, op, op->n);
+			else if (log_seen == keep_log && !lose && !keep && op->kind == SIM_OP_APPEND && op->n > 1)
+			{
+				/* torn tail: the first entries of this append made it */
+				uint32_t	part = (uint32_t) rnd(w, op->n);
+
+				op_apply_durable(w, sn, op, part);
+				w->st.torn_writes++;
+				w->st.lost_writes++;
+			}
+			else
+				w->st.lost_writes++;
+			log_seen++;
+		}
+		free(op->entries);
+	}
+	sim_check_durable_hard_state(w, sn);
+	sn->pending_leader_term = 0;
+	sn->n_ops = 0;
+	sn->hs_pending = 0;
+	sn->op_seq = sn->synced_seq = 0;
+	sn->sync_running = false;
+	for (uint32_t i = 0; i < sn->n_held; i++)
+		free(sn->held[i].bytes);
+	sn->n_held = 0;
+	/* the page cache is gone: what the disk holds is all there is */
+	log_copy(&sn->vlog, &sn->dlog);
+	sn->vhs = sn->dhs;
+	sn->role = DCF_ROLE_UNKNOWN;
+	sn->leader = 0;
+	sn->commit = 0;
+	sim_trace(w, "n%u CRASH (%s): durable log %llu, term %llu vote %u", sn->id,
+			  lose ? "lost unsynced writes" : keep ? "kept unsynced writes" : "kept a prefix",
+			  (unsigned long long) sn->dlog.n, (unsigned long long) sn->dhs.term, sn->dhs.vote);
+	schedule(w, w->now + rnd_range(w, 1, w->cfg.downtime_max_ms), SIM_EV_RESTART, sn->idx,
+			 sn->incarnation, NULL);
+}
+
+/* ---- faults and clients ---- */
+
+static sim_node *
+current_leader(sim_world *w)
+{
+	sim_node   *leader = NULL;
+
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		if (sn->node && sn->role == DCF_ROLE_LEADER && (leader == NULL || sn->term > leader->term))
+			leader = sn;
+	}
+	return leader;
+}
+
+static void
+fault(sim_world *w)
+{
+	const sim_config *c = &w->cfg;
+	uint32_t	total = c->crash_weight + c->crash_leader_weight + c->isolate_leader_weight +
+		c->partition_weight + c->heal_weight;
+	uint64_t	r = rnd(w, total ? total : 1);
+	int			n = c->n_nodes;
+
+	if (total == 0)
+		return;
+	if (r < c->crash_weight)
+	{
+		sim_node   *sn = &w->nodes[rnd(w, (uint64_t) n)];
+
+		if (sn->node)
+			node_crash(w, sn);
+		return;
+	}
+	r -= c->crash_weight;
+	if (r < c->crash_leader_weight)
+	{
+		sim_node   *sn = current_leader(w);
+
+		if (sn)
+		{
+			w->st.leader_crashes++;
+			node_crash(w, sn);
+		}
+		return;
+	}
+	r -= c->crash_leader_weight;
+	if (r < c->isolate_leader_weight)
+	{
+		sim_node   *sn = current_leader(w);
+
+		if (sn && n > 1)
+		{
+			w->st.partitions++;
+			memset(w->blocked, 0, sizeof(w->blocked));
+			for (int j = 0; j < n; j++)
+				w->blocked[sn->idx][j] = w->blocked[j][sn->idx] = j != sn->idx;
+			sim_trace(w, "PARTITION isolate the leader n%u", sn->id);
+		}
+		return;
+	}
+	r -= c->isolate_leader_weight;
+	if (r < c->partition_weight && n > 1)
+	{
+		uint64_t	kind = rnd(w, 4);
+
+		w->st.partitions++;
+		memset(w->blocked, 0, sizeof(w->blocked));
+		if (kind == 0)
+		{
+			/* symmetric split into two sides */
+			bool		side[SIM_NODES_MAX];
+
+			for (int i = 0; i < n; i++)
+				side[i] = rnd(w, 2);
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					w->blocked[i][j] = side[i] != side[j];
+			sim_trace(w, "PARTITION symmetric split");
+		}
+		else if (kind == 1)
+		{
+			/* isolate one node */
+			int			x = (int) rnd(w, (uint64_t) n);
+
+			for (int j = 0; j < n; j++)
+				w->blocked[x][j] = w->blocked[j][x] = j != x;
+			sim_trace(w, "PARTITION isolate n%d", x + 1);
+		}
+		else if (kind == 2)
+		{
+			/* asymmetric: one node hears nobody, or nobody hears it */
+			int			x = (int) rnd(w, (uint64_t) n);
+			bool		deaf = rnd(w, 2);
+
+			for (int j = 0; j < n; j++)
+				if (j != x)
+				{
+					if (deaf)
+						w->blocked[j][x] = true;
+					else
+						w->blocked[x][j] = true;
+				}
+			sim_trace(w, "PARTITION asymmetric: n%d %s", x + 1, deaf ? "hears nobody" : "is heard by nobody");
+		}
+		else
+		{
+			/* random one-way links */
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					w->blocked[i][j] = i != j && rnd(w, 3) == 0;
+			sim_trace(w, "PARTITION random one-way links");
+		}
+	}
+	else
+	{
+		memset(w->blocked, 0, sizeof(w->blocked));
+		sim_trace(w, "HEAL network");
+	}
+}
+
+static void
+propose(sim_world *w)
+{
+	sim_node   *leader = NULL;
+	dcf_proposal items[8];
+	uint8_t		buf[8][2048 + 8];
+	uint32_t	k;
+	dcf_event	ev;
+
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		if (sn->node && sn->role == DCF_ROLE_LEADER && (leader == NULL || sn->term > leader->term))
+			leader = sn;
+	}
+	if (leader == NULL)
+		return;
+	if (w->healing)
+	{
+		/* one liveness marker at a time, again if its leader lost office */
+		if (w->marker_sent_ms != 0 && leader->id == w->marker_leader &&
+			w->now < w->marker_sent_ms + 10ULL * w->cfg.election_timeout_ms)
+			return;
+		w->marker_sent_ms = w->now;
+		w->marker_leader = leader->id;
+		k = 1;
+	}
+	else
+	{
+		/* back-pressure: a client waits while much is uncommitted (sync rep) */
+		if (leader->vlog.n > leader->commit + w->cfg.backlog_max)
+			return;
+		k = 1 + (uint32_t) rnd(w, w->cfg.propose_batch_max);
+	}
+	for (uint32_t i = 0; i < k; i++)
+	{
+		uint64_t	id = ++w->proposal_id;
+		uint32_t	extra = (uint32_t) rnd(w, (uint64_t) w->cfg.payload_max_bytes + 1);
+
+		if (extra > 2048)
+			extra = 2048;
+		memcpy(buf[i], &id, 8);
+		for (uint32_t b = 0; b < extra; b++)
+			buf[i][8 + b] = (uint8_t) rnd(w, 256);
+		items[i].type = (uint8_t) (DCF_ENTRY_APP_MIN + rnd(w, 3));
+		items[i].key = ++w->key_counter;
+		items[i].payload = buf[i];
+		items[i].len = 8 + extra;
+	}
+	w->st.proposals += k;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_PROPOSE;
+	ev.now_ms = w->now;
+	ev.u.propose.items = items;
+	ev.u.propose.n_items = k;
+	sim_trace(w, "client proposes %u entries to n%u", k, leader->id);
+	step_node(w, leader, &ev);
+}
+
+/* ---- the world ---- */
+
+static void
+panic_hook(const char *file, int line, const char *msg)
+{
+	sim_world  *w = panic_world;
+
+	if (w == NULL || w->panic_jmp == NULL)
+	{
+		fprintf(stderr, "dcf PANIC at %s:%d: %s\n", file, line, msg);
+		abort();
+	}
+	sim_violation(w, "core assertion", "%s:%d: %s", file, line, msg);
+	longjmp(*w->panic_jmp, 1);
+}
+
+void
+sim_world_init(sim_world *w, uint64_t seed, const sim_config *cfg, uint64_t events,
+			   bool trace, const char *argv0)
+{
+	memset(w, 0, sizeof(*w));
+	w->seed = seed;
+	w->cfg = *cfg;
+	w->events_target = events;
+	w->trace = trace;
+	w->argv0 = argv0;
+	dcf_prng_seed(&w->rng, seed ^ 0x5eed5eed5eedULL);
+	for (int i = 0; i < cfg->n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		sn->id = cfg->ms.members[i].node_id;
+		sn->idx = i;
+		sn->reader.ctx = sn;
+		sn->reader.first_index = rd_first;
+		sn->reader.last_index = rd_last;
+		sn->reader.term = rd_term;
+		sn->reader.entries = rd_entries;
+	}
+	sim_check_reset(w);
+}
+
+static bool
+liveness_reached(sim_world *w)
+{
+	if (w->marker_index == 0)
+		return false;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		if (sn->node == NULL || sn->applied < w->marker_index)
+			return false;
+	}
+	return true;
+}
+
+static void
+start_healing(sim_world *w)
+{
+	w->healing = true;
+	memset(w->blocked, 0, sizeof(w->blocked));
+	w->heal_first_marker = w->proposal_id + 1;
+	w->last_progress_ms = w->now;
+	sim_trace(w, "HEALING: network repaired, every node restarts, faults stop");
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		if (sn->node == NULL)
+			schedule(w, w->now, SIM_EV_RESTART, i, sn->incarnation, NULL);
+	}
+}
+
+void
+sim_world_run(sim_world *w)
+{
+	jmp_buf		jb;
+	volatile uint64_t heal_start = 0;
+	uint64_t	stall_ms = 30ULL * w->cfg.election_timeout_ms +
+		10ULL * (w->cfg.net_delay_max_ms + w->cfg.sync_max_ms + w->cfg.tick_ms);
+	volatile uint64_t heal_max_ms = 0;
+	volatile uint64_t heal_max_events = 0;
+
+	panic_world = w;
+	w->panic_jmp = &jb;
+	dcf_set_panic_hook(panic_hook);
+	if (setjmp(jb) != 0)
+	{
+		/* a core assertion fired: the world is abandoned (and leaks) */
+		w->panic_jmp = NULL;
+		return;
+	}
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		schedule(w, 0, SIM_EV_RESTART, i, 0, NULL);
+	schedule(w, rnd(w, w->cfg.fault_interval_ms * 2), SIM_EV_FAULT, -1, 0, NULL);
+	schedule(w, rnd(w, w->cfg.propose_interval_ms * 2), SIM_EV_PROPOSE, -1, 0, NULL);
+
+	while (!w->violated)
+	{
+		sim_event	ev;
+		sim_node   *sn;
+		bool		counted = true;
+
+		if (!w->healing && w->events_done >= w->events_target)
+		{
+			uint64_t	longest = 0,
+						lag = 0;
+
+			start_healing(w);
+			heal_start = w->now;
+			/* catching up is paced by the backlog: scale the hard bounds */
+			for (int i = 0; i < w->cfg.n_nodes; i++)
+				if (w->nodes[i].vlog.n > longest)
+					longest = w->nodes[i].vlog.n;
+			for (int i = 0; i < w->cfg.n_nodes; i++)
+				if (longest - w->nodes[i].applied > lag)
+					lag = longest - w->nodes[i].applied;
+			heal_max_ms = 3000ULL * w->cfg.election_timeout_ms +
+				lag * 4ULL * (w->cfg.net_delay_max_ms + w->cfg.sync_max_ms + w->cfg.tick_ms);
+			heal_max_events = 20 * w->events_target + 100000 + 50 * lag;
+		}
+		if (w->healing)
+		{
+			if (liveness_reached(w))
+				break;
+			/*
+			 * Liveness: after healing, something must move (a commit, a
+			 * lagging node extending its log or applying) at least every
+			 * stall bound — a few election rounds — and everything must be
+			 * done within hard bounds that grow with the backlog; catching
+			 * up a long log at one entry per round trip may take long, but
+			 * never stop.
+			 */
+			if (w->now > w->last_progress_ms + stall_ms || w->now > heal_start + heal_max_ms ||
+				w->st.liveness_events > heal_max_events)
+			{
+				w->st.liveness_failures++;
+				sim_violation(w, "liveness",
+							  "%llu ms after healing, no marker applied on every node (nothing moved for %llu ms; marker index %llu)",
+							  (unsigned long long) (w->now - heal_start),
+							  (unsigned long long) (w->now - w->last_progress_ms),
+							  (unsigned long long) w->marker_index);
+				break;
+			}
+		}
+		if (w->n_heap == 0)
+		{
+			sim_violation(w, "liveness", "the event queue ran dry");
+			break;
+		}
+		ev = ev_pop(w);
+		if (ev.at_ms > w->now)
+			w->now = ev.at_ms;
+		sn = ev.node >= 0 ? &w->nodes[ev.node] : NULL;
+		switch (ev.kind)
+		{
+			case SIM_EV_DELIVER:
+				{
+					sim_packet *p = ev.pkt;
+					dcf_msg		m;
+					static dcf_entry ents[DCF_MSG_ENTRIES_MAX];
+					char		err[DCF_ERRMSG_MAX];
+
+					if (sn->node == NULL || w->blocked[p->from - 1][p->to - 1])
+					{
+						w->st.msgs_dropped++;
+						free(p);
+						break;
+					}
+					if (dcf_msg_decode(p->bytes, p->len, &m, ents, DCF_MSG_ENTRIES_MAX, err) != DCF_OK)
+					{
+						sim_violation(w, "codec", "a message to node %u does not decode: %s", p->to, err);
+						free(p);
+						break;
+					}
+					{
+						dcf_event	de;
+
+						memset(&de, 0, sizeof(de));
+						de.type = DCF_EVENT_MESSAGE;
+						de.now_ms = w->now;
+						de.u.message = &m;
+						if (w->trace)
+							sim_trace(w, "n%u <- n%u %s term %llu index %llu n %u", p->to, p->from,
+									  dcf_msg_type_name(m.type), (unsigned long long) m.term,
+									  (unsigned long long) m.index, m.n_entries);
+						step_node(w, sn, &de);
+					}
+					free(p);
+				}
+				break;
+			case SIM_EV_TICK:
+				if (sn->node == NULL || ev.gen != sn->tick_gen)
+				{
+					counted = false;	/* superseded timer */
+					break;
+				}
+				sn->tick_at = 0;
+				{
+					dcf_event	te;
+
+					memset(&te, 0, sizeof(te));
+					te.type = DCF_EVENT_TICK;
+					te.now_ms = w->now;
+					step_node(w, sn, &te);
+				}
+				break;
+			case SIM_EV_SYNC:
+				if (sn->node == NULL || ev.gen != sn->incarnation)
+				{
+					counted = false;
+					break;
+				}
+				sync_done(w, sn);
+				break;
+			case SIM_EV_RESTART:
+				if (sn->node != NULL || ev.gen != sn->incarnation)
+				{
+					counted = false;
+					break;
+				}
+				if (sn->incarnation > 0)
+					w->st.restarts++;
+				node_start(w, sn);
+				break;
+			case SIM_EV_FAULT:
+				if (w->healing)
+				{
+					counted = false;
+					break;
+				}
+				fault(w);
+				schedule(w, w->now + 1 + rnd(w, w->cfg.fault_interval_ms * 2), SIM_EV_FAULT, -1, 0, NULL);
+				break;
+			case SIM_EV_PROPOSE:
+				propose(w);
+				schedule(w, w->now + 1 + rnd(w, (w->healing ? w->cfg.election_timeout_ms / 2 :
+												 w->cfg.propose_interval_ms) * 2),
+						 SIM_EV_PROPOSE, -1, 0, NULL);
+				break;
+		}
+		if (counted)
+		{
+			if (w->healing)
+				w->st.liveness_events++;
+			else
+				w->events_done++;
+			if (!w->violated)
+				sim_check_global(w);
+		}
+	}
+	w->panic_jmp = NULL;
+	w->st.events += w->events_done;
+	w->st.committed += w->oracle_n;
+	w->st.virtual_ms += w->now;
+}
+
+void
+sim_world_free(sim_world *w)
+{
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		dcf_node_destroy(sn->node);
+		for (uint32_t k = 0; k < sn->n_ops; k++)
+			free(sn->ops[k].entries);
+		free(sn->ops);
+		for (uint32_t k = 0; k < sn->n_held; k++)
+			free(sn->held[k].bytes);
+		free(sn->held);
+		free(sn->vlog.e);
+		free(sn->dlog.e);
+	}
+	for (uint32_t i = 0; i < w->n_heap; i++)
+		free(w->heap[i].pkt);
+	free(w->heap);
+	for (uint32_t i = 0; i < w->n_chunks; i++)
+		free(w->chunks[i]);
+	free(w->chunks);
+	free(w->oracle_chain);
+	free(w->oracle_term);
+	free(w->oracle_commit_term);
+	sim_map_free(&w->entry_chain);
+	sim_map_free(&w->term_leader);
+	sim_map_free(&w->votes);
+	if (panic_world == w)
+		panic_world = NULL;
+}
