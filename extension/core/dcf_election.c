@@ -130,7 +130,7 @@ tally(const dcf_node *node)
 void
 dcf_election_campaign(dcf_node *node, bool pre_vote)
 {
-	uint64_t	last_index = dcf_log_last_index(&node->log);
+	uint64_t	last_index = dcf_raftlog_last_index(&node->log);
 	uint64_t	last_term = node->log.last_term;
 	uint64_t	req_term;
 	dcf_vote_result res;
@@ -203,7 +203,7 @@ log_up_to_date(const dcf_node *node, uint64_t index, uint64_t term)
 	return true;
 #else
 	return term > node->log.last_term ||
-		(term == node->log.last_term && index >= dcf_log_last_index(&node->log));
+		(term == node->log.last_term && index >= dcf_raftlog_last_index(&node->log));
 #endif
 }
 

@@ -1,5 +1,5 @@
 /*
- * dcf_log.c — the node's view of its log: the host's stable log, read
+ * dcf_raftlog.c — the node's view of its log: the host's stable log, read
  * through dcf_log_reader, followed by the unstable tail the core holds until
  * the host reports it persisted (etcd-io/raft's raftLog + unstable).
  *
@@ -11,7 +11,7 @@
  *   - bytes is the sum of their payload lengths, bytes <= max_bytes and
  *     n <= max_entries;
  *   - emitted (the host's last written index) >= offset - 1, and after
- *     dcf_log_take_update() emitted == last index;
+ *     dcf_raftlog_take_update() emitted == last index;
  *   - payloads dropped during a step are freed at the start of the next one
  *     (contract H5), never while an update may still point at them.
  */
@@ -31,7 +31,7 @@
  * without relying on that ordering.
  */
 static void
-log_discard_payload(dcf_log *log, dcf_entry *e)
+log_discard_payload(dcf_raftlog *log, dcf_entry *e)
 {
 	if (e->payload == NULL)
 		return;
@@ -54,7 +54,7 @@ log_discard_payload(dcf_log *log, dcf_entry *e)
 }
 
 dcf_rc
-dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
+dcf_raftlog_init(dcf_raftlog *log, const dcf_log_reader *reader, uint64_t max_bytes,
 			 uint32_t max_entries, char *errmsg)
 {
 	uint64_t	first,
@@ -78,7 +78,7 @@ dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
 	last = reader->last_index(reader->ctx);
 	if (first == 0 || first > last + 1)
 	{
-		dcf_log_destroy(log);
+		dcf_raftlog_destroy(log);
 		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "host log has first index %llu and last index %llu",
 						(unsigned long long) first, (unsigned long long) last);
 	}
@@ -87,7 +87,7 @@ dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
 	log->persisted = last;
 	if ((rc = reader->term(reader->ctx, last, &log->last_term, errmsg)) != DCF_OK)
 	{
-		dcf_log_destroy(log);
+		dcf_raftlog_destroy(log);
 		return dcf_errwrap(errmsg, rc, "reading the term of last index %llu", (unsigned long long) last);
 	}
 	if (last >= first)
@@ -97,12 +97,12 @@ dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
 
 		if ((rc = reader->entries(reader->ctx, last, last + 1, 0, &e, &n, errmsg)) != DCF_OK)
 		{
-			dcf_log_destroy(log);
+			dcf_raftlog_destroy(log);
 			return dcf_errwrap(errmsg, rc, "reading last entry %llu", (unsigned long long) last);
 		}
 		if (n != 1 || e.index != last || e.term != log->last_term)
 		{
-			dcf_log_destroy(log);
+			dcf_raftlog_destroy(log);
 			return dcf_errf(errmsg, DCF_ERR_CORRUPT, "host log returned a wrong last entry");
 		}
 		log->last_key = e.key;
@@ -111,7 +111,7 @@ dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
 }
 
 void
-dcf_log_collect_garbage(dcf_log *log)
+dcf_raftlog_collect_garbage(dcf_raftlog *log)
 {
 	for (uint32_t i = 0; i < log->n_garbage; i++)
 		free(log->garbage[i]);
@@ -119,11 +119,11 @@ dcf_log_collect_garbage(dcf_log *log)
 }
 
 void
-dcf_log_destroy(dcf_log *log)
+dcf_raftlog_destroy(dcf_raftlog *log)
 {
 	for (uint32_t i = 0; i < log->n; i++)
 		free((void *) log->ents[log->start + i].payload);
-	dcf_log_collect_garbage(log);
+	dcf_raftlog_collect_garbage(log);
 	free(log->garbage);
 	free(log->scratch);
 	free(log->ents);
@@ -131,19 +131,19 @@ dcf_log_destroy(dcf_log *log)
 }
 
 uint64_t
-dcf_log_last_index(const dcf_log *log)
+dcf_raftlog_last_index(const dcf_raftlog *log)
 {
 	return log->offset + log->n - 1;
 }
 
 uint64_t
-dcf_log_stable_index(const dcf_log *log)
+dcf_raftlog_stable_index(const dcf_raftlog *log)
 {
 	return log->offset - 1;
 }
 
 uint64_t
-dcf_log_first_index(const dcf_log *log)
+dcf_raftlog_first_index(const dcf_raftlog *log)
 {
 	uint64_t	first = log->reader->first_index(log->reader->ctx);
 
@@ -152,9 +152,9 @@ dcf_log_first_index(const dcf_log *log)
 }
 
 dcf_rc
-dcf_log_term(dcf_log *log, uint64_t index, uint64_t *term, char *errmsg)
+dcf_raftlog_term(dcf_raftlog *log, uint64_t index, uint64_t *term, char *errmsg)
 {
-	uint64_t	last = dcf_log_last_index(log);
+	uint64_t	last = dcf_raftlog_last_index(log);
 
 	if (index > last)
 		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "index %llu is past the last index %llu",
@@ -178,14 +178,14 @@ dcf_log_term(dcf_log *log, uint64_t index, uint64_t *term, char *errmsg)
 }
 
 bool
-dcf_log_fits(const dcf_log *log, uint32_t n, uint64_t bytes)
+dcf_raftlog_fits(const dcf_raftlog *log, uint32_t n, uint64_t bytes)
 {
 	return log->n + n <= log->max_entries && log->bytes + bytes <= log->max_bytes;
 }
 
 /* Makes room for one more entry at the end of ents; false if it cannot. */
 static bool
-log_reserve_one(dcf_log *log)
+log_reserve_one(dcf_raftlog *log)
 {
 	if (log->start + log->n < log->cap)
 		return true;
@@ -211,7 +211,7 @@ log_reserve_one(dcf_log *log)
 
 /* Copies *src to the end (index and term already checked by the caller). */
 static bool
-log_push_copy(dcf_log *log, const dcf_entry *src)
+log_push_copy(dcf_raftlog *log, const dcf_entry *src)
 {
 	dcf_entry  *dst;
 	uint8_t    *payload = NULL;
@@ -236,18 +236,18 @@ log_push_copy(dcf_log *log, const dcf_entry *src)
 }
 
 dcf_rc
-dcf_log_append_new(dcf_log *log, uint64_t term, uint8_t type, uint64_t key,
+dcf_raftlog_append_new(dcf_raftlog *log, uint64_t term, uint8_t type, uint64_t key,
 				   const uint8_t *payload, uint32_t len, char *errmsg)
 {
 	dcf_entry	e;
 
 	DCF_ASSERT(term >= log->last_term);
-	if (!dcf_log_fits(log, 1, len))
+	if (!dcf_raftlog_fits(log, 1, len))
 		return dcf_errf(errmsg, DCF_ERR_FULL,
 						"unstable log full: %u entries, %llu bytes not yet persisted",
 						log->n, (unsigned long long) log->bytes);
 	e.term = term;
-	e.index = dcf_log_last_index(log) + 1;
+	e.index = dcf_raftlog_last_index(log) + 1;
 	e.key = key;
 	e.type = type;
 	e.len = len;
@@ -260,10 +260,10 @@ dcf_log_append_new(dcf_log *log, uint64_t term, uint8_t type, uint64_t key,
 
 /* Removes every entry with index >= from (from <= last + 1). */
 static void
-log_truncate(dcf_log *log, uint64_t from)
+log_truncate(dcf_raftlog *log, uint64_t from)
 {
-	DCF_ASSERT(from >= 1 && from <= dcf_log_last_index(log) + 1);
-	if (from <= dcf_log_last_index(log))
+	DCF_ASSERT(from >= 1 && from <= dcf_raftlog_last_index(log) + 1);
+	if (from <= dcf_raftlog_last_index(log))
 	{
 		uint32_t	keep = from > log->offset ? (uint32_t) (from - log->offset) : 0;
 
@@ -292,7 +292,7 @@ log_truncate(dcf_log *log, uint64_t from)
 }
 
 uint32_t
-dcf_log_append_entries(dcf_log *log, const dcf_entry *ents, uint32_t n)
+dcf_raftlog_append_entries(dcf_raftlog *log, const dcf_entry *ents, uint32_t n)
 {
 	uint64_t	from;
 	uint64_t	freed_bytes = 0;
@@ -305,7 +305,7 @@ dcf_log_append_entries(dcf_log *log, const dcf_entry *ents, uint32_t n)
 		return 0;
 	DCF_ASSERT(n <= DCF_MSG_ENTRIES_MAX);
 	from = ents[0].index;
-	DCF_ASSERT(from >= 1 && from <= dcf_log_last_index(log) + 1);
+	DCF_ASSERT(from >= 1 && from <= dcf_raftlog_last_index(log) + 1);
 	/* what the truncation would free, to size the prefix we can take */
 	for (uint32_t i = 0; i < log->n; i++)
 	{
@@ -366,7 +366,7 @@ dcf_log_append_entries(dcf_log *log, const dcf_entry *ents, uint32_t n)
 	{
 		dcf_entry  *dst = &log->ents[log->start + log->n];
 
-		DCF_ASSERT(ents[i].index == dcf_log_last_index(log) + 1);
+		DCF_ASSERT(ents[i].index == dcf_raftlog_last_index(log) + 1);
 		*dst = ents[i];
 		if (ents[i].len > 0)
 			memcpy(log->scratch[i], ents[i].payload, ents[i].len);
@@ -380,11 +380,11 @@ dcf_log_append_entries(dcf_log *log, const dcf_entry *ents, uint32_t n)
 }
 
 void
-dcf_log_stable_to(dcf_log *log, uint64_t index, uint64_t term)
+dcf_raftlog_stable_to(dcf_raftlog *log, uint64_t index, uint64_t term)
 {
 	uint32_t	drop;
 
-	if (index < log->offset || index > dcf_log_last_index(log))
+	if (index < log->offset || index > dcf_raftlog_last_index(log))
 		return;					/* already stable, or about a log since rewritten */
 	if (log->ents[log->start + (index - log->offset)].term != term)
 		return;					/* that entry was replaced after the write */
@@ -407,7 +407,7 @@ dcf_log_stable_to(dcf_log *log, uint64_t index, uint64_t term)
 }
 
 dcf_rc
-dcf_log_slice(dcf_log *log, uint64_t lo, uint64_t hi, uint64_t max_bytes, uint32_t max_n,
+dcf_raftlog_slice(dcf_raftlog *log, uint64_t lo, uint64_t hi, uint64_t max_bytes, uint32_t max_n,
 			  dcf_entry *out, uint32_t *n_out, uint64_t *bytes_out, char *errmsg)
 {
 	uint32_t	n = 0;
@@ -416,8 +416,8 @@ dcf_log_slice(dcf_log *log, uint64_t lo, uint64_t hi, uint64_t max_bytes, uint32
 
 	*n_out = 0;
 	*bytes_out = 0;
-	if (hi > dcf_log_last_index(log) + 1)
-		hi = dcf_log_last_index(log) + 1;
+	if (hi > dcf_raftlog_last_index(log) + 1)
+		hi = dcf_raftlog_last_index(log) + 1;
 	if (lo >= hi || max_n == 0)
 		return DCF_OK;
 	if (lo < log->offset)
@@ -462,9 +462,9 @@ dcf_log_slice(dcf_log *log, uint64_t lo, uint64_t hi, uint64_t max_bytes, uint32
 }
 
 void
-dcf_log_take_update(dcf_log *log, const dcf_entry **ents, uint32_t *n, uint64_t *truncate_from)
+dcf_raftlog_take_update(dcf_raftlog *log, const dcf_entry **ents, uint32_t *n, uint64_t *truncate_from)
 {
-	uint64_t	last = dcf_log_last_index(log);
+	uint64_t	last = dcf_raftlog_last_index(log);
 
 	DCF_ASSERT(log->emitted + 1 >= log->offset);
 	*truncate_from = log->truncate_from;

@@ -104,7 +104,7 @@ dcf_rc
 dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term)
 {
 	char		local[DCF_ERRMSG_MAX];
-	dcf_rc		rc = dcf_log_term(&node->log, index, term, local);
+	dcf_rc		rc = dcf_raftlog_term(&node->log, index, term, local);
 
 	if (rc != DCF_OK && rc != DCF_ERR_NOTFOUND)
 	{
@@ -214,7 +214,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 		node->progress[i].infl = node->infl_storage + (size_t) i * opts->max_inflight_appends;
 		node->progress[i].infl_cap = opts->max_inflight_appends;
 	}
-	rc = dcf_log_init(&node->log, &node->reader, opts->max_unstable_bytes,
+	rc = dcf_raftlog_init(&node->log, &node->reader, opts->max_unstable_bytes,
 					  opts->max_unstable_entries, errmsg);
 	if (rc != DCF_OK)
 	{
@@ -224,7 +224,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 		free(node);
 		return dcf_errwrap(errmsg, rc, "opening the log of node %u", opts->node_id);
 	}
-	last = dcf_log_last_index(&node->log);
+	last = dcf_raftlog_last_index(&node->log);
 	if (applied_index > last)
 	{
 		dcf_node_destroy(node);
@@ -270,7 +270,7 @@ dcf_node_destroy(dcf_node *node)
 	if (node == NULL)
 		return;
 	if (node->log.ents != NULL)
-		dcf_log_destroy(&node->log);
+		dcf_raftlog_destroy(&node->log);
 	free(node->msgs);
 	free(node->pool);
 	free(node->infl_storage);
@@ -390,14 +390,14 @@ step_propose(dcf_node *node, const dcf_proposal *items, uint32_t n, uint64_t *fi
 		key = items[i].key;
 		bytes += items[i].len;
 	}
-	if (!dcf_log_fits(&node->log, n, bytes))
+	if (!dcf_raftlog_fits(&node->log, n, bytes))
 		return dcf_errf(errmsg, DCF_ERR_FULL,
 						"unstable log full: %u entries, %llu bytes not yet persisted",
 						node->log.n, (unsigned long long) node->log.bytes);
-	*first_index = dcf_log_last_index(&node->log) + 1;
+	*first_index = dcf_raftlog_last_index(&node->log) + 1;
 	for (uint32_t i = 0; i < n; i++)
 	{
-		rc = dcf_log_append_new(&node->log, node->term, items[i].type, items[i].key,
+		rc = dcf_raftlog_append_new(&node->log, node->term, items[i].type, items[i].key,
 								items[i].payload, items[i].len, errmsg);
 		if (rc != DCF_OK)
 		{
@@ -446,7 +446,7 @@ build_update(dcf_node *node, dcf_update *out)
 		out->membership_index = node->membership_index;
 		node->membership_dirty = false;
 	}
-	dcf_log_take_update(&node->log, &out->entries, &out->n_entries, &out->truncate_from);
+	dcf_raftlog_take_update(&node->log, &out->entries, &out->n_entries, &out->truncate_from);
 	out->msgs = node->msgs;
 	out->n_msgs = node->n_msgs;
 	out->commit_index = node->commit;
@@ -464,7 +464,7 @@ build_update(dcf_node *node, dcf_update *out)
 	out->next_tick_ms = node->role == DCF_ROLE_LEADER ? node->heartbeat_deadline_ms :
 		node->election_deadline_ms;
 	/* N1 */
-	DCF_ASSERT(node->commit <= dcf_log_last_index(&node->log));
+	DCF_ASSERT(node->commit <= dcf_raftlog_last_index(&node->log));
 }
 
 dcf_rc
@@ -474,7 +474,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 	uint64_t	term_before = node->term;
 
 	memset(out, 0, sizeof(*out));
-	dcf_log_collect_garbage(&node->log);
+	dcf_raftlog_collect_garbage(&node->log);
 	node->n_msgs = 0;
 	node->n_pool = 0;
 	node->step_read_bytes = 0;
@@ -510,7 +510,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 			}
 			break;
 		case DCF_EVENT_PERSISTED:
-			dcf_log_stable_to(&node->log, ev->u.persisted.index, ev->u.persisted.term);
+			dcf_raftlog_stable_to(&node->log, ev->u.persisted.index, ev->u.persisted.term);
 			if (node->role == DCF_ROLE_LEADER && dcf_replication_maybe_commit(node))
 				dcf_replication_bcast_append(node);
 			break;
@@ -589,8 +589,8 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 	out->heartbeat_interval_ms = node->opts.heartbeat_interval_ms;
 	out->commit_index = node->commit;
 	out->applied_index = node->applied;
-	out->first_index = dcf_log_first_index(&node->log);
-	out->last_index = dcf_log_last_index(&node->log);
+	out->first_index = dcf_raftlog_first_index(&node->log);
+	out->last_index = dcf_raftlog_last_index(&node->log);
 	out->persisted_index = node->log.persisted;
 	out->lease_valid = dcf_node_lease_valid(node, node->now_ms);
 	out->flow.batch_entries = node->opts.max_batch_entries;

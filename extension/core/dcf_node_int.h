@@ -1,6 +1,6 @@
 /*
  * dcf_node_int.h — the node's private state, shared by the core's modules
- * (dcf_log.c, dcf_progress.c, dcf_election.c, dcf_replication.c,
+ * (dcf_raftlog.c, dcf_progress.c, dcf_election.c, dcf_replication.c,
  * dcf_node.c).  Nothing outside extension/core includes this file.
  *
  * Invariants the node keeps (checked with DCF_ASSERT where cheap):
@@ -29,9 +29,9 @@
 #define DCF_STEP_APPENDS_PER_PEER	8	/* pipelined appends sent per step */
 #define DCF_BACKOFF_SCAN_MAX_LOOKUPS 4096	/* term lookups per conflict search */
 
-/* ---- the log: host's stable log + the core's unstable tail (dcf_log.c) ---- */
+/* ---- the log: host's stable log + the core's unstable tail (dcf_raftlog.c) ---- */
 
-typedef struct dcf_log
+typedef struct dcf_raftlog
 {
 	const dcf_log_reader *reader;
 	dcf_entry  *ents;			/* unstable: ents[start .. start + n) */
@@ -51,24 +51,24 @@ typedef struct dcf_log
 	uint32_t	n_garbage;
 	uint32_t	cap_garbage;
 	uint8_t   **scratch;		/* DCF_MSG_ENTRIES_MAX payloads being copied */
-} dcf_log;
+} dcf_raftlog;
 
-extern dcf_rc dcf_log_init(dcf_log *log, const dcf_log_reader *reader, uint64_t max_bytes,
+extern dcf_rc dcf_raftlog_init(dcf_raftlog *log, const dcf_log_reader *reader, uint64_t max_bytes,
 						   uint32_t max_entries, char *errmsg);
-extern void dcf_log_destroy(dcf_log *log);
-extern void dcf_log_collect_garbage(dcf_log *log);
-extern uint64_t dcf_log_last_index(const dcf_log *log);
-extern uint64_t dcf_log_first_index(const dcf_log *log);
-extern uint64_t dcf_log_stable_index(const dcf_log *log);
+extern void dcf_raftlog_destroy(dcf_raftlog *log);
+extern void dcf_raftlog_collect_garbage(dcf_raftlog *log);
+extern uint64_t dcf_raftlog_last_index(const dcf_raftlog *log);
+extern uint64_t dcf_raftlog_first_index(const dcf_raftlog *log);
+extern uint64_t dcf_raftlog_stable_index(const dcf_raftlog *log);
 
 /* DCF_ERR_NOTFOUND when index is outside [first - 1, last]. */
-extern dcf_rc dcf_log_term(dcf_log *log, uint64_t index, uint64_t *term, char *errmsg);
+extern dcf_rc dcf_raftlog_term(dcf_raftlog *log, uint64_t index, uint64_t *term, char *errmsg);
 
 /* Can n more entries of `bytes` payload bytes be held? */
-extern bool dcf_log_fits(const dcf_log *log, uint32_t n, uint64_t bytes);
+extern bool dcf_raftlog_fits(const dcf_raftlog *log, uint32_t n, uint64_t bytes);
 
 /* Leader: appends new entries of `term` (copies payloads); DCF_ERR_FULL. */
-extern dcf_rc dcf_log_append_new(dcf_log *log, uint64_t term, uint8_t type, uint64_t key,
+extern dcf_rc dcf_raftlog_append_new(dcf_raftlog *log, uint64_t term, uint8_t type, uint64_t key,
 								 const uint8_t *payload, uint32_t len, char *errmsg);
 
 /*
@@ -77,22 +77,22 @@ extern dcf_rc dcf_log_append_new(dcf_log *log, uint64_t term, uint8_t type, uint
  * the longest prefix that fits the bounds and returns its length; when that
  * is 0 nothing changes.
  */
-extern uint32_t dcf_log_append_entries(dcf_log *log, const dcf_entry *ents, uint32_t n);
+extern uint32_t dcf_raftlog_append_entries(dcf_raftlog *log, const dcf_entry *ents, uint32_t n);
 
 /* H3: entries up to index (of term) are durable. */
-extern void dcf_log_stable_to(dcf_log *log, uint64_t index, uint64_t term);
+extern void dcf_raftlog_stable_to(dcf_raftlog *log, uint64_t index, uint64_t term);
 
 /*
  * Entries lo..hi-1 into out: at least one (if lo < hi), then more while the
  * payload total stays <= max_bytes and fewer than max_n.  *bytes_out is the
  * payload total.  DCF_ERR_NOTFOUND when lo is below the first index.
  */
-extern dcf_rc dcf_log_slice(dcf_log *log, uint64_t lo, uint64_t hi, uint64_t max_bytes,
+extern dcf_rc dcf_raftlog_slice(dcf_raftlog *log, uint64_t lo, uint64_t hi, uint64_t max_bytes,
 							uint32_t max_n, dcf_entry *out, uint32_t *n_out,
 							uint64_t *bytes_out, char *errmsg);
 
 /* The entries to hand to the host in this update (and the truncation). */
-extern void dcf_log_take_update(dcf_log *log, const dcf_entry **ents, uint32_t *n,
+extern void dcf_raftlog_take_update(dcf_raftlog *log, const dcf_entry **ents, uint32_t *n,
 								uint64_t *truncate_from);
 
 /* ---- replication progress of one peer, kept by the leader (dcf_progress.c) ---- */
@@ -155,7 +155,7 @@ struct dcf_node
 	uint64_t	commit;
 	uint64_t	applied;
 
-	dcf_log		log;
+	dcf_raftlog		log;
 
 	/* time, all in the host's clock (ms) */
 	uint64_t	now_ms;

@@ -37,7 +37,7 @@ dcf_replication_commit_to(dcf_node *node, uint64_t index)
 {
 	if (index <= node->commit)
 		return;
-	DCF_ASSERT(index <= dcf_log_last_index(&node->log));
+	DCF_ASSERT(index <= dcf_raftlog_last_index(&node->log));
 	node->commit = index;
 }
 
@@ -50,7 +50,7 @@ dcf_replication_commit_to(dcf_node *node, uint64_t index)
 static uint64_t
 find_conflict_by_term(dcf_node *node, uint64_t index, uint64_t term)
 {
-	uint64_t	last = dcf_log_last_index(&node->log);
+	uint64_t	last = dcf_raftlog_last_index(&node->log);
 
 	if (index > last)
 		index = last;
@@ -73,7 +73,7 @@ find_conflict_by_term(dcf_node *node, uint64_t index, uint64_t term)
 void
 dcf_replication_become_leader(dcf_node *node)
 {
-	uint64_t	last = dcf_log_last_index(&node->log);
+	uint64_t	last = dcf_raftlog_last_index(&node->log);
 	dcf_rc		rc;
 
 	DCF_ASSERT(node->role == DCF_ROLE_CANDIDATE);
@@ -94,7 +94,7 @@ dcf_replication_become_leader(dcf_node *node)
 		pr->last_heard_ms = node->now_ms;
 	}
 	/* R4: a NOOP of the new term, so that older entries can commit */
-	rc = dcf_log_append_new(&node->log, node->term, DCF_ENTRY_NOOP, node->log.last_key,
+	rc = dcf_raftlog_append_new(&node->log, node->term, DCF_ENTRY_NOOP, node->log.last_key,
 							NULL, 0, node->errmsg);
 	if (rc != DCF_OK)
 	{
@@ -108,7 +108,7 @@ dcf_replication_become_leader(dcf_node *node)
 bool
 dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty)
 {
-	uint64_t	last = dcf_log_last_index(&node->log);
+	uint64_t	last = dcf_raftlog_last_index(&node->log);
 	uint64_t	prev = pr->next - 1;
 	uint64_t	prev_term;
 	uint32_t	n = 0;
@@ -140,7 +140,7 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 			return false;		/* this step's bounds are spent; acks resume it */
 		if (budget > node->opts.max_step_read_bytes - node->step_read_bytes)
 			budget = node->opts.max_step_read_bytes - node->step_read_bytes;
-		rc = dcf_log_slice(&node->log, pr->next, last + 1, budget, room, ents, &n, &bytes,
+		rc = dcf_raftlog_slice(&node->log, pr->next, last + 1, budget, room, ents, &n, &bytes,
 						   node->errmsg);
 		if (rc == DCF_ERR_NOTFOUND)
 		{
@@ -220,7 +220,7 @@ dcf_replication_maybe_commit(dcf_node *node)
 		if (!dcf_role_is_voter(m->role))
 			continue;
 		v[n].weight = m->weight;
-		v[n].value = (int) i == node->self ? dcf_log_stable_index(&node->log) : node->progress[i].match;
+		v[n].value = (int) i == node->self ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
 		n++;
 	}
 	q = dcf_quorum_index(v, n, node->needed_weight);
@@ -298,7 +298,7 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 		}
 		return;
 	}
-	if (m->index > dcf_log_last_index(&node->log))
+	if (m->index > dcf_raftlog_last_index(&node->log))
 		return;					/* acknowledges what we never had: ignore */
 	old_paused = dcf_progress_is_paused(pr);
 	updated = dcf_progress_maybe_update(pr, m->index);
@@ -349,7 +349,7 @@ dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
 	/* an append lost in flight would otherwise hold its window slot forever */
 	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_cap)
 		dcf_progress_infl_free_first(pr);
-	if (pr->match < dcf_log_last_index(&node->log))
+	if (pr->match < dcf_raftlog_last_index(&node->log))
 		dcf_replication_send_append(node, pr, true);
 }
 
@@ -391,7 +391,7 @@ dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
 	matches = rc == DCF_OK && prev_term == m->log_term;
 	if (!matches)
 	{
-		uint64_t	hint = m->index < dcf_log_last_index(&node->log) ? m->index : dcf_log_last_index(&node->log);
+		uint64_t	hint = m->index < dcf_raftlog_last_index(&node->log) ? m->index : dcf_raftlog_last_index(&node->log);
 		uint64_t	hint_term = 0;
 
 		hint = find_conflict_by_term(node, hint, m->log_term);
@@ -418,7 +418,7 @@ dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
 #ifdef DCF_PLANT_BUG_NO_TRUNCATE
 		/* planted bug (c): keep the conflicting suffix, append only past it */
 		{
-			uint64_t	last = dcf_log_last_index(&node->log);
+			uint64_t	last = dcf_raftlog_last_index(&node->log);
 
 			if (e->index <= last)
 			{
@@ -436,7 +436,7 @@ dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
 		DCF_ASSERT(e->index > node->commit);
 		{
 			uint32_t	want = m->n_entries - i;
-			uint32_t	took = dcf_log_append_entries(&node->log, e, want);
+			uint32_t	took = dcf_raftlog_append_entries(&node->log, e, want);
 
 			last_new = e->index - 1 + took;
 		}
@@ -449,7 +449,7 @@ dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
 void
 dcf_replication_handle_heartbeat(dcf_node *node, const dcf_msg *m)
 {
-	uint64_t	last = dcf_log_last_index(&node->log);
+	uint64_t	last = dcf_raftlog_last_index(&node->log);
 	dcf_msg    *resp;
 
 	dcf_replication_commit_to(node, m->commit < last ? m->commit : last);
