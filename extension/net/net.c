@@ -122,6 +122,8 @@ typedef struct net_lane
 	uint64_t	retry_at_ms;	/* dialer: dial when no conn and now >= this */
 	uint32_t	backoff_ms;		/* delay before the next retry */
 	uint32_t	failures;		/* consecutive failed attempts */
+	uint64_t	queued_since_ms;	/* when the oldest message waiting without
+									 * an open connection was queued; 0: none */
 	dcf_net_peer_stats st;
 } net_lane;
 
@@ -315,6 +317,7 @@ lane_drop_queue(net_lane *l)
 	l->st.msgs_dropped += queue_frames(l);
 	dcf_netq_clear(&l->q);
 	l->head_left = 0;
+	l->queued_since_ms = 0;
 }
 
 /* ---- connection lifecycle ---------------------------------------------- */
@@ -482,6 +485,16 @@ sess_on_open(void *arg, dcf_sess *s)
 		l->failures = 0;
 		l->backoff_ms = net->opt.reconnect_min_ms;
 		l->st.connects++;
+
+		/*
+		 * Messages that waited longer than DCF_NET_QUEUE_STALE_MS for this
+		 * connection describe a past the peer should not act on (a leader
+		 * that has since stepped down, say); the consensus core resends
+		 * what still matters.
+		 */
+		if (l->queued_since_ms != 0 && net->now_ms - l->queued_since_ms > DCF_NET_QUEUE_STALE_MS)
+			lane_drop_queue(l);
+		l->queued_since_ms = 0;
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "opened %s", name);
 	}
@@ -1340,6 +1353,8 @@ dcf_net_send(dcf_net *net, uint32_t to, dcf_net_class cls, uint8_t type,
 	h.len = (uint32_t) wlen;
 	h.raw_len = (uint32_t) len;
 	dcf_frame_put_hdr(hdr, &h);	/* the CRC is computed while queuing */
+	if (l->queued_since_ms == 0 && (l->conn == NULL || l->conn->state != CONN_OPEN))
+		l->queued_since_ms = net->now_ms ? net->now_ms : 1;
 	rc = dcf_netq_append_frame(&l->q, hdr, wire, wlen);
 	if (rc != DCF_OK)
 	{

@@ -33,7 +33,8 @@
  * when a connection fails or an attempt to open one fails, the messages
  * queued for it are discarded (counted in msgs_dropped) rather than
  * delivered late, since the consensus core retransmits what still matters.
- * Messages queued while a connection is being opened are sent once it opens.
+ * Messages queued while a connection is being opened are sent once it opens,
+ * unless they waited longer than DCF_NET_QUEUE_STALE_MS (then they are dropped).
  *
  * Security.  A connection must complete an HMAC-SHA256 challenge-response
  * with the cluster key (dcf.auth_key_file) and name a node id of the current
@@ -84,6 +85,8 @@ typedef enum dcf_net_class
 #define DCF_NET_RECONNECT_MIN_MS		50
 #define DCF_NET_RECONNECT_MAX_MS		2000
 #define DCF_NET_COMPRESS_MIN_BYTES		1024
+/* messages that waited longer for a connection are dropped when it opens */
+#define DCF_NET_QUEUE_STALE_MS			500
 #define DCF_NET_PING_INTERVAL_MS		1000
 #define DCF_NET_IDLE_TIMEOUT_MS			5000
 /* log lines about unauthenticated connections per 10 s; the rest are counted */

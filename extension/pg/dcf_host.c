@@ -354,7 +354,12 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 		rc = encode_msg(h, m, &len, errmsg);
 		if (rc != DCF_OK)
 			return dcf_errwrap(errmsg, rc, "encoding a %s message", dcf_msg_type_name(m->type));
-		if (!dcf_msg_needs_persist(m) || !h->need_sync)
+		/*
+		 * H1: a leader's APPEND/HEARTBEAT may leave before its own write is
+		 * durable only when the core allows early sends (not with LOGGER
+		 * members); its hard state is always durable here (saved above).
+		 */
+		if ((!dcf_msg_needs_persist(m) && dcf_node_early_send_allowed(h->node)) || !h->need_sync)
 			net_send(h, m->to, msg_class(m), h->enc, len);
 		else
 		{
