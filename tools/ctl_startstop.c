@@ -40,6 +40,7 @@
 #include "libpq-fe.h"
 
 #define CTL_REWINDS_MAX 2		/* rewinds in one start before giving up */
+#define CTL_SETTLE_SECONDS 2	/* a joined node must stay up this long */
 #define CTL_PATH_MAX 4096
 
 static const char *const kept_files[] = {
@@ -466,8 +467,18 @@ dcf_ctl_start(const CtlStartOptions *o)
 				break;
 			if (node_joined(o->datadir))
 			{
-				printf("dcf_ctl: node started and joined its cluster\n");
-				return 0;
+				/*
+				 * A node that diverged is stopped by its worker as soon as its
+				 * standby reaches the timeline switch: make sure it stays up.
+				 */
+				sleep(CTL_SETTLE_SECONDS);
+				if (server_running(o->datadir, NULL, 0) && access(path, F_OK) != 0 &&
+					node_joined(o->datadir))
+				{
+					printf("dcf_ctl: node started and joined its cluster\n");
+					return 0;
+				}
+				continue;
 			}
 			usleep(200000);
 		}

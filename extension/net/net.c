@@ -320,6 +320,20 @@ lane_drop_queue(net_lane *l)
 	l->queued_since_ms = 0;
 }
 
+/*
+ * A connection to the lane's peer just opened.  Messages that waited longer
+ * than DCF_NET_QUEUE_STALE_MS for it describe a past the peer should not act
+ * on (a leader that has stepped down since, say); the consensus core resends
+ * what still matters.
+ */
+static void
+lane_drop_stale(dcf_net *net, net_lane *l)
+{
+	if (l->queued_since_ms != 0 && net->now_ms - l->queued_since_ms > DCF_NET_QUEUE_STALE_MS)
+		lane_drop_queue(l);
+	l->queued_since_ms = 0;
+}
+
 /* ---- connection lifecycle ---------------------------------------------- */
 
 static net_conn *
@@ -485,16 +499,7 @@ sess_on_open(void *arg, dcf_sess *s)
 		l->failures = 0;
 		l->backoff_ms = net->opt.reconnect_min_ms;
 		l->st.connects++;
-
-		/*
-		 * Messages that waited longer than DCF_NET_QUEUE_STALE_MS for this
-		 * connection describe a past the peer should not act on (a leader
-		 * that has since stepped down, say); the consensus core resends
-		 * what still matters.
-		 */
-		if (l->queued_since_ms != 0 && net->now_ms - l->queued_since_ms > DCF_NET_QUEUE_STALE_MS)
-			lane_drop_queue(l);
-		l->queued_since_ms = 0;
+		lane_drop_stale(net, l);
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "opened %s", name);
 	}
@@ -515,6 +520,7 @@ sess_on_open(void *arg, dcf_sess *s)
 			close_conn(l->conn, DCF_NET_LOG_INFO, "replaced by a newer connection from the same node");
 		l->conn = c;
 		l->st.connects++;
+		lane_drop_stale(net, l);
 		conn_name(c, name, sizeof(name));
 		net_log(net, DCF_NET_LOG_INFO, "accepted %s", name);
 	}

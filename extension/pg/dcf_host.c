@@ -473,7 +473,11 @@ on_net_message(void *arg, const dcf_net_msg *nm)
 			 nm->from, m.from, m.to);
 		return;
 	}
-	if ((m.type == DCF_MSG_APPEND || m.type == DCF_MSG_HEARTBEAT) && m.term >= h->leader_commit_term)
+	/*
+	 * The leader's commit index as it announces it in appends (a heartbeat's
+	 * may be capped at what the follower is known to match).
+	 */
+	if (m.type == DCF_MSG_APPEND && m.term >= h->leader_commit_term)
 	{
 		if (m.term > h->leader_commit_term)
 			h->leader_commit = 0;
