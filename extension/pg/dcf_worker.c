@@ -93,6 +93,7 @@
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
 #define WORKER_READ_BUF_BYTES		(DCF_LOG_READ_BUFFER_MIN_BYTES + DCF_WAL_CHUNK_MAX_BYTES)
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
+#define WORKER_PUBLISH_EVERY_MS		10	/* refresh shared memory at most this often */
 #define WORKER_FEEDBACK_EVERY_MS	1000	/* a follower forwards hot standby feedback */
 #define WORKER_FEEDBACK_STALE_MS	10000	/* the leader forgets feedback older than this */
 #define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
@@ -123,6 +124,8 @@ typedef struct Worker
 	uint32_t	leader_id;
 	uint64_t	term;
 	bool		role_event;		/* on_role fired during this turn */
+	uint64_t	role_events;	/* on_role calls so far */
+	uint64_t	role_event_published;
 
 	LeadState	lead;
 	uint64_t	lead_target_index;	/* our no-op */
@@ -137,6 +140,7 @@ typedef struct Worker
 	uint64_t	pump_retry_at_ms;
 	uint64_t	last_applied_save_ms;
 	uint64_t	last_recycle_ms;
+	uint64_t	last_publish_ms;
 	uint64_t	applied_index;
 	uint64_t	commit_index;	/* committed and durable here */
 
@@ -254,6 +258,7 @@ static void
 cb_on_role(void *ctx, dcf_role role, uint32_t leader_id, uint64_t term)
 {
 	W.role_event = true;
+	W.role_events++;
 	if (role != W.role || leader_id != W.leader_id || term != W.term)
 		ereport(LOG,
 				(errmsg("dcf: node %d is %s in term " UINT64_FORMAT "%s",
@@ -1581,7 +1586,13 @@ dcf_worker_main(Datum main_arg)
 		if (dcf_host_flush(W.host, now_ms, err) != DCF_OK)
 			worker_panic("making the consensus log durable", err);
 		recycle_log(now_ms);
-		publish(now_ms);
+		/* shared state: on every role change, else at most every few ms */
+		if (W.role_event_published != W.role_events || now_ms - W.last_publish_ms >= WORKER_PUBLISH_EVERY_MS)
+		{
+			publish(now_ms);
+			W.last_publish_ms = now_ms;
+			W.role_event_published = W.role_events;
+		}
 	}
 
 	ereport(LOG, (errmsg("dcf worker shutting down")));
