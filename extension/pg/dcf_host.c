@@ -221,6 +221,21 @@ load_membership(dcf_host *h, const dcf_meta *m, char *errmsg)
 	return dcf_membership_decode(m->membership + 8, m->membership_len - 8, &h->membership, errmsg);
 }
 
+/* Hand the membership's addresses to the transport. */
+static dcf_rc
+net_set_members(dcf_host *h, char *errmsg)
+{
+	dcf_net_member nm[DCF_MEMBERS_MAX];
+
+	for (uint32_t i = 0; i < h->membership.n_members; i++)
+	{
+		nm[i].node_id = h->membership.members[i].node_id;
+		snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
+		nm[i].port = h->membership.members[i].port;
+	}
+	return dcf_net_set_members(h->net, nm, (int) h->membership.n_members, h->now_ms, errmsg);
+}
+
 /* ---- sending ----------------------------------------------------------------- */
 
 static dcf_net_class
@@ -292,20 +307,8 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 		rc = save_meta(h, h->applied_saved, errmsg);
 		if (rc != DCF_OK)
 			return dcf_errwrap(errmsg, rc, "saving term, vote and membership");
-		if (u->membership)
-		{
-			dcf_net_member nm[DCF_MEMBERS_MAX];
-
-			for (uint32_t i = 0; i < h->membership.n_members; i++)
-			{
-				nm[i].node_id = h->membership.members[i].node_id;
-				snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
-				nm[i].port = h->membership.members[i].port;
-			}
-			rc = dcf_net_set_members(h->net, nm, (int) h->membership.n_members, h->now_ms, errmsg);
-			if (rc != DCF_OK)
-				hlog(h, DCF_HOST_WARNING, "transport refused the new membership: %s", errmsg);
-		}
+		if (u->membership && net_set_members(h, errmsg) != DCF_OK)
+			hlog(h, DCF_HOST_WARNING, "transport refused the new membership: %s", errmsg);
 	}
 
 	/* 2. conflict truncation */
@@ -517,7 +520,6 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	dcf_log_reader reader;
 	dcf_net_options no;
 	const dcf_meta *meta;
-	dcf_net_member nm[DCF_MEMBERS_MAX];
 	dcf_rc		rc;
 
 	*out = NULL;
@@ -610,13 +612,7 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	rc = dcf_net_create(&no, &h->net, errmsg);
 	if (rc != DCF_OK)
 		goto err_node;
-	for (uint32_t i = 0; i < h->membership.n_members; i++)
-	{
-		nm[i].node_id = h->membership.members[i].node_id;
-		snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
-		nm[i].port = h->membership.members[i].port;
-	}
-	rc = dcf_net_set_members(h->net, nm, (int) h->membership.n_members, now_ms, errmsg);
+	rc = net_set_members(h, errmsg);
 	if (rc != DCF_OK)
 		goto err_net;
 
