@@ -18,34 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
+#include "core/dcf_bytes.h"
 
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t) v);
-	put32(p + 4, (uint32_t) (v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
-		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t) get32(p) | ((uint64_t) get32(p + 4) << 32);
-}
 
 size_t
 dcf_meta_encoded_bytes(const dcf_meta *m)
@@ -58,19 +32,19 @@ dcf_meta_encode(const dcf_meta *m, uint8_t *out)
 {
 	size_t		total = dcf_meta_encoded_bytes(m);
 
-	put32(out, DCF_META_MAGIC);
-	put32(out + 4, DCF_META_VERSION);
-	put32(out + 8, (uint32_t) total);
-	put32(out + 12, m->voted_for);
-	put64(out + 16, m->term);
-	put64(out + 24, m->applied_index);
-	put64(out + 32, m->first_index);
-	put64(out + 40, m->prev_term);
-	put32(out + 48, m->membership_len);
-	put32(out + 52, 0);
+	dcf_le_put32(out, DCF_META_MAGIC);
+	dcf_le_put32(out + 4, DCF_META_VERSION);
+	dcf_le_put32(out + 8, (uint32_t) total);
+	dcf_le_put32(out + 12, m->voted_for);
+	dcf_le_put64(out + 16, m->term);
+	dcf_le_put64(out + 24, m->applied_index);
+	dcf_le_put64(out + 32, m->first_index);
+	dcf_le_put64(out + 40, m->prev_term);
+	dcf_le_put32(out + 48, m->membership_len);
+	dcf_le_put32(out + 52, 0);
 	if (m->membership_len)
 		memcpy(out + 56, m->membership, m->membership_len);
-	put32(out + total - 4, dcf_crc32c(0, out, total - 4));
+	dcf_le_put32(out + total - 4, dcf_crc32c(0, out, total - 4));
 }
 
 int
@@ -84,46 +58,46 @@ dcf_meta_decode(const uint8_t *in, size_t len, dcf_meta *m, const char **why)
 		*why = "file shorter than a metadata record";
 		return -1;
 	}
-	if (get32(in) != DCF_META_MAGIC)
+	if (dcf_le_get32(in) != DCF_META_MAGIC)
 	{
 		*why = "bad magic";
 		return -1;
 	}
-	total = get32(in + 8);
+	total = dcf_le_get32(in + 8);
 	if (total != len)
 	{
 		*why = "recorded length does not match the file size";
 		return -1;
 	}
-	if (get32(in + total - 4) != dcf_crc32c(0, in, total - 4))
+	if (dcf_le_get32(in + total - 4) != dcf_crc32c(0, in, total - 4))
 	{
 		*why = "checksum mismatch";
 		return -1;
 	}
-	if (get32(in + 4) != DCF_META_VERSION)
+	if (dcf_le_get32(in + 4) != DCF_META_VERSION)
 	{
 		*why = "unsupported format version";
 		return -1;
 	}
-	mlen = get32(in + 48);
+	mlen = dcf_le_get32(in + 48);
 	if (mlen > DCF_META_MEMBERSHIP_MAX_BYTES || (size_t) mlen + DCF_META_FIXED_BYTES != total)
 	{
 		*why = "membership length inconsistent with the record length";
 		return -1;
 	}
-	if (get32(in + 52) != 0)
+	if (dcf_le_get32(in + 52) != 0)
 	{
 		*why = "reserved bytes not zero";
 		return -1;
 	}
-	m->voted_for = get32(in + 12);
-	m->term = get64(in + 16);
-	m->applied_index = get64(in + 24);
-	m->first_index = get64(in + 32);
-	m->prev_term = get64(in + 40);
+	m->voted_for = dcf_le_get32(in + 12);
+	m->term = dcf_le_get64(in + 16);
+	m->applied_index = dcf_le_get64(in + 24);
+	m->first_index = dcf_le_get64(in + 32);
+	m->prev_term = dcf_le_get64(in + 40);
 	m->membership_len = mlen;
 	m->membership = in + 56;
-	m->format_version = get32(in + 4);
+	m->format_version = dcf_le_get32(in + 4);
 	if (m->first_index == 0)
 	{
 		*why = "first index is zero";

@@ -20,34 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
+#include "core/dcf_bytes.h"
 
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t) v);
-	put32(p + 4, (uint32_t) (v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
-		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t) get32(p) | ((uint64_t) get32(p + 4) << 32);
-}
 
 #if defined(__x86_64__)
 
@@ -139,79 +113,79 @@ void
 dcf_seg_encode_header(uint64_t first_index, uint8_t *out)
 {
 	memset(out, 0, DCF_SEG_HEADER_BYTES);
-	put32(out, DCF_SEG_MAGIC);
-	put32(out + 4, DCF_SEG_VERSION);
-	put64(out + 8, first_index);
-	put32(out + 28, dcf_crc32c(0, out, 28));
+	dcf_le_put32(out, DCF_SEG_MAGIC);
+	dcf_le_put32(out + 4, DCF_SEG_VERSION);
+	dcf_le_put64(out + 8, first_index);
+	dcf_le_put32(out + 28, dcf_crc32c(0, out, 28));
 }
 
 int
 dcf_seg_decode_header(const uint8_t *in, uint64_t *first_index, const char **why)
 {
-	if (get32(in) != DCF_SEG_MAGIC)
+	if (dcf_le_get32(in) != DCF_SEG_MAGIC)
 	{
 		*why = "bad segment header magic";
 		return -1;
 	}
-	if (get32(in + 28) != dcf_crc32c(0, in, 28))
+	if (dcf_le_get32(in + 28) != dcf_crc32c(0, in, 28))
 	{
 		*why = "segment header checksum mismatch";
 		return -1;
 	}
-	if (get32(in + 4) != DCF_SEG_VERSION)
+	if (dcf_le_get32(in + 4) != DCF_SEG_VERSION)
 	{
 		*why = "unsupported segment format version";
 		return -1;
 	}
-	if (get64(in + 16) != 0 || get32(in + 24) != 0)
+	if (dcf_le_get64(in + 16) != 0 || dcf_le_get32(in + 24) != 0)
 	{
 		*why = "segment header reserved bytes not zero";
 		return -1;
 	}
-	*first_index = get64(in + 8);
+	*first_index = dcf_le_get64(in + 8);
 	return 0;
 }
 
 void
 dcf_seg_encode_record(const dcf_seg_rec *rec, uint8_t *out)
 {
-	put32(out, DCF_SEG_RECORD_MAGIC);
+	dcf_le_put32(out, DCF_SEG_RECORD_MAGIC);
 	out[4] = rec->kind;
 	out[5] = rec->type;
 	out[6] = 0;
 	out[7] = 0;
-	put64(out + 8, rec->index);
-	put64(out + 16, rec->term);
-	put64(out + 24, rec->key);
-	put64(out + 32, rec->durable);
-	put32(out + 40, rec->length);
-	put32(out + 44, rec->payload_crc);
-	put32(out + 48, 0);
-	put32(out + 52, dcf_crc32c(0, out, 52));
+	dcf_le_put64(out + 8, rec->index);
+	dcf_le_put64(out + 16, rec->term);
+	dcf_le_put64(out + 24, rec->key);
+	dcf_le_put64(out + 32, rec->durable);
+	dcf_le_put32(out + 40, rec->length);
+	dcf_le_put32(out + 44, rec->payload_crc);
+	dcf_le_put32(out + 48, 0);
+	dcf_le_put32(out + 52, dcf_crc32c(0, out, 52));
 }
 
 int
 dcf_seg_decode_record(const uint8_t *in, dcf_seg_rec *rec, const char **why)
 {
-	if (get32(in) != DCF_SEG_RECORD_MAGIC)
+	if (dcf_le_get32(in) != DCF_SEG_RECORD_MAGIC)
 	{
 		*why = "bad record magic";
 		return -1;
 	}
-	if (get32(in + 52) != dcf_crc32c(0, in, 52))
+	if (dcf_le_get32(in + 52) != dcf_crc32c(0, in, 52))
 	{
 		*why = "record header checksum mismatch";
 		return -1;
 	}
 	rec->kind = in[4];
 	rec->type = in[5];
-	rec->index = get64(in + 8);
-	rec->term = get64(in + 16);
-	rec->key = get64(in + 24);
-	rec->durable = get64(in + 32);
-	rec->length = get32(in + 40);
-	rec->payload_crc = get32(in + 44);
-	if (in[6] != 0 || in[7] != 0 || get32(in + 48) != 0)
+	rec->index = dcf_le_get64(in + 8);
+	rec->term = dcf_le_get64(in + 16);
+	rec->key = dcf_le_get64(in + 24);
+	rec->durable = dcf_le_get64(in + 32);
+	rec->length = dcf_le_get32(in + 40);
+	rec->payload_crc = dcf_le_get32(in + 44);
+	if (in[6] != 0 || in[7] != 0 || dcf_le_get32(in + 48) != 0)
 	{
 		*why = "record header reserved bytes not zero";
 		return -1;
@@ -414,7 +388,7 @@ dcf_seg_scan_durable(dcf_seg_reader *r, uint64_t from, uint64_t *max_durable,
 			dcf_seg_rec rec;
 			const char *why;
 
-			if (get32(p + i) != DCF_SEG_RECORD_MAGIC)
+			if (dcf_le_get32(p + i) != DCF_SEG_RECORD_MAGIC)
 				continue;
 			if (dcf_seg_decode_record(p + i, &rec, &why) != 0)
 				continue;
