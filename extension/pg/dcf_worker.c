@@ -626,7 +626,7 @@ src_on_wal_missing(void *ctx, uint32_t tli, uint64_t lsn, const char *reason)
 	ereport(WARNING,
 			(errmsg("dcf: WAL at %X/%X on timeline %u is no longer available: %s",
 					LSN_FORMAT_ARGS(lsn), tli, reason),
-			 errhint("Rebuild this node from the leader (dcf_ctl build).")));
+			 errhint("This node cannot catch up from the consensus log; rebuilding a node (dcf_ctl build) is not implemented yet.")));
 }
 
 static void
