@@ -55,7 +55,15 @@ query_role() {
 case "$cmd" in
 	start)
 		[ -d "$dir/n1" ] || create
+		later=""
 		for i in 1 2 3; do
+			[ -f "$dir/n$i/postmaster.pid" ] && continue
+			# a node that must be rewound first comes back through dcf_ctl
+			# start once a leader exists to rewind it from
+			if [ -f "$dir/dcf$i/rewind_needed" ] || [ -f "$dir/dcf$i/fenced" ]; then
+				later="$later $i"
+				continue
+			fi
 			pg_ctl -D "$dir/n$i" -l "$dir/n$i.log" -w start >/dev/null
 		done
 		echo "waiting for the nodes to elect a leader..."
@@ -75,6 +83,9 @@ case "$cmd" in
 			exit 1
 		fi
 		psql -XAtq -h "$dir" -p "5543$leader" -d postgres -c "CREATE EXTENSION IF NOT EXISTS dcf" >/dev/null
+		for i in $later; do
+			dcf_ctl start -D "$dir/n$i" -l "$dir/n$i.log" >/dev/null
+		done
 		sleep 1
 		for i in 1 2 3; do
 			echo "node $i (port 5543$i): $(query_role $i)"
@@ -89,7 +100,10 @@ case "$cmd" in
 		;;
 	stop)
 		for i in 1 2 3; do
-			[ -f "$dir/n$i/postmaster.pid" ] && pg_ctl -D "$dir/n$i" -m fast -w stop >/dev/null || true
+			# dcf_ctl stops a leader with -m immediate: a fast shutdown would
+			# write a shutdown checkpoint the cluster never saw, and the node
+			# would need a rewind before it could follow again
+			[ -f "$dir/n$i/postmaster.pid" ] && dcf_ctl stop -D "$dir/n$i" >/dev/null || true
 		done
 		echo "stopped"
 		;;

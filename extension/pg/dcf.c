@@ -560,10 +560,16 @@ _PG_init(void)
 
 	/*
 	 * A single-user server (pg_rewind runs one for crash recovery) gets the
-	 * parameters and nothing else: no standby mode, no worker.
+	 * parameters and nothing else: no standby mode, no worker.  Except
+	 * wal_log_hints: the end of its recovery writes the setting into
+	 * pg_control, and pg_rewind refuses a target whose pg_control says off.
 	 */
 	if (!IsPostmasterEnvironment)
+	{
+		if (dcf_enable)
+			SetConfigOption("wal_log_hints", "on", PGC_POSTMASTER, PGC_S_OVERRIDE);
 		return;
+	}
 
 	dcf_set_panic_hook(dcf_panic_hook);
 

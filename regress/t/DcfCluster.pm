@@ -57,6 +57,8 @@ restart_after_crash = on
 max_connections = 100
 wal_keep_size = '256MB'
 log_min_messages = info
+# allows_streaming turned this on; a user does not, dcf must (pg_rewind needs it)
+wal_log_hints = off
 ));
 	$first->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n");
 
