@@ -94,6 +94,7 @@
 #define WORKER_READ_BUF_BYTES		(DCF_LOG_READ_BUFFER_MIN_BYTES + DCF_WAL_CHUNK_MAX_BYTES)
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
 #define WORKER_PUBLISH_EVERY_MS		10	/* refresh shared memory at most this often */
+#define WORKER_FEEDER_BATCH_MS		10	/* a follower hands committed WAL to its standby at most this often */
 #define WORKER_FEEDBACK_EVERY_MS	1000	/* a follower forwards hot standby feedback */
 #define WORKER_FEEDBACK_STALE_MS	10000	/* the leader forgets feedback older than this */
 #define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
@@ -146,6 +147,9 @@ typedef struct Worker
 
 	/* standby progress reported to the feeder */
 	uint64_t	standby_flush_lsn;
+	uint64_t	feeder_due_ms;	/* newly committed WAL goes to the standby then (0: none waits) */
+	uint32_t	feeder_tli;		/* the feeder serves up to feeder_end on this timeline */
+	uint64_t	feeder_end;
 
 	/* proposals collected from the pump this turn */
 	dcf_proposal props[WORKER_PROPOSALS_MAX];
@@ -414,6 +418,36 @@ read_from_pg_wal(uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, c
 
 /* ---- the feeder's source ---------------------------------------------------- */
 
+/*
+ * A follower's standby is not on the commit path (the consensus log is), so
+ * committed WAL is released to it in batches, at most every
+ * WORKER_FEEDER_BATCH_MS: its walreceiver fsyncs pg_wal once per burst it
+ * receives, and one burst every few milliseconds instead of one per commit
+ * saves most of those fsyncs on a busy cluster.  A leader's standby (it
+ * must catch up before promotion) and a node that knows no leader get every
+ * commit at once; so does a new timeline.
+ */
+static bool
+feeder_batching(void)
+{
+	return W.role != DCF_ROLE_LEADER && W.leader_id != 0;
+}
+
+static void
+feeder_release(void)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_latest(W.walmap);
+
+	W.feeder_due_ms = 0;
+	if (tl)
+	{
+		W.feeder_tli = tl->tli;
+		W.feeder_end = tl->committed_end;
+	}
+	if (W.feeder)
+		dcf_feeder_wal_available(W.feeder);
+}
+
 static dcf_rc
 src_position(void *ctx, uint32_t *tli, uint64_t *xlogpos, char *errmsg)
 {
@@ -432,6 +466,9 @@ src_position(void *ctx, uint32_t *tli, uint64_t *xlogpos, char *errmsg)
 	/* on the newest timeline the standby never has more than was committed */
 	*tli = tl->tli;
 	*xlogpos = tl->committed_end;
+	/* ... and on a follower, only what advance_commit released to it */
+	if (feeder_batching() && W.feeder_tli == tl->tli)
+		*xlogpos = Min(*xlogpos, W.feeder_end);
 	return DCF_OK;
 }
 
@@ -1084,9 +1121,13 @@ advance_commit(uint64_t now_ms)
 	{
 		W.commit_index = c;
 		dcf_walmap_commit(W.walmap, c);
-		if (W.feeder)
-			dcf_feeder_wal_available(W.feeder);
+		if (W.feeder_due_ms == 0)
+			W.feeder_due_ms = now_ms + WORKER_FEEDER_BATCH_MS;
 	}
+
+	/* committed WAL for the standby: see feeder_batching */
+	if (W.feeder_due_ms != 0 && (now_ms >= W.feeder_due_ms || !feeder_batching()))
+		feeder_release();
 
 	/* the pump reports the committed end of our timeline */
 	if (W.pump)
@@ -1503,6 +1544,8 @@ dcf_worker_main(Datum main_arg)
 		fw = dcf_feeder_next_wakeup_us(W.feeder);
 		if (fw != INT64_MAX)
 			timeout = Min(timeout, Max(0, (fw - wall_us()) / 1000));
+		if (W.feeder_due_ms != 0)
+			timeout = Min(timeout, W.feeder_due_ms > now_ms ? (long) (W.feeder_due_ms - now_ms) : 0);
 
 		n = WaitEventSetWait(set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		now_ms = mono_ms();
