@@ -80,7 +80,8 @@ typedef struct dcf_log_options
 {
 	const dcf_io *io;			/* NULL: dcf_io_posix() */
 	uint64_t	segment_bytes;	/* target segment size; 0: default */
-	int			preallocate;	/* reserve segment_bytes when creating a segment */
+	int			preallocate;	/* reserve segment_bytes when creating a segment, and
+								 * write zeros ahead of the appends (see log.c) */
 	int			read_only;		/* no lock, no repair, no writes: offline inspection */
 	int			create;			/* create the directory and an empty log if absent */
 } dcf_log_options;
