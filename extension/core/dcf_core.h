@@ -308,6 +308,9 @@ typedef struct dcf_options
 	uint64_t	max_unstable_bytes;	/* >= DCF_ENTRY_PAYLOAD_MAX_BYTES */
 	uint32_t	max_unstable_entries;
 	uint64_t	max_step_read_bytes;	/* read from the host log per step */
+	uint32_t	commit_notify_ms;	/* tell idle followers of a new commit index
+									 * this long after it advanced (0: at once;
+									 * heartbeats carry it too), see R5 */
 	dcf_run_mode run_mode;
 	dcf_work_mode work_mode;	/* behaviour: issue 7 */
 	uint32_t	vote_num;		/* quorum in minority mode (issue 7) */

@@ -40,6 +40,7 @@ dcf_options_init(dcf_options *opts, uint32_t node_id)
 	opts->max_unstable_bytes = 64u << 20;
 	opts->max_unstable_entries = 65536;
 	opts->max_step_read_bytes = 16u << 20;
+	opts->commit_notify_ms = 5;
 	opts->run_mode = DCF_RUN_MODE_AUTO;
 	opts->work_mode = DCF_WORK_MODE_NORMAL;
 	opts->vote_num = 0;
@@ -463,6 +464,9 @@ build_update(dcf_node *node, dcf_update *out)
 	node->reported_term = node->term;
 	out->next_tick_ms = node->role == DCF_ROLE_LEADER ? node->heartbeat_deadline_ms :
 		node->election_deadline_ms;
+	if (node->role == DCF_ROLE_LEADER && node->commit_notify_due_ms != 0 &&
+		node->commit_notify_due_ms < out->next_tick_ms)
+		out->next_tick_ms = node->commit_notify_due_ms;
 	/* N1 */
 	DCF_ASSERT(node->commit <= dcf_raftlog_last_index(&node->log));
 }
@@ -512,7 +516,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 		case DCF_EVENT_PERSISTED:
 			dcf_raftlog_stable_to(&node->log, ev->u.persisted.index, ev->u.persisted.term);
 			if (node->role == DCF_ROLE_LEADER && dcf_replication_maybe_commit(node))
-				dcf_replication_bcast_append(node);
+				dcf_replication_commit_advanced(node);
 			break;
 		case DCF_EVENT_APPLIED:
 			if (ev->u.applied > node->applied)

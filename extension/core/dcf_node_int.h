@@ -115,6 +115,7 @@ typedef struct dcf_progress
 	uint32_t	infl_count;
 	uint32_t	infl_cap;
 	uint32_t	sent_this_step;
+	uint64_t	sent_commit;	/* commit index the last append or heartbeat carried */
 } dcf_progress;
 
 extern void dcf_progress_reset(dcf_progress *pr, uint64_t last_index);
@@ -161,6 +162,7 @@ struct dcf_node
 	uint64_t	now_ms;
 	uint64_t	election_deadline_ms;
 	uint64_t	heartbeat_deadline_ms;
+	uint64_t	commit_notify_due_ms;	/* leader: followers hear of the commit then (0: none due) */
 	uint64_t	vote_lease_until_ms;	/* grant no vote before (E3) */
 	uint64_t	became_leader_ms;
 
@@ -210,6 +212,7 @@ extern void dcf_replication_become_leader(dcf_node *node);
 extern void dcf_replication_tick(dcf_node *node);
 extern bool dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty);
 extern void dcf_replication_bcast_append(dcf_node *node);
+extern void dcf_replication_commit_advanced(dcf_node *node);
 extern bool dcf_replication_maybe_commit(dcf_node *node);
 extern void dcf_replication_handle_append(dcf_node *node, const dcf_msg *m);
 extern void dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m);

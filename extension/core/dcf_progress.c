@@ -59,6 +59,7 @@ dcf_progress_reset(dcf_progress *pr, uint64_t last_index)
 	pr->ack_sent_ms = 0;
 	pr->applied = 0;
 	pr->sent_this_step = 0;
+	pr->sent_commit = 0;
 	infl_reset(pr);
 }
 

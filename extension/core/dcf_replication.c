@@ -24,7 +24,8 @@
  *       leader therefore appends a NOOP of its term at once.
  *   R5  Followers learn the commit index from appends (bounded by the last
  *       entry the append matched) and heartbeats (the leader sends at most
- *       the peer's match index).
+ *       the peer's match index).  A follower that gets neither within
+ *       commit_notify_ms of a commit gets an empty append for it.
  *   R6  Check-quorum: a leader that has not had a quorum acknowledge a
  *       message sent within the last T steps down.
  */
@@ -82,6 +83,7 @@ dcf_replication_become_leader(dcf_node *node)
 	node->leader_id = node->opts.node_id;
 	node->became_leader_ms = node->now_ms;
 	node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
+	node->commit_notify_due_ms = 0;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		dcf_progress *pr = &node->progress[i];
@@ -161,6 +163,8 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 	msg->log_term = prev_term;
 	msg->commit = node->commit;
 	msg->sent_ms = node->now_ms;
+	if (pr->sent_commit < msg->commit)
+		pr->sent_commit = msg->commit;
 	msg->entries = n ? ents : NULL;
 	msg->n_entries = n;
 	node->n_pool += n;
@@ -202,6 +206,45 @@ bcast_heartbeat(dcf_node *node)
 		/* R5: never more than the peer is known to hold */
 		msg->commit = pr->match < node->commit ? pr->match : node->commit;
 		msg->sent_ms = node->now_ms;
+		if (pr->sent_commit < msg->commit)
+			pr->sent_commit = msg->commit;
+	}
+}
+
+/*
+ * R5: the commit index advanced.  A follower learns it from the next append
+ * or heartbeat; under load an append with new entries leaves within
+ * moments and carries it.  Only followers that get nothing else hear of it
+ * commit_notify_ms later, in an empty append of their own (at tick), so a
+ * busy leader does not send, and its followers do not answer, one extra
+ * message per follower per commit.  With commit_notify_ms = 0 every
+ * follower is told at once.
+ */
+void
+dcf_replication_commit_advanced(dcf_node *node)
+{
+	if (node->opts.commit_notify_ms == 0)
+		dcf_replication_bcast_append(node);
+	else if (node->commit_notify_due_ms == 0)
+		node->commit_notify_due_ms = node->now_ms + node->opts.commit_notify_ms;
+}
+
+static void
+notify_commit(dcf_node *node)
+{
+	node->commit_notify_due_ms = 0;
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		dcf_progress *pr = &node->progress[i];
+
+		if ((int) i == node->self || pr->sent_commit >= node->commit)
+			continue;
+		/* a paused peer hears of it with the append its next ack resumes */
+		if (dcf_replication_send_append(node, pr, true))
+		{
+			while (dcf_replication_send_append(node, pr, false))
+				;
+		}
 	}
 }
 
@@ -252,6 +295,8 @@ dcf_replication_tick(dcf_node *node)
 		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
 		return;
 	}
+	if (node->commit_notify_due_ms != 0 && node->now_ms >= node->commit_notify_due_ms)
+		notify_commit(node);
 	if (node->now_ms >= node->heartbeat_deadline_ms)
 	{
 		bcast_heartbeat(node);
@@ -331,8 +376,8 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 			return;
 	}
 	if (dcf_replication_maybe_commit(node))
-		dcf_replication_bcast_append(node);
-	else if (old_paused)
+		dcf_replication_commit_advanced(node);
+	if (old_paused)
 		dcf_replication_send_append(node, pr, true);
 	while (dcf_replication_send_append(node, pr, false))
 		;

@@ -46,6 +46,7 @@ typedef struct sim_config
 	uint32_t	max_batch_entries;
 	uint32_t	max_batch_bytes;
 	uint32_t	max_inflight;
+	uint32_t	commit_notify_ms;
 	uint32_t	max_unstable_entries;
 	bool		eager_leader_send;	/* send APPEND/HEARTBEAT before own fsync */
 	/* network */

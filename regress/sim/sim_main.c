@@ -90,6 +90,7 @@ draw_config(uint64_t seed, sim_config *c)
 	c->max_batch_entries = PICK(&r, 1, 2, 3, 8, 64, 256);
 	c->max_batch_bytes = PICK(&r, 1, 64, 512, 4096, 1u << 20);
 	c->max_inflight = PICK(&r, 1, 2, 4, 16, 64);
+	c->commit_notify_ms = PICK(&r, 0, 1, 5, c->heartbeat_ms / 2, c->heartbeat_ms * 2);
 	c->max_unstable_entries = PICK(&r, 2, 8, 64, 65536);
 	c->eager_leader_send = dcf_prng_chance(&r, 500);
 
@@ -158,10 +159,10 @@ print_config(uint64_t seed, const sim_config *c)
 	for (int i = 0; i < c->n_nodes; i++)
 		printf("%s%u:%s/w%u", i ? " " : "", c->ms.members[i].node_id,
 			   dcf_role_name(c->ms.members[i].role), c->ms.members[i].weight);
-	printf("] T=%u hb=%u margin=%u tick=%u batch=%u/%uB inflight=%u unstable=%u eager=%d\n",
+	printf("] T=%u hb=%u margin=%u tick=%u batch=%u/%uB inflight=%u unstable=%u eager=%d notify=%u\n",
 		   c->election_timeout_ms, c->heartbeat_ms, c->lease_margin_ms, c->tick_ms,
 		   c->max_batch_entries, c->max_batch_bytes, c->max_inflight, c->max_unstable_entries,
-		   c->eager_leader_send);
+		   c->eager_leader_send, c->commit_notify_ms);
 	printf("#   net %u..%u ms drop %u dup %u spike %u/1000, disk %u..%u ms, faults every ~%u ms "
 		   "(crash %u leader %u/%u partition %u heal %u, down <= %u ms, lose %u keep %u/1000), propose every ~%u ms\n",
 		   c->net_delay_min_ms, c->net_delay_max_ms, c->drop_permille, c->dup_permille,

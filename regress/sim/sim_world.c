@@ -674,6 +674,7 @@ node_start(sim_world *w, sim_node *sn)
 	o.max_batch_entries = w->cfg.max_batch_entries;
 	o.max_batch_bytes = w->cfg.max_batch_bytes;
 	o.max_inflight_appends = w->cfg.max_inflight;
+	o.commit_notify_ms = w->cfg.commit_notify_ms;
 	o.max_unstable_entries = w->cfg.max_unstable_entries;
 	o.max_unstable_bytes = DCF_ENTRY_PAYLOAD_MAX_BYTES;
 	if (dcf_node_create(&o, &sn->dhs, &w->cfg.ms, 0, sn->applied, &sn->reader, w->now,
