@@ -1582,6 +1582,17 @@ dcf_worker_main(Datum main_arg)
 		if (dcf_host_net_process(W.host, ready, nready, now_ms, err) != DCF_OK)
 			worker_panic("processing consensus messages", err);
 
+		/*
+		 * A commit the acknowledgements of this turn completed is reported to
+		 * the walsender now, not after this turn's fsync of newer WAL: the
+		 * waiting backends need a majority, not this node's next group commit.
+		 */
+		if (W.pump)
+		{
+			advance_commit(now_ms);
+			dcf_pump_poll(W.pump, wall_us());
+		}
+
 		/* the pump: WAL from our walsender becomes proposals */
 		if (W.pump)
 		{
