@@ -1,9 +1,10 @@
 /*
  * dcf_election.c — leader election: randomized timeouts, pre-vote, votes,
- * the log up-to-date check, weighted tallies, the follower side of leases.
+ * the log up-to-date check, weighted tallies, the follower side of leases,
+ * explicit campaigns (TIMEOUT_NOW, promote), work modes.
  *
- * Rules (Raft dissertation §3.4, §3.6, §9.6; etcd-io/raft's PreVote and
- * CheckQuorum):
+ * Rules (Raft dissertation §3.4, §3.6, §3.10, §9.6; etcd-io/raft's PreVote
+ * and CheckQuorum):
  *   E1  A follower whose election timer expires (a duration drawn from
  *       [T, 2T) with the node's seeded PRNG) first runs a PRE-vote: it asks
  *       the voters whether they would vote for it in term + 1 without anyone
@@ -28,12 +29,26 @@
  *       first still held a valid lease.)  A leader holds a lease while a
  *       quorum acknowledged messages sent less than T ago
  *       (dcf_node_lease_valid); E3 is why no other leader can be elected
- *       meanwhile.  Requests flagged TRANSFER (leader transfer, issue 7)
- *       bypass the lease.
- *   E4  Votes are weighted: a candidate wins with granted weight >=
- *       total / 2 + 1 of the voters (LEADER, FOLLOWER, LOGGER members);
- *       PASSIVE members never vote, only LEADER/FOLLOWER members campaign.
- *   E5  With run_mode NONE a node never starts an election by itself.
+ *       meanwhile.  Requests flagged TRANSFER bypass the lease: the leader
+ *       that ordered the transfer gave its lease up (dcf_node.c).
+ *   E4  Votes are weighted: a candidate wins with granted weight >= the
+ *       quorum of the voters in force (LEADER, FOLLOWER, LOGGER members that
+ *       are not learners); PASSIVE members and learners never vote; only
+ *       LEADER/FOLLOWER members campaign.
+ *   E5  With run_mode NONE a node never starts an election by itself; a
+ *       TIMEOUT_NOW from its leader (transfer) or a PROMOTE request still
+ *       makes it campaign, once.
+ *   E6  Work modes: a candidate counts only (pre-)votes that come from
+ *       voters in its own work mode, and a voter refuses candidates of the
+ *       other mode.  In minority mode the quorum is vote_num, and the first
+ *       campaign after entering it raises the term by DCF_MINORITY_TERM_STEP
+ *       instead of 1, so the minority's term is above any term the lost
+ *       majority can have reached: its nodes, when they come back, follow
+ *       the minority's leader instead of deposing it.
+ *   E7  TIMEOUT_NOW is obeyed only from the leader the node follows, in the
+ *       same term, and only if the node holds the leader's last index as of
+ *       sending: the node then campaigns at once, without pre-vote, with
+ *       the TRANSFER flag.
  */
 #include "core/dcf_node_int.h"
 
@@ -63,27 +78,51 @@ dcf_election_quorum_ack_ms(const dcf_node *node)
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		const dcf_member *m = &node->membership.members[i];
+		bool		me = (int) i == node->self;
 
-		if (!dcf_role_is_voter(m->role))
+		if (!dcf_member_is_voter(m))
+			continue;
+		/* E6: acknowledgements of the other work mode do not count */
+		if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
 			continue;
 		v[n].weight = m->weight;
-		v[n].value = (int) i == node->self ? node->now_ms : node->progress[i].ack_sent_ms;
+		v[n].value = me ? node->now_ms : node->progress[i].ack_sent_ms;
 		n++;
 	}
 	return dcf_quorum_index(v, n, node->needed_weight);
 }
 
-static bool
-can_campaign(const dcf_node *node)
+/* A member that may lead (E4), whatever the run mode. */
+bool
+dcf_election_may_campaign(const dcf_node *node)
 {
-	return node->self >= 0 && dcf_role_may_lead(node->conf_role) &&
-		node->opts.run_mode == DCF_RUN_MODE_AUTO;
+	return node->self >= 0 && dcf_member_may_lead(&node->membership.members[node->self]);
+}
+
+/* E1, E5: may this node start an election by itself? */
+bool
+dcf_election_can_campaign(const dcf_node *node)
+{
+#ifdef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
+	/* planted bug: loggers campaign like followers */
+	if (node->self >= 0 && node->membership.members[node->self].role == DCF_ROLE_LOGGER &&
+		!node->membership.members[node->self].learner && node->opts.run_mode == DCF_RUN_MODE_AUTO)
+		return true;
+#endif
+#ifdef DCF_PLANT_BUG_RUN_MODE_IGNORED
+	/* planted bug: run_mode NONE still elects automatically */
+	return dcf_election_may_campaign(node);
+#else
+	return dcf_election_may_campaign(node) && node->opts.run_mode == DCF_RUN_MODE_AUTO;
+#endif
 }
 
 /* The role a node shows when it follows. */
-static dcf_role
-follower_role(const dcf_node *node)
+dcf_role
+dcf_election_follower_role(const dcf_node *node)
 {
+	if (node->self < 0)
+		return DCF_ROLE_UNKNOWN;
 	if (node->conf_role == DCF_ROLE_LOGGER || node->conf_role == DCF_ROLE_PASSIVE)
 		return node->conf_role;
 	return DCF_ROLE_FOLLOWER;
@@ -92,6 +131,8 @@ follower_role(const dcf_node *node)
 void
 dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t leader)
 {
+	bool		was_leader = node->role == DCF_ROLE_LEADER;
+
 	DCF_ASSERT(term >= node->term);
 	if (term > node->term)
 	{
@@ -99,11 +140,31 @@ dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t leader)
 		node->vote = DCF_NODE_NONE;
 		node->hs_dirty = true;
 	}
-	node->role = follower_role(node);
+	node->role = dcf_election_follower_role(node);
 	node->leader_id = leader;
+	node->campaign_transfer = false;
 	if (leader != DCF_NODE_NONE)
 		dcf_election_heard_leader(node);
 	dcf_node_reset_election_timer(node);
+	if (was_leader)
+	{
+		dcf_transfer_lost_leadership(node, node->higher_term_from);
+		dcf_reconfig_lost_leadership(node);
+	}
+}
+
+/* The term step of the next campaign (E6). */
+static uint64_t
+term_step(const dcf_node *node)
+{
+#ifdef DCF_PLANT_BUG_NO_TERM_STEP
+	/* planted bug: minority mode raises the term by one like any election */
+	return 1;
+#else
+	if (node->opts.work_mode == DCF_WORK_MODE_MINORITY && !node->minority_bumped)
+		return DCF_MINORITY_TERM_STEP;
+	return 1;
+#endif
 }
 
 /* Weighted tally of the campaign in progress. */
@@ -116,39 +177,53 @@ tally(const dcf_node *node)
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		const dcf_member *m = &node->membership.members[i];
+		uint64_t	w = m->weight;
 
-		if (!dcf_role_is_voter(m->role))
+#ifdef DCF_PLANT_BUG_IGNORE_WEIGHT
+		w = 1;
+#endif
+		if (!dcf_member_is_voter(m))
+		{
+#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
+			if (m->role != DCF_ROLE_PASSIVE)
+				continue;
+#else
 			continue;
+#endif
+		}
 		if (node->votes[i] == 1)
-			granted += m->weight;
+			granted += w;
 		else if (node->votes[i] == 2)
-			rejected += m->weight;
+			rejected += w;
 	}
 	return dcf_quorum_vote_result(granted, rejected, node->total_weight, node->needed_weight);
 }
 
 void
-dcf_election_campaign(dcf_node *node, bool pre_vote)
+dcf_election_campaign(dcf_node *node, bool pre_vote, bool transfer)
 {
 	uint64_t	last_index = dcf_raftlog_last_index(&node->log);
 	uint64_t	last_term = node->log.last_term;
 	uint64_t	req_term;
 	dcf_vote_result res;
 
-	DCF_ASSERT(can_campaign(node));
+	DCF_ASSERT(dcf_election_may_campaign(node));
 	if (pre_vote)
 	{
 		node->role = DCF_ROLE_PRE_CANDIDATE;
-		req_term = node->term + 1;
+		req_term = node->term + term_step(node);
 	}
 	else
 	{
-		node->term++;
+		node->term += term_step(node);
+		if (node->opts.work_mode == DCF_WORK_MODE_MINORITY)
+			node->minority_bumped = true;
 		node->vote = node->opts.node_id;
 		node->hs_dirty = true;
 		node->role = DCF_ROLE_CANDIDATE;
 		req_term = node->term;
 	}
+	node->campaign_transfer = transfer;
 	node->leader_id = DCF_NODE_NONE;
 	memset(node->votes, 0, sizeof(node->votes));
 	node->votes[node->self] = 1;
@@ -159,7 +234,7 @@ dcf_election_campaign(dcf_node *node, bool pre_vote)
 	{
 		/* a quorum of one: this node alone */
 		if (pre_vote)
-			dcf_election_campaign(node, false);
+			dcf_election_campaign(node, false, transfer);
 		else
 			dcf_replication_become_leader(node);
 		return;
@@ -169,14 +244,23 @@ dcf_election_campaign(dcf_node *node, bool pre_vote)
 		const dcf_member *m = &node->membership.members[i];
 		dcf_msg    *msg;
 
-		if ((int) i == node->self || !dcf_role_is_voter(m->role))
+		if ((int) i == node->self || !dcf_member_is_voter(m))
+		{
+#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
+			if ((int) i == node->self || m->role != DCF_ROLE_PASSIVE)
+				continue;
+#else
 			continue;
+#endif
+		}
 		msg = dcf_node_new_msg(node, pre_vote ? DCF_MSG_PREVOTE_REQ : DCF_MSG_VOTE_REQ, m->node_id);
 		if (msg == NULL)
 			break;
 		msg->term = req_term;
 		msg->index = last_index;
 		msg->log_term = last_term;
+		if (transfer)
+			msg->flags |= DCF_MSG_F_TRANSFER;
 	}
 }
 
@@ -185,8 +269,10 @@ dcf_election_tick(dcf_node *node)
 {
 	if (node->now_ms < node->election_deadline_ms)
 		return;
-	if (can_campaign(node))
-		dcf_election_campaign(node, true);
+	if (dcf_election_can_campaign(node))
+		dcf_election_campaign(node, true, false);
+	else if (node->role == DCF_ROLE_PRE_CANDIDATE || node->role == DCF_ROLE_CANDIDATE)
+		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);	/* E5: once */
 	else
 		dcf_node_reset_election_timer(node);
 }
@@ -212,11 +298,16 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 {
 	bool		pre = m->type == DCF_MSG_PREVOTE_REQ;
 	const dcf_member *cand = dcf_membership_find(&node->membership, m->from);
+	const dcf_member *me = node->self >= 0 ? &node->membership.members[node->self] : NULL;
 	bool		granted = false;
+	bool		i_vote = me != NULL && dcf_member_is_voter(me);
 	dcf_msg    *resp;
 
-	if (node->self >= 0 && dcf_role_is_voter(node->conf_role) &&
-		cand != NULL && dcf_role_may_lead(cand->role))
+#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
+	if (me != NULL && me->role == DCF_ROLE_PASSIVE)
+		i_vote = true;
+#endif
+	if (i_vote && cand != NULL && dcf_member_may_lead(cand) && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||
 			(node->vote == DCF_NODE_NONE && node->leader_id == DCF_NODE_NONE) ||
@@ -259,22 +350,31 @@ dcf_election_handle_vote_resp(dcf_node *node, const dcf_msg *m)
 	if (pre ? node->role != DCF_ROLE_PRE_CANDIDATE : node->role != DCF_ROLE_CANDIDATE)
 		return;
 	/* a pre-vote grant counts only for the term this campaign asks for */
-	if (pre && !reject && m->term != node->term + 1)
+	if (pre && !reject && m->term != node->term + term_step(node))
+		return;
+	/* E6: an answer from the other work mode does not count either way */
+	if (!dcf_node_same_mode(node, m->flags))
 		return;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		if (node->membership.members[i].node_id == m->from)
 			idx = (int) i;
 	}
-	if (idx < 0 || !dcf_role_is_voter(node->membership.members[idx].role))
+	if (idx < 0)
 		return;
+	if (!dcf_member_is_voter(&node->membership.members[idx]))
+	{
+#ifndef DCF_PLANT_BUG_PASSIVE_VOTES
+		return;
+#endif
+	}
 	if (node->votes[idx] == 0)
 		node->votes[idx] = reject ? 2 : 1;
 	switch (tally(node))
 	{
 		case DCF_VOTE_WON:
 			if (pre)
-				dcf_election_campaign(node, false);
+				dcf_election_campaign(node, false, node->campaign_transfer);
 			else
 				dcf_replication_become_leader(node);
 			break;
@@ -284,4 +384,45 @@ dcf_election_handle_vote_resp(dcf_node *node, const dcf_msg *m)
 		case DCF_VOTE_PENDING:
 			break;
 	}
+}
+
+void
+dcf_election_handle_timeout_now(dcf_node *node, const dcf_msg *m)
+{
+	/* E7 */
+	if (m->term != node->term || m->from != node->leader_id || node->role == DCF_ROLE_LEADER ||
+		node->role == DCF_ROLE_CANDIDATE || node->role == DCF_ROLE_PRE_CANDIDATE)
+		return;
+	if (!dcf_election_may_campaign(node) || dcf_raftlog_last_index(&node->log) < m->index)
+		return;
+	dcf_election_campaign(node, false, true);
+}
+
+dcf_rc
+dcf_election_set_work_mode(dcf_node *node, uint32_t mode, uint32_t vote_num, char *errmsg)
+{
+	if (mode == DCF_WORK_MODE_MINORITY)
+	{
+		if (vote_num == 0 || vote_num > node->total_weight)
+			return dcf_errf(errmsg, DCF_ERR_INVALID,
+							"vote_num %u is outside 1..%llu (the weight of the voters)", vote_num,
+							(unsigned long long) node->total_weight);
+		if (node->opts.work_mode != DCF_WORK_MODE_MINORITY)
+			node->minority_bumped = false;
+		node->opts.work_mode = DCF_WORK_MODE_MINORITY;
+		node->opts.vote_num = vote_num;
+	}
+	else if (mode == DCF_WORK_MODE_NORMAL)
+	{
+		node->opts.work_mode = DCF_WORK_MODE_NORMAL;
+		node->opts.vote_num = 0;
+	}
+	else
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "unknown work mode %u", mode);
+	dcf_node_apply_membership(node);
+	/* a leader or candidate of the old mode starts over in the new one */
+	if (node->role == DCF_ROLE_LEADER || node->role == DCF_ROLE_CANDIDATE ||
+		node->role == DCF_ROLE_PRE_CANDIDATE)
+		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
+	return DCF_OK;
 }

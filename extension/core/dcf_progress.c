@@ -22,7 +22,10 @@
  * whole window: the simulator found the message storm.
  *
  * Invariants: match < next; in REPLICATE the window holds the last indexes
- * of unanswered appends in increasing order, at most infl_cap of them.
+ * of unanswered appends in increasing order, at most infl_cap of them (the
+ * ring's size); sending pauses at infl_limit, the window flow control
+ * allows (<= infl_cap; it may shrink below the count in flight, which then
+ * drains before anything more is sent).
  */
 #include "core/dcf_node_int.h"
 
@@ -88,7 +91,7 @@ dcf_progress_is_paused(const dcf_progress *pr)
 		case DCF_PROGRESS_PROBE:
 			return pr->probe_sent;
 		case DCF_PROGRESS_REPLICATE:
-			return pr->infl_count >= pr->infl_cap;
+			return pr->infl_count >= pr->infl_limit;
 		case DCF_PROGRESS_STALE:
 			return true;
 	}
