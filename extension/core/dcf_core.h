@@ -379,7 +379,7 @@ typedef struct dcf_options
 	bool		priority_election;
 	uint32_t	priority_interval_ms;	/* 0: 2 election timeouts */
 	uint32_t	transfer_timeout_ms;	/* 0: 2 election timeouts */
-	/* adaptive flow control of batch size and pipeline window */
+	/* adaptive flow control of batch size and pipeline window (dcf_flow.c) */
 	bool		flow_control;
 	uint32_t	flow_interval_ms;	/* control period; 0: 100 ms */
 } dcf_options;
@@ -388,8 +388,10 @@ typedef struct dcf_options
  * Defaults used by the PostgreSQL layer: election timeout 1000 ms, heartbeat
  * 100 ms, lease margin 100 ms, batches of 256 entries / 1 MiB, 64 appends in
  * flight per peer, 64 MiB / 65536 unstable entries, 16 MiB read per step,
- * run_mode automatic, work_mode normal, priority election on, flow control
- * on (the limits above are then its maxima).
+ * run_mode automatic, work_mode normal, priority election and flow control
+ * off (the PostgreSQL layer behaves as before until it offers settings for
+ * them; the limits above are flow control's maxima), default transfer
+ * timeout and priority interval (2 election timeouts).
  */
 extern void dcf_options_init(dcf_options *opts, uint32_t node_id);
 extern dcf_rc dcf_options_validate(const dcf_options *opts, char *errmsg);
@@ -610,24 +612,30 @@ typedef struct dcf_peer_status
 } dcf_peer_status;
 
 /*
- * Flow control as steered by the leader: the current limits (at most the
- * configured maxima), the level they are derived from (1..DCF_FLOW_LEVELS;
- * limits = maxima * level / DCF_FLOW_LEVELS), and the measures it steers by.
+ * Flow control as steered by the leader (dcf_flow.c): the limits in force
+ * (at most the configured maxima), the level they derive from
+ * (1..DCF_FLOW_LEVELS; limit = max(1, maximum * level / DCF_FLOW_LEVELS)),
+ * and what the leader measured in its last control period.  The measures
+ * are taken even when steering is off.
  */
 #define DCF_FLOW_LEVELS 64
 
 typedef struct dcf_flow_status
 {
-	uint32_t	batch_entries;
+	uint32_t	batch_entries;	/* limits in force */
 	uint32_t	batch_bytes;
 	uint32_t	inflight_appends;
-	bool		enabled;
+	bool		enabled;		/* steering on (dcf_options.flow_control) */
 	uint32_t	level;
-	uint32_t	commit_latency_ms;	/* smoothed, proposal to commit */
-	uint32_t	min_latency_ms;	/* lowest period mean seen recently */
-	uint64_t	entries_per_s;	/* committed, last period */
+	int32_t		direction;		/* next move: +1 up, -1 down */
+	uint32_t	step;			/* levels per move */
+	uint32_t	commit_latency_ms;	/* smoothed (1/8), proposal to commit */
+	uint32_t	last_latency_ms;	/* mean of the last period */
+	uint64_t	entries_per_s;	/* committed in the last period */
 	uint64_t	bytes_per_s;
-	uint64_t	periods;		/* control periods evaluated */
+	uint64_t	power;			/* entries_per_s * 1000 / (latency_ms + 1) */
+	bool		demand;			/* a limit held entries back last period */
+	uint64_t	periods;		/* control periods measured */
 	uint64_t	adjustments;	/* level changes */
 } dcf_flow_status;
 
@@ -674,7 +682,7 @@ typedef struct dcf_status
 	uint64_t	membership_index;	/* CONFIG entry of the configuration in force */
 	bool		priority_election;
 	dcf_change_status change;	/* leader only */
-	uint32_t	transfer_target;	/* leader only: DCF_NODE_NONE = no transfer */
+	uint32_t	transfer_target;	/* transfer running (or awaited after stepping down), else DCF_NODE_NONE */
 	bool		has_report;
 	dcf_admin_report last_report;	/* the last one this node produced */
 } dcf_status;

@@ -6,23 +6,34 @@
  * in force: batch entries, batch bytes and appends in flight per peer are
  * each max(1, configured maximum * L / DCF_FLOW_LEVELS).
  *
- * Each control period (flow_interval_ms) the leader measures what it
- * committed (entries, payload bytes, per second) and the commit latency —
- * from the time an entry was proposed to the time it was committed, sampled
- * for up to DCF_FLOW_SAMPLES proposals in flight — and remembers the lowest
- * period latency of the last DCF_FLOW_MIN_LAT_PERIODS periods (what the
- * cluster does without queueing).  With at least DCF_FLOW_MIN_COMMITS
- * commits in the period (too little load says nothing):
- *   F1  queueing (latency at least twice the lowest) without more
- *       throughput than the period before: L shrinks by a quarter — the
- *       same throughput at a lower latency is the goal;
- *   F2  else, if a limit held entries back during the period (a full
- *       window or a capped batch with more to send) and there was no
- *       queueing: L grows, by a step that doubles while growth goes on
- *       (1, 2, 4, ... up to 16);
- *   F3  else L stays.
- * A new leader starts at DCF_FLOW_START_LEVEL and climbs as load demands.
- * With flow_control off, L is DCF_FLOW_LEVELS: the configured limits.
+ * Measures (always taken, so dcf_status shows them even with steering off):
+ * each control period (flow_interval_ms) the leader counts what it
+ * committed (entries and payload bytes per second) and the mean commit
+ * latency — from the time an entry was proposed to the time this leader
+ * committed it, sampled for up to DCF_FLOW_SAMPLES proposals in flight —
+ * and whether a limit held entries back during the period (a full window,
+ * or a batch cut by a cap with more to send: "demand").
+ *
+ * Steering (flow_control on), a hill climb on Kleinrock's power =
+ * throughput / latency, which is highest at the knee: full throughput
+ * with the least queueing.  With at least DCF_FLOW_MIN_COMMITS commits in
+ * the period:
+ *   F1  no demand: the limits did not bind, so changing them cannot help;
+ *       L stays, and the reference power is forgotten;
+ *   F2  demand, power better than the last period's by more than
+ *       DCF_FLOW_DEADBAND_PCT: L moves on in the same direction, by a step
+ *       that doubles (1, 2, 4, ... DCF_FLOW_MAX_STEP);
+ *   F3  demand, power worse by more than the dead band: the last move hurt,
+ *       L moves back the other way by one;
+ *   F4  demand, power within the dead band (a plateau): L moves down by
+ *       one — the same throughput with less in flight is the goal.
+ * Too low a level shows as a backlog in the leader (latency up,
+ * throughput down); too high a level as a queue in the network or at a
+ * slow follower (latency up, throughput flat): both lower the power, so
+ * the climb settles around the knee.  A new leader starts at the
+ * configured limits (level DCF_FLOW_LEVELS), as if flow control were off,
+ * and only moves when load makes the limits bind.  With flow_control off
+ * L stays DCF_FLOW_LEVELS.
  *
  * Invariant: 1 <= limits <= configured maxima; every progress entry's
  * window (infl_limit) equals the inflight limit in force.
@@ -30,9 +41,6 @@
 #include "core/dcf_node_int.h"
 
 #include <string.h>
-
-#define DCF_FLOW_START_LEVEL	8
-#define DCF_FLOW_MAX_STEP		16
 
 uint64_t
 dcf_flow_interval_ms(const dcf_node *node)
@@ -69,7 +77,8 @@ dcf_flow_reset(dcf_node *node)
 	uint32_t	lat = f->lat_ewma_ms;
 
 	memset(f, 0, sizeof(*f));
-	f->level = DCF_FLOW_START_LEVEL;
+	f->level = DCF_FLOW_LEVELS;
+	f->direction = -1;
 	f->step = 1;
 	f->period_start_ms = node->now_ms;
 	f->lat_ewma_ms = lat;
@@ -120,55 +129,80 @@ dcf_flow_demand(dcf_node *node)
 	node->flow.period_demand = true;
 }
 
+/* The new level after a period of the given power (F1..F4). */
+static uint32_t
+steer(dcf_flow *f, uint64_t power)
+{
+	int64_t		level = f->level;
+
+	if (!f->period_demand)
+	{
+		/* F1 */
+		f->step = 1;
+		f->prev_power = 0;
+		return f->level;
+	}
+	if (f->prev_power == 0)
+	{
+		/* no reference yet: probe in the current direction */
+		f->step = 1;
+	}
+	else if (power * 100 > f->prev_power * (100 + DCF_FLOW_DEADBAND_PCT))
+	{
+		/* F2 */
+		f->step = f->step * 2 > DCF_FLOW_MAX_STEP ? DCF_FLOW_MAX_STEP : f->step * 2;
+	}
+	else if (power * 100 < f->prev_power * (100 - DCF_FLOW_DEADBAND_PCT))
+	{
+		/* F3 */
+		f->direction = -f->direction;
+		f->step = 1;
+	}
+	else
+	{
+		/* F4 */
+		f->direction = -1;
+		f->step = 1;
+	}
+	f->prev_power = power;
+	level += (int64_t) f->direction * f->step;
+	if (level < 1)
+	{
+		level = 1;
+		f->direction = 1;		/* nowhere lower to go: the next probe goes up */
+	}
+	if (level > DCF_FLOW_LEVELS)
+	{
+		level = DCF_FLOW_LEVELS;
+		f->direction = -1;
+	}
+	return (uint32_t) level;
+}
+
 void
 dcf_flow_tick(dcf_node *node)
 {
 	dcf_flow   *f = &node->flow;
 	uint64_t	elapsed = node->now_ms - f->period_start_ms;
-	uint64_t	thr;
-	uint32_t	mean = 0;
 	uint32_t	level = f->level;
 
 	if (elapsed < dcf_flow_interval_ms(node))
 		return;
 	f->periods++;
-	thr = f->period_commits * 1000 / elapsed;
-	f->entries_per_s = thr;
+	f->entries_per_s = f->period_commits * 1000 / elapsed;
 	f->bytes_per_s = f->period_bytes * 1000 / elapsed;
+	f->last_demand = f->period_demand;
 	if (f->period_lat_n > 0)
 	{
-		mean = (uint32_t) (f->period_lat_sum_ms / f->period_lat_n);
-		f->lat_ewma_ms = f->lat_ewma_ms ? (f->lat_ewma_ms * 7 + mean) / 8 : mean;
-		if (f->min_lat_age == 0 || mean < f->min_lat_ms || f->min_lat_age > DCF_FLOW_MIN_LAT_PERIODS)
-		{
-			f->min_lat_ms = mean;
-			f->min_lat_age = 0;
-		}
-		f->min_lat_age++;
+		f->last_lat_ms = (uint32_t) (f->period_lat_sum_ms / f->period_lat_n);
+		f->lat_ewma_ms = f->lat_ewma_ms ? (f->lat_ewma_ms * 7 + f->last_lat_ms) / 8 : f->last_lat_ms;
 	}
-	if (node->opts.flow_control && f->period_commits >= DCF_FLOW_MIN_COMMITS && f->period_lat_n > 0)
+	if (f->period_commits >= DCF_FLOW_MIN_COMMITS && f->period_lat_n > 0)
 	{
-		bool		queueing = (uint64_t) mean + 1 >= 2 * ((uint64_t) f->min_lat_ms + 1);
-
-		if (queueing && thr * 20 <= f->prev_power * 21)
-		{
-			/* F1 */
-			level = level * 3 / 4;
-			if (level < 1)
-				level = 1;
-			f->step = 1;
-		}
-		else if (f->period_demand && !queueing)
-		{
-			/* F2 */
-			level += f->step;
-			if (level > DCF_FLOW_LEVELS)
-				level = DCF_FLOW_LEVELS;
-			f->step = f->step * 2 > DCF_FLOW_MAX_STEP ? DCF_FLOW_MAX_STEP : f->step * 2;
-		}
-		else
-			f->step = 1;		/* F3 */
-		f->prev_power = thr;
+		/* committed entries per second per ms of latency (+1: never divide by 0) */
+		f->power = f->entries_per_s * 1000 / ((uint64_t) f->last_lat_ms + 1);
+		if (node->opts.flow_control)
+			level = steer(f, f->power);
 	}
 	if (level != f->level)
 	{
@@ -194,10 +228,14 @@ dcf_flow_status_fill(const dcf_node *node, dcf_flow_status *out)
 	out->inflight_appends = f->inflight;
 	out->enabled = node->opts.flow_control;
 	out->level = f->level;
+	out->direction = f->direction;
+	out->step = f->step;
 	out->commit_latency_ms = f->lat_ewma_ms;
-	out->min_latency_ms = f->min_lat_ms;
+	out->last_latency_ms = f->last_lat_ms;
 	out->entries_per_s = f->entries_per_s;
 	out->bytes_per_s = f->bytes_per_s;
+	out->power = f->power;
+	out->demand = f->last_demand;
 	out->periods = f->periods;
 	out->adjustments = f->adjustments;
 }

@@ -49,10 +49,10 @@ dcf_options_init(dcf_options *opts, uint32_t node_id)
 	opts->run_mode = DCF_RUN_MODE_AUTO;
 	opts->work_mode = DCF_WORK_MODE_NORMAL;
 	opts->vote_num = 0;
-	opts->priority_election = true;
+	opts->priority_election = false;
 	opts->priority_interval_ms = 0;
 	opts->transfer_timeout_ms = 0;
-	opts->flow_control = true;
+	opts->flow_control = false;
 	opts->flow_interval_ms = 0;
 }
 
@@ -423,6 +423,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 				node->leader_id != m->from)
 				dcf_election_become_follower(node, node->term, m->from);
 			dcf_election_heard_leader(node);
+			dcf_transfer_heard_leader(node, m->from);
 			dcf_node_reset_election_timer(node);
 			if (m->type == DCF_MSG_APPEND)
 				dcf_replication_handle_append(node, m);
@@ -564,8 +565,9 @@ build_update(dcf_node *node, dcf_update *out)
 	node->hs_dirty = false;
 	if (node->membership_dirty)
 	{
-		out->membership = &node->membership;
-		out->membership_index = node->membership_index;
+		/* the record (H7): the configuration in force, plus undo_index after a rollback */
+		out->membership = &node->record;
+		out->membership_index = node->record_index;
 		node->membership_dirty = false;
 	}
 	dcf_raftlog_take_update(&node->log, &out->entries, &out->n_entries, &out->truncate_from);
@@ -585,6 +587,8 @@ build_update(dcf_node *node, dcf_update *out)
 	node->reported_term = node->term;
 	out->next_tick_ms = node->role == DCF_ROLE_LEADER ? node->heartbeat_deadline_ms :
 		node->election_deadline_ms;
+	if (node->transfer.awaiting && node->transfer.deadline_ms < out->next_tick_ms)
+		out->next_tick_ms = node->transfer.deadline_ms;
 	if (node->role == DCF_ROLE_LEADER)
 	{
 		/* transfers, flow periods and priority checks have their own times */
@@ -630,7 +634,10 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 			if (node->role == DCF_ROLE_LEADER)
 				dcf_replication_tick(node);
 			else
+			{
+				dcf_transfer_follower_tick(node);
 				dcf_election_tick(node);
+			}
 			break;
 		case DCF_EVENT_MESSAGE:
 			if (ev->u.message == NULL)
@@ -748,6 +755,7 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 	out->priority_election = node->opts.priority_election;
 	out->has_report = node->has_report;
 	out->last_report = node->last_report;
+	out->transfer_target = node->transfer.target;
 	dcf_flow_status_fill(node, &out->flow);
 	if (node->role != DCF_ROLE_LEADER)
 		return;
@@ -756,7 +764,6 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 	out->change.node_id = node->change.node_id;
 	out->change.index = node->change.index;
 	out->change.automatic = node->change.automatic;
-	out->transfer_target = node->transfer.target;
 	out->cluster_min_applied_index = node->applied;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{

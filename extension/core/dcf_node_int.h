@@ -41,7 +41,8 @@
 #define DCF_FLOW_SAMPLES			64	/* latency samples in flight */
 #define DCF_FLOW_DEFAULT_INTERVAL_MS 100
 #define DCF_FLOW_MIN_COMMITS		4	/* per period, to steer at all */
-#define DCF_FLOW_MIN_LAT_PERIODS	50	/* min latency forgotten after */
+#define DCF_FLOW_DEADBAND_PCT		10	/* power changes below this are noise */
+#define DCF_FLOW_MAX_STEP			16	/* levels per move */
 
 /* ---- the log: host's stable log + the core's unstable tail (dcf_raftlog.c) ---- */
 
@@ -170,7 +171,8 @@ typedef struct dcf_transfer
 	uint32_t	target;			/* DCF_NODE_NONE: none */
 	uint64_t	deadline_ms;
 	bool		timeout_now_sent;
-	bool		automatic;		/* priority election, or hand-over on removal */
+	bool		automatic;		/* priority election */
+	bool		awaiting;		/* stepped down after TIMEOUT_NOW: who leads next? */
 } dcf_transfer;
 
 /* ---- adaptive flow control, leader only (dcf_flow.c) ---- */
@@ -181,7 +183,7 @@ typedef struct dcf_flow
 	uint32_t	batch_entries;	/* limits in force */
 	uint32_t	batch_bytes;
 	uint32_t	inflight;
-	int32_t		direction;		/* +1 / -1: the way the last move went */
+	int32_t		direction;		/* +1 / -1: the way the next move goes */
 	uint32_t	step;
 	uint64_t	period_start_ms;
 	uint64_t	period_commits;
@@ -189,9 +191,10 @@ typedef struct dcf_flow
 	uint64_t	period_lat_sum_ms;
 	uint64_t	period_lat_n;
 	bool		period_demand;	/* a send was held back by a limit */
-	uint64_t	prev_power;		/* committed entries per second, last period */
-	uint32_t	min_lat_ms;
-	uint32_t	min_lat_age;	/* periods since min_lat_ms was set */
+	bool		last_demand;
+	uint64_t	prev_power;		/* power of the last steered period, 0 = none */
+	uint64_t	power;			/* of the last measured period */
+	uint32_t	last_lat_ms;
 	uint32_t	lat_ewma_ms;
 	uint64_t	entries_per_s;
 	uint64_t	bytes_per_s;
@@ -346,6 +349,9 @@ extern dcf_rc dcf_transfer_start(dcf_node *node, uint32_t target, uint32_t timeo
 extern void dcf_transfer_step(dcf_node *node);
 extern void dcf_transfer_tick(dcf_node *node);
 extern void dcf_transfer_lost_leadership(dcf_node *node, uint32_t new_leader_hint);
+extern void dcf_transfer_heard_leader(dcf_node *node, uint32_t leader);
+extern void dcf_transfer_follower_tick(dcf_node *node);
+extern void dcf_transfer_elected(dcf_node *node);
 extern void dcf_transfer_priority_tick(dcf_node *node);
 
 /* dcf_flow.c: adaptive flow control */

@@ -43,6 +43,9 @@
  *       member, keeps leading — counting only the voters of the new
  *       configuration — until that change commits; then it sends TIMEOUT_NOW
  *       to a caught-up voter of the highest priority and steps down.
+ *   C7  No membership change is accepted in minority work mode: the
+ *       argument of C2 (consecutive configurations have intersecting
+ *       majorities) says nothing about vote_num quorums.
  *
  * Restart (dcf_reconfig_init): the host hands back the last record it
  * persisted.  Under H7 no CONFIG entry lies above the record's index, so:
@@ -316,7 +319,8 @@ try_append(dcf_node *node)
 	dcf_rc		rc;
 	char		err[DCF_ERRMSG_MAX];
 
-	if (ch->phase != DCF_CHANGE_WAIT || node->membership_index > node->commit)
+	if (ch->phase != DCF_CHANGE_WAIT || node->membership_index > node->commit ||
+		node->commit < node->term_start_index || node->transfer.target != DCF_NODE_NONE)
 		return;
 	if (ch->needs_catchup && !caught_up(node, ch->node_id))
 		return;
@@ -390,6 +394,10 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 	if (node->transfer.target != DCF_NODE_NONE)
 		return dcf_errf(errmsg, DCF_ERR_STATE, "a leadership transfer to node %u is in progress",
 						node->transfer.target);
+	if (node->opts.work_mode == DCF_WORK_MODE_MINORITY)
+		return dcf_errf(errmsg, DCF_ERR_STATE,
+						"node %u works in minority mode: membership changes need the normal quorum (C7)",
+						node->opts.node_id);
 #ifndef DCF_PLANT_BUG_TWO_CHANGES
 	if (node->change.phase != DCF_CHANGE_NONE)
 		return dcf_errf(errmsg, DCF_ERR_STATE, "a change (%s of node %u) is in flight",
@@ -416,6 +424,9 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 		*m = req->member;
 		/* C4: a voting member counts only once caught up */
 		m->learner = dcf_role_is_voter(m->role);
+#ifdef DCF_PLANT_BUG_NO_CATCHUP
+		m->learner = false;		/* planted bug: a new voter counts at once */
+#endif
 	}
 	else
 	{
@@ -443,6 +454,9 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 						m->learner = false;
 					/* C4: a non-voter made a voter counts only once caught up */
 					needs_catchup = !voted && dcf_member_is_voter(m);
+#ifdef DCF_PLANT_BUG_NO_CATCHUP
+					needs_catchup = false;
+#endif
 				}
 				break;
 			case DCF_ADMIN_CHANGE_PRIORITY:

@@ -99,7 +99,7 @@ dcf_replication_become_leader(dcf_node *node)
 	node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
 	node->campaign_transfer = false;
 	memset(&node->change, 0, sizeof(node->change));
-	memset(&node->transfer, 0, sizeof(node->transfer));
+	dcf_transfer_elected(node);
 	node->lease_fence_index = 0;
 	node->next_priority_check_ms = node->now_ms;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)

@@ -14,9 +14,12 @@
  *       committed: a quorum then holds an entry the target (as of its
  *       TIMEOUT_NOW) lacks, so a late campaign of the target cannot win
  *       against the leader's lease.
- *   T4  When the leader learns of a higher term, the transfer ends:
- *       reported done if the higher term came from the target, abandoned
- *       otherwise.
+ *   T4  When the leader learns of a higher term before TIMEOUT_NOW went
+ *       out, the transfer is abandoned (DCF_ERR_STATE).  After TIMEOUT_NOW,
+ *       the node steps down (usually on the target's vote request) and
+ *       waits until the deadline for the next leader: reported done when
+ *       the target's APPEND/HEARTBEAT arrives, abandoned when another node
+ *       leads (or this one is elected again), timed out otherwise.
  *
  * Priority election: at most once per priority_interval_ms, a leader in
  * run_mode AUTO with priority_election on, no change or transfer in flight
@@ -98,12 +101,14 @@ dcf_transfer_step(dcf_node *node)
 		return;
 	}
 	last = dcf_raftlog_last_index(&node->log);
+#ifndef DCF_PLANT_BUG_TRANSFER_NOT_CAUGHT_UP
 	if (pr->match < last)
 	{
 		/* T1: bring it up to date (a no-op while its window is full) */
 		dcf_replication_send_append(node, pr, false);
 		return;
 	}
+#endif
 	msg = dcf_node_new_msg(node, DCF_MSG_TIMEOUT_NOW, tr->target);
 	if (msg == NULL)
 		return;					/* next step */
@@ -153,15 +158,57 @@ dcf_transfer_lost_leadership(dcf_node *node, uint32_t new_term_from)
 {
 	dcf_transfer *tr = &node->transfer;
 
-	if (tr->target == DCF_NODE_NONE)
+	(void) new_term_from;
+	if (tr->target == DCF_NODE_NONE || tr->awaiting)
 		return;
 	/* T4 */
-	if (new_term_from == tr->target)
+	if (tr->timeout_now_sent)
+	{
+		tr->awaiting = true;	/* keeps target, deadline */
+		return;
+	}
+	dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
+					"leadership lost before the target was up to date");
+	memset(tr, 0, sizeof(*tr));
+}
+
+void
+dcf_transfer_heard_leader(dcf_node *node, uint32_t leader)
+{
+	dcf_transfer *tr = &node->transfer;
+
+	if (!tr->awaiting)
+		return;
+	if (leader == tr->target)
 		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_OK, 0, tr->automatic,
 						"the target took over");
 	else
 		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
-						"leadership lost during the transfer");
+						"another node took over");
+	memset(tr, 0, sizeof(*tr));
+}
+
+void
+dcf_transfer_follower_tick(dcf_node *node)
+{
+	dcf_transfer *tr = &node->transfer;
+
+	if (!tr->awaiting || node->now_ms < tr->deadline_ms)
+		return;
+	dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_TIMEOUT, 0, tr->automatic,
+					"the target did not take over in time");
+	memset(tr, 0, sizeof(*tr));
+}
+
+/* Called when this node wins an election: a transfer it awaited failed. */
+void
+dcf_transfer_elected(dcf_node *node)
+{
+	dcf_transfer *tr = &node->transfer;
+
+	if (tr->awaiting)
+		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
+						"this node was elected again");
 	memset(tr, 0, sizeof(*tr));
 }
 
