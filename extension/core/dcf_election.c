@@ -96,6 +96,11 @@ dcf_election_quorum_ack_ms(const dcf_node *node)
 bool
 dcf_election_may_campaign(const dcf_node *node)
 {
+#ifdef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
+	/* planted bug: a LOGGER campaigns and leads like a FOLLOWER */
+	if (node->self >= 0 && dcf_member_acting_role(&node->membership.members[node->self]) == DCF_ROLE_LOGGER)
+		return true;
+#endif
 	return node->self >= 0 && dcf_member_may_lead(&node->membership.members[node->self]);
 }
 
@@ -103,12 +108,6 @@ dcf_election_may_campaign(const dcf_node *node)
 bool
 dcf_election_can_campaign(const dcf_node *node)
 {
-#ifdef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
-	/* planted bug: loggers campaign like followers */
-	if (node->self >= 0 && node->membership.members[node->self].role == DCF_ROLE_LOGGER &&
-		!node->membership.members[node->self].learner && node->opts.run_mode == DCF_RUN_MODE_AUTO)
-		return true;
-#endif
 #ifdef DCF_PLANT_BUG_RUN_MODE_IGNORED
 	/* planted bug: run_mode NONE still elects automatically */
 	return dcf_election_may_campaign(node);
