@@ -25,8 +25,9 @@
  *       that doubles (1, 2, 4, ... DCF_FLOW_MAX_STEP);
  *   F3  demand, power worse by more than the dead band: the last move hurt,
  *       L moves back the other way by one;
- *   F4  demand, power within the dead band (a plateau): L moves down by
- *       one — the same throughput with less in flight is the goal.
+ *   F4  demand, power within the dead band (a plateau): L moves down —
+ *       the same throughput with less in flight is the goal — by a step
+ *       that doubles while it keeps going down (1 after a move up).
  * Too low a level shows as a backlog in the leader (latency up,
  * throughput down); too high a level as a queue in the network or at a
  * slow follower (latency up, throughput flat): both lower the power, so
@@ -160,9 +161,12 @@ steer(dcf_flow *f, uint64_t power)
 	}
 	else
 	{
-		/* F4 */
+		/* F4: downhill keeps its pace, anything else starts down slowly */
+		if (f->direction < 0)
+			f->step = f->step * 2 > DCF_FLOW_MAX_STEP ? DCF_FLOW_MAX_STEP : f->step * 2;
+		else
+			f->step = 1;
 		f->direction = -1;
-		f->step = 1;
 	}
 	f->prev_power = power;
 	level += (int64_t) f->direction * f->step;

@@ -130,6 +130,7 @@ typedef struct dcf_progress
 	uint32_t	infl_count;
 	uint32_t	infl_cap;		/* ring size (allocation) */
 	uint32_t	infl_limit;		/* window in force (flow control), <= cap */
+	uint64_t	infl_dropped_last;	/* last index of an append freed unanswered */
 	uint32_t	sent_this_step;
 	bool		minority;		/* its last answer came in minority mode */
 	/* learner catch-up rounds (dcf_reconfig.c) */

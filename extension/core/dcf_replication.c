@@ -427,7 +427,8 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 		case DCF_PROGRESS_REPLICATE:
 			if (!updated)
 				return;
-			if (pr->infl_count > 0 && m->index < dcf_progress_infl_oldest(pr))
+			if (pr->infl_count > 0 && m->index < dcf_progress_infl_oldest(pr) &&
+				m->index > pr->infl_dropped_last)
 			{
 				/* the peer took part of an append: its log is full, slow down */
 				dcf_progress_become_probe(pr);

@@ -292,6 +292,12 @@ th_handle(th_cluster *c, th_node *tn, const dcf_update *u)
 		for (uint64_t i = first; i <= tn->n; i++)
 			free(tn->log[i].payload);
 		tn->n = first - 1;
+		if (first - 1 + u->n_entries > TH_LOG_MAX)
+		{
+			printf("# node %u: the harness log holds at most %d entries\n", tn->id, TH_LOG_MAX);
+			c->failures++;
+			return;
+		}
 		for (uint32_t i = 0; i < u->n_entries; i++)
 		{
 			th_entry   *e = &tn->log[++tn->n];
