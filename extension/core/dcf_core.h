@@ -237,6 +237,7 @@ extern dcf_rc dcf_membership_validate(const dcf_membership *ms, char *errmsg);
 
 /* The member with node_id, or NULL. */
 extern const dcf_member *dcf_membership_find(const dcf_membership *ms, uint32_t node_id);
+extern const dcf_member *dcf_membership_find_in(const dcf_member *members, uint32_t n, uint32_t node_id);
 
 /* Role predicates on a configured role. */
 extern bool dcf_role_is_voter(dcf_role configured);	/* LEADER FOLLOWER LOGGER */
@@ -446,7 +447,10 @@ typedef struct dcf_proposal
  *   REMOVE_MEMBER    removing the leader itself makes it step down once the
  *                    change commits (after handing over with TIMEOUT_NOW)
  *   CHANGE_ROLE      a non-voter made a voter waits until it is caught up;
- *                    a leader made LOGGER/PASSIVE steps down after commit
+ *                    a leader made PASSIVE steps down after commit
+ *                    The leader cannot remove itself or stop being able to
+ *                    lead (PASSIVE, LOGGER) when the new configuration has
+ *                    a LOGGER voter: transfer leadership first
  *   TRANSFER_LEADER  value = timeout in ms (0: transfer_timeout_ms); the
  *                    leader stops taking proposals, brings the target up to
  *                    date, sends TIMEOUT_NOW; aborted (and reported) when
@@ -455,7 +459,9 @@ typedef struct dcf_proposal
  *                    steps down; entering minority arms the term step
  *   SET_RUN_MODE     value = dcf_run_mode
  *   PROMOTE          start an election now (any run mode; votes respect
- *                    leases); a no-op on the leader
+ *                    leases, its own too: refused with DCF_ERR_STATE within
+ *                    an election timeout of hearing from a leader or of
+ *                    starting); a no-op on the leader
  *   SET_PRIORITY_ELECTION  value = 0 (off) or 1 (on)
  */
 typedef enum dcf_admin_kind

@@ -49,6 +49,18 @@
  *       same term, and only if the node holds the leader's last index as of
  *       sending: the node then campaigns at once, without pre-vote, with
  *       the TRANSFER flag.
+ *   E8  Membership changes: a node judges candidates by its configuration in
+ *       force (the last CONFIG entry of its log), except that, as in Raft,
+ *       it does not refuse a candidate only because that configuration
+ *       leaves the candidate out, and a node that its own configuration
+ *       leaves out keeps, while that configuration is not committed on it,
+ *       the rights it had in the previous one (it may vote, and campaign
+ *       for the voters of its configuration without counting itself).  A
+ *       leader that removes itself and steps down early (check-quorum, a
+ *       crash) may hold the only copy of its removal among the nodes that
+ *       may lead; without E8 nobody could elect anyone (the simulator found
+ *       that deadlock).  Pre-vote and leases keep removed nodes from
+ *       disrupting a cluster that has a leader.
  */
 #include "core/dcf_node_int.h"
 
@@ -101,7 +113,28 @@ dcf_election_may_campaign(const dcf_node *node)
 	if (node->self >= 0 && dcf_member_acting_role(&node->membership.members[node->self]) == DCF_ROLE_LOGGER)
 		return true;
 #endif
-	return node->self >= 0 && dcf_member_may_lead(&node->membership.members[node->self]);
+	if (node->self >= 0)
+		return dcf_member_may_lead(&node->membership.members[node->self]);
+	/* E8 */
+	{
+		const dcf_member *was = dcf_election_removed_self(node);
+
+		return was != NULL && dcf_member_may_lead(was);
+	}
+}
+
+/*
+ * E8: a node that its own configuration in force leaves out, while that
+ * configuration is not committed on it (its removal in flight), keeps the
+ * rights it had in the previous configuration: its member entry there, or
+ * NULL.
+ */
+const dcf_member *
+dcf_election_removed_self(const dcf_node *node)
+{
+	if (node->self >= 0 || node->membership_index <= node->commit || node->membership.n_prev == 0)
+		return NULL;
+	return dcf_membership_find_in(node->membership.prev, node->membership.n_prev, node->opts.node_id);
 }
 
 /* E1, E5: may this node start an election by itself? */
@@ -225,7 +258,8 @@ dcf_election_campaign(dcf_node *node, bool pre_vote, bool transfer)
 	node->campaign_transfer = transfer;
 	node->leader_id = DCF_NODE_NONE;
 	memset(node->votes, 0, sizeof(node->votes));
-	node->votes[node->self] = 1;
+	if (node->self >= 0)
+		node->votes[node->self] = 1;	/* (E8: a removed node's own vote does not count) */
 	dcf_node_reset_election_timer(node);
 
 	res = tally(node);
@@ -297,7 +331,8 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 {
 	bool		pre = m->type == DCF_MSG_PREVOTE_REQ;
 	const dcf_member *cand = dcf_membership_find(&node->membership, m->from);
-	const dcf_member *me = node->self >= 0 ? &node->membership.members[node->self] : NULL;
+	const dcf_member *me = node->self >= 0 ? &node->membership.members[node->self] :
+		dcf_election_removed_self(node);
 	bool		granted = false;
 	bool		i_vote = me != NULL && dcf_member_is_voter(me);
 	dcf_msg    *resp;
@@ -306,7 +341,8 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 	if (me != NULL && me->role == DCF_ROLE_PASSIVE)
 		i_vote = true;
 #endif
-	if (i_vote && cand != NULL && dcf_member_may_lead(cand) && dcf_node_same_mode(node, m->flags))
+	/* E8: a candidate our configuration leaves out is judged by its log alone */
+	if (i_vote && (cand == NULL || dcf_member_may_lead(cand)) && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||
 			(node->vote == DCF_NODE_NONE && node->leader_id == DCF_NODE_NONE) ||

@@ -118,6 +118,15 @@ dcf_member_init(dcf_member *m, uint32_t node_id, dcf_role role)
 }
 
 const dcf_member *
+dcf_membership_find_in(const dcf_member *members, uint32_t n, uint32_t node_id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (members[i].node_id == node_id)
+			return &members[i];
+	return NULL;
+}
+
+const dcf_member *
 dcf_membership_find(const dcf_membership *ms, uint32_t node_id)
 {
 	for (uint32_t i = 0; i < ms->n_members && i < DCF_MEMBERS_MAX; i++)

@@ -13,12 +13,14 @@
  *       APPEND/HEARTBEAT is answered with our term (so it steps down) and a
  *       stale PREVOTE_REQ is refused with our term.
  *   M3  Messages addressed to another node are dropped, and so are (pre-)
- *       vote requests and answers from nodes that are not members of the
- *       configuration in force: a removed node must not disturb the cluster
- *       (dissertation §4.2.3).  Appends, heartbeats and their answers are
- *       accepted from anyone: only the leader of a term sends appends, and a
- *       leader that removed itself still replicates its last change; answers
- *       are matched against the leader's progress entries.
+ *       vote answers from nodes that are not members of the configuration in
+ *       force (they count for nothing).  Vote requests are accepted from
+ *       anyone, as in Raft (rule E8 of dcf_election.c): pre-vote and the
+ *       vote lease keep a removed node from disturbing a cluster that has a
+ *       leader (dissertation §4.2.3).  Appends, heartbeats and their answers
+ *       are accepted from anyone: only the leader of a term sends appends,
+ *       and a leader that removed itself still replicates its last change;
+ *       answers are matched against the leader's progress entries.
  *
  * Step structure: garbage of the previous step is freed first (H5); the
  * event is handled; then the update is assembled from what changed.  A log
@@ -356,19 +358,13 @@ dcf_node_destroy(dcf_node *node)
 
 /* ---- events ---------------------------------------------------------------- */
 
-static bool
-is_vote_msg(dcf_msg_type t)
-{
-	return t == DCF_MSG_PREVOTE_REQ || t == DCF_MSG_VOTE_REQ || t == DCF_MSG_PREVOTE_RESP ||
-		t == DCF_MSG_VOTE_RESP;
-}
-
 static void
 step_message(dcf_node *node, const dcf_msg *m)
 {
 	if (m->to != node->opts.node_id || m->from == node->opts.node_id)
 		return;					/* M3 */
-	if (is_vote_msg(m->type) && dcf_membership_find(&node->membership, m->from) == NULL)
+	if ((m->type == DCF_MSG_PREVOTE_RESP || m->type == DCF_MSG_VOTE_RESP) &&
+		dcf_membership_find(&node->membership, m->from) == NULL)
 		return;					/* M3 */
 	node->higher_term_from = DCF_NODE_NONE;
 	if (m->term > node->term)
@@ -527,6 +523,11 @@ step_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 			if (!dcf_election_may_campaign(node))
 				return dcf_errf(errmsg, DCF_ERR_STATE, "node %u cannot lead: it is a %s member",
 								node->opts.node_id, dcf_role_name(node->conf_role));
+			/* E3 holds for its own vote too: a leader may hold a lease on it */
+			if (dcf_election_in_lease(node))
+				return dcf_errf(errmsg, DCF_ERR_STATE,
+								"node %u heard from a leader less than an election timeout ago (or just started): transfer leadership instead",
+								node->opts.node_id);
 			dcf_election_campaign(node, true, false);
 			return DCF_OK;
 		case DCF_ADMIN_TRANSFER_LEADER:

@@ -12,13 +12,20 @@
  *       node goes back to the configuration that entry replaced.
  *   C2  A leader appends a CONFIG entry only when (a) the previous CONFIG
  *       entry is committed, (b) the first entry of its own term (its NOOP)
- *       is committed, (c) no leader transfer runs, and (d) the new
+ *       is committed, (c) no leader transfer runs, (d) the new
  *       configuration differs from the old in one member — its presence,
- *       role, priority, group or learner flag.  (a) makes any two
+ *       role, priority, group or learner flag — and (e) their weighted
+ *       majorities intersect.  (a) makes any two
  *       configurations that can be in use at once differ in one member, so
  *       their quorums intersect; (b) keeps a configuration of a deposed
  *       leader from racing one of the new leader (the published bug of
- *       single-server changes without it).
+ *       single-server changes without it).  (e) With weights, one member
+ *       apart is not enough — a member heavy enough to be a majority alone
+ *       can be dropped, leaving two disjoint majorities (the simulator's
+ *       seed 363 elected a second leader that way) — so a change is accepted
+ *       only when every weighted majority of the old configuration shares a
+ *       voter with every one of the new (dcf_quorum_majorities_intersect,
+ *       exact).  With weights 1 every single-member change passes.
  *   C3  N7's "at most one CONFIG entry above the commit index, and its
  *       predecessor is committed": a leader sends a CONFIG entry only with a
  *       commit index at or above the previous CONFIG entry (C2a), so a
@@ -39,10 +46,16 @@
  *       holds is then durable on the leader that sent it, so the logger can
  *       never be ahead of every node that may lead (which would make it
  *       refuse them all its vote, forever).
- *   C6  A leader that removes itself, or makes itself a LOGGER or PASSIVE
- *       member, keeps leading — counting only the voters of the new
- *       configuration — until that change commits; then it sends TIMEOUT_NOW
- *       to a caught-up voter of the highest priority and steps down.
+ *   C6  A leader that removes itself, or makes itself a PASSIVE member,
+ *       keeps leading — counting only the voters of the new configuration —
+ *       until that change commits; then it sends TIMEOUT_NOW to a caught-up
+ *       voter of the highest priority and steps down.  That is refused when
+ *       the new configuration has a LOGGER voter, and so is making the
+ *       leader itself a LOGGER (transfer leadership first): the entries it
+ *       committed with a logger's copy may be on no other node that may
+ *       lead — the leader can step down early (check-quorum) or crash —
+ *       and the logger, more up to date than every candidate, would refuse
+ *       them all its vote, forever.  The simulator found both deadlocks.
  *   C7  No membership change is accepted in minority work mode: the
  *       argument of C2 (consecutive configurations have intersecting
  *       majorities) says nothing about vote_num quorums.
@@ -286,6 +299,36 @@ has_logger_voter(const dcf_membership *ms)
 	return false;
 }
 
+/* C2e: the voters of both configurations, by node, and their two weights */
+static bool
+majorities_intersect(const dcf_membership *a, const dcf_membership *b)
+{
+	dcf_quorum_pair p[2 * DCF_MEMBERS_MAX];
+	uint32_t	n = 0;
+
+	for (uint32_t i = 0; i < a->n_members; i++)
+	{
+		const dcf_member *ma = &a->members[i];
+		const dcf_member *mb = dcf_membership_find(b, ma->node_id);
+
+		p[n].weight_a = dcf_member_is_voter(ma) ? ma->weight : 0;
+		p[n].weight_b = mb && dcf_member_is_voter(mb) ? mb->weight : 0;
+		n++;
+	}
+	for (uint32_t i = 0; i < b->n_members; i++)
+	{
+		const dcf_member *mb = &b->members[i];
+
+		if (dcf_membership_find(a, mb->node_id) == NULL && n < DCF_MEMBERS_MAX)
+		{
+			p[n].weight_a = 0;
+			p[n].weight_b = dcf_member_is_voter(mb) ? mb->weight : 0;
+			n++;
+		}
+	}
+	return dcf_quorum_majorities_intersect(p, n);
+}
+
 /*
  * C4: has node_id completed a catch-up round within an election timeout?
  * A round that took longer starts a new one from the current last index.
@@ -470,9 +513,23 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 								(int) req->kind);
 		}
 	}
+	{
+		const dcf_member *me = dcf_membership_find(&next, node->opts.node_id);
+
+		/* C6: a leader that will not lead again leaves no LOGGER behind */
+		if ((me == NULL || !dcf_member_may_lead(me)) && has_logger_voter(&next))
+			return dcf_errf(errmsg, DCF_ERR_STATE,
+							"node %u leads and the new configuration has a LOGGER voter: transfer leadership first (C6)",
+							node->opts.node_id);
+	}
 	if ((rc = dcf_membership_validate(&next, errmsg)) != DCF_OK)
 		return dcf_errwrap(errmsg, rc, "%s of node %u", dcf_admin_kind_name(req->kind),
 						   req->kind == DCF_ADMIN_ADD_MEMBER ? req->member.node_id : req->node_id);
+	if (!majorities_intersect(&node->membership, &next))
+		return dcf_errf(errmsg, DCF_ERR_INVALID,
+						"%s of node %u refused: with these weights a majority of the old configuration and one of the new could be disjoint (C2e)",
+						dcf_admin_kind_name(req->kind),
+						req->kind == DCF_ADMIN_ADD_MEMBER ? req->member.node_id : req->node_id);
 	if (next.n_members == node->membership.n_members &&
 		memcmp(next.members, node->membership.members, sizeof(dcf_member) * next.n_members) == 0)
 	{
@@ -572,8 +629,9 @@ dcf_reconfig_leader_step(dcf_node *node)
 		return;
 	}
 	if (ch->phase != DCF_CHANGE_NONE || dcf_reconfig_change_in_flight(node) ||
-		node->commit < node->term_start_index || node->transfer.target != DCF_NODE_NONE)
-		return;
+		node->commit < node->term_start_index || node->transfer.target != DCF_NODE_NONE ||
+		node->opts.work_mode == DCF_WORK_MODE_MINORITY)
+		return;					/* (C7: not in minority mode either) */
 	/* C4: promote a learner that has caught up */
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{

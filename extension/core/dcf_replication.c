@@ -93,7 +93,7 @@ dcf_replication_become_leader(dcf_node *node)
 
 	DCF_ASSERT(node->role == DCF_ROLE_CANDIDATE);
 #ifndef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
-	DCF_ASSERT(dcf_role_may_lead(node->conf_role));
+	DCF_ASSERT(dcf_election_may_campaign(node));
 #endif
 	node->role = DCF_ROLE_LEADER;
 	node->leader_id = node->opts.node_id;

@@ -20,6 +20,10 @@
  *       waits until the deadline for the next leader: reported done when
  *       the target's APPEND/HEARTBEAT arrives, abandoned when another node
  *       leads (or this one is elected again), timed out otherwise.
+ *   T5  A target whose last answer came in the other work mode is refused:
+ *       the voters it would need do not count its campaign (E6), and in
+ *       the minority procedure (README.md) the nodes of the lost majority
+ *       must not lead before the switch back.
  *
  * Priority election: at most once per priority_interval_ms, a leader in
  * run_mode AUTO with priority_election on, no change or transfer in flight
@@ -74,6 +78,13 @@ dcf_transfer_start(dcf_node *node, uint32_t target, uint32_t timeout_ms, bool au
 	if (!dcf_member_may_lead(m))
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "node %u is a %s member and cannot lead", target,
 						dcf_role_name(dcf_member_acting_role(m)));
+	{
+		const dcf_progress *pr = dcf_node_progress(node, target);
+
+		/* T5: its votes would not count here, nor ours there (E6) */
+		if (pr != NULL && !dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0))
+			return dcf_errf(errmsg, DCF_ERR_STATE, "node %u works in the other work mode", target);
+	}
 	memset(&node->transfer, 0, sizeof(node->transfer));
 	node->transfer.target = target;
 	node->transfer.deadline_ms = node->now_ms + (timeout_ms ? timeout_ms : default_timeout_ms(node));
@@ -97,6 +108,14 @@ dcf_transfer_step(dcf_node *node)
 	{
 		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
 						"the target can no longer lead");
+		memset(tr, 0, sizeof(*tr));
+		return;
+	}
+	if (!dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0))
+	{
+		/* T5, now that it has answered */
+		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
+						"the target works in the other work mode");
 		memset(tr, 0, sizeof(*tr));
 		return;
 	}

@@ -170,7 +170,7 @@ test_remove_follower(void)
 		stayed &= th_leader(&c) == l;
 	}
 	CHECK(stayed && l->term == term && th_get(&c, 3)->msgs_sent[DCF_MSG_PREVOTE_REQ] > 0,
-		  "node 3 campaigns for 20 election timeouts in vain: nodes 1 and 2 ignore a non-member, term stays %llu",
+		  "node 3 campaigns for 20 election timeouts in vain: nodes 1 and 2 refuse it (lease), term stays %llu",
 		  (unsigned long long) term);
 	idx = th_propose(&c, 1, 1, 10);
 	th_run_filtered(&c, 50, 5, cut_mask, &cut2);
@@ -306,16 +306,27 @@ test_change_role_priority_group(void)
 	CHECK(m && m->role == DCF_ROLE_FOLLOWER && change_of(l).phase == DCF_CHANGE_NONE &&
 		  th_report(&c, 1, DCF_ADMIN_CHANGE_ROLE)->rc == DCF_OK, "caught up, node 2 is a FOLLOWER again");
 
-	/* the leader made PASSIVE steps down once that commits */
+	/* the leader made PASSIVE steps down once that commits (not with a LOGGER voter) */
+	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 1, DCF_ROLE_PASSIVE) == DCF_ERR_STATE &&
+		  th_admin_simple(&c, 1, DCF_ADMIN_REMOVE_MEMBER, 1, 0) == DCF_ERR_STATE &&
+		  th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 1, DCF_ROLE_LOGGER) == DCF_ERR_STATE,
+		  "with LOGGER node 3, the leader may not remove itself or stop being able to lead");
+	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 3, DCF_ROLE_FOLLOWER) == DCF_OK, "node 3 made FOLLOWER");
+	th_run(&c, 50, 5);
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 1, DCF_ROLE_PASSIVE) == DCF_OK, "node 1 (leader) made PASSIVE");
 	th_run(&c, 50, 5);
-	CHECK(l->role == DCF_ROLE_PASSIVE && th_leader(&c) && th_leader(&c)->id == 2,
-		  "it stepped down and acts as PASSIVE; node 2 (the only other that may lead) leads");
-	CHECK(th_admin_simple(&c, 2, DCF_ADMIN_CHANGE_ROLE, 3, DCF_ROLE_CANDIDATE) == DCF_ERR_INVALID,
-		  "role CANDIDATE cannot be configured");
-	CHECK(th_admin_simple(&c, 2, DCF_ADMIN_REMOVE_MEMBER, 9, 0) == DCF_ERR_INVALID, "removing a non-member is refused");
-	CHECK(th_admin_simple(&c, 3, DCF_ADMIN_REMOVE_MEMBER, 1, 0) == DCF_ERR_STATE,
-		  "a change asked of a follower is refused");
+	CHECK(l->role == DCF_ROLE_PASSIVE && th_leader(&c) && th_leader(&c)->id != 1,
+		  "it stepped down and acts as PASSIVE; node %u leads", th_leader(&c) ? th_leader(&c)->id : 0);
+	{
+		uint32_t	nl = th_leader(&c) ? th_leader(&c)->id : 2;
+		uint32_t	other = nl == 2 ? 3 : 2;
+
+		CHECK(th_admin_simple(&c, nl, DCF_ADMIN_CHANGE_ROLE, other, DCF_ROLE_CANDIDATE) == DCF_ERR_INVALID,
+			  "role CANDIDATE cannot be configured");
+		CHECK(th_admin_simple(&c, nl, DCF_ADMIN_REMOVE_MEMBER, 9, 0) == DCF_ERR_INVALID, "removing a non-member is refused");
+		CHECK(th_admin_simple(&c, other, DCF_ADMIN_REMOVE_MEMBER, 1, 0) == DCF_ERR_STATE,
+			  "a change asked of a follower is refused");
+	}
 	CHECK(c.failures == 0, "no host-side failures");
 	th_destroy(&c);
 }
