@@ -33,8 +33,8 @@
  *       that ordered the transfer gave its lease up (dcf_node.c).
  *   E4  Votes are weighted: a candidate wins with granted weight >= the
  *       quorum of the voters in force (LEADER, FOLLOWER, LOGGER members that
- *       are not learners); PASSIVE members and learners never vote; only
- *       LEADER/FOLLOWER members campaign.
+ *       are not learners); it asks, and counts, no PASSIVE member or
+ *       learner; only LEADER/FOLLOWER members campaign.
  *   E5  With run_mode NONE a node never starts an election by itself; a
  *       TIMEOUT_NOW from its leader (transfer) or a PROMOTE request still
  *       makes it campaign, once.
@@ -53,14 +53,25 @@
  *       force (the last CONFIG entry of its log), except that, as in Raft,
  *       it does not refuse a candidate only because that configuration
  *       leaves the candidate out, and a node that its own configuration
- *       leaves out keeps, while that configuration is not committed on it,
- *       the rights it had in the previous one (it may vote, and campaign
- *       for the voters of its configuration without counting itself).  A
- *       leader that removes itself and steps down early (check-quorum, a
- *       crash) may hold the only copy of its removal among the nodes that
- *       may lead; without E8 nobody could elect anyone (the simulator found
- *       that deadlock).  Pre-vote and leases keep removed nodes from
- *       disrupting a cluster that has a leader.
+ *       leaves out or forbids to lead (PASSIVE) keeps, while that
+ *       configuration is not committed on it, the right to campaign it had
+ *       in the previous one (for the voters of its configuration; its own
+ *       vote counts only if it is one of them).  A leader that removes or
+ *       demotes itself and steps down early (check-quorum, a crash) may hold
+ *       the only copy of that change among the nodes that may lead; without
+ *       E8 nobody could elect anyone (the simulator found that deadlock).
+ *       Elected that way, it commits the change and steps down (C6).
+ *       Pre-vote and leases keep removed nodes from disrupting a cluster
+ *       that has a leader.
+ *   E9  A node answers a vote request on its merits (term, lease, log, work
+ *       mode, whether the candidate may lead) whatever its own role: the
+ *       candidate asks, and counts, only the voters of its configuration,
+ *       so a PASSIVE member's vote never counts — but a member made a voter
+ *       by a CONFIG entry it has not received yet still votes for a
+ *       candidate that has it (as in Raft, where servers vote without
+ *       consulting their configuration).  Without E9 that promotion could
+ *       leave a candidate needing a vote nobody would give (the simulator
+ *       found that deadlock too).
  */
 #include "core/dcf_node_int.h"
 
@@ -113,26 +124,26 @@ dcf_election_may_campaign(const dcf_node *node)
 	if (node->self >= 0 && dcf_member_acting_role(&node->membership.members[node->self]) == DCF_ROLE_LOGGER)
 		return true;
 #endif
-	if (node->self >= 0)
-		return dcf_member_may_lead(&node->membership.members[node->self]);
+	if (node->self >= 0 && dcf_member_may_lead(&node->membership.members[node->self]))
+		return true;
 	/* E8 */
 	{
-		const dcf_member *was = dcf_election_removed_self(node);
+		const dcf_member *was = dcf_election_previous_self(node);
 
 		return was != NULL && dcf_member_may_lead(was);
 	}
 }
 
 /*
- * E8: a node that its own configuration in force leaves out, while that
- * configuration is not committed on it (its removal in flight), keeps the
- * rights it had in the previous configuration: its member entry there, or
- * NULL.
+ * E8: a node that its own configuration in force leaves out or forbids to
+ * lead, while that configuration is not committed on it (its removal or
+ * demotion in flight), keeps the right to campaign it had in the previous
+ * configuration: its member entry there, or NULL.
  */
 const dcf_member *
-dcf_election_removed_self(const dcf_node *node)
+dcf_election_previous_self(const dcf_node *node)
 {
-	if (node->self >= 0 || node->membership_index <= node->commit || node->membership.n_prev == 0)
+	if (node->membership_index <= node->commit || node->membership.n_prev == 0)
 		return NULL;
 	return dcf_membership_find_in(node->membership.prev, node->membership.n_prev, node->opts.node_id);
 }
@@ -331,18 +342,16 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 {
 	bool		pre = m->type == DCF_MSG_PREVOTE_REQ;
 	const dcf_member *cand = dcf_membership_find(&node->membership, m->from);
-	const dcf_member *me = node->self >= 0 ? &node->membership.members[node->self] :
-		dcf_election_removed_self(node);
 	bool		granted = false;
-	bool		i_vote = me != NULL && dcf_member_is_voter(me);
 	dcf_msg    *resp;
 
-#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
-	if (me != NULL && me->role == DCF_ROLE_PASSIVE)
-		i_vote = true;
-#endif
-	/* E8: a candidate our configuration leaves out is judged by its log alone */
-	if (i_vote && (cand == NULL || dcf_member_may_lead(cand)) && dcf_node_same_mode(node, m->flags))
+	/*
+	 * E9: whether this node's vote counts is the candidate's business (it
+	 * asks only the voters of its configuration): our own role is not
+	 * consulted.  A candidate our configuration leaves out is judged by its
+	 * log alone (E8); one it makes a LOGGER, PASSIVE or learner is refused.
+	 */
+	if ((cand == NULL || dcf_member_may_lead(cand)) && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||
 			(node->vote == DCF_NODE_NONE && node->leader_id == DCF_NODE_NONE) ||

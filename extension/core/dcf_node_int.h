@@ -310,7 +310,7 @@ extern bool dcf_election_can_campaign(const dcf_node *node);
 extern void dcf_election_campaign(dcf_node *node, bool pre_vote, bool transfer);
 extern void dcf_election_handle_timeout_now(dcf_node *node, const dcf_msg *m);
 extern bool dcf_election_may_campaign(const dcf_node *node);
-extern const dcf_member *dcf_election_removed_self(const dcf_node *node);
+extern const dcf_member *dcf_election_previous_self(const dcf_node *node);
 extern dcf_role dcf_election_follower_role(const dcf_node *node);
 extern dcf_rc dcf_election_set_work_mode(dcf_node *node, uint32_t mode, uint32_t vote_num,
 										 char *errmsg);

@@ -342,6 +342,7 @@ typedef struct sim_world
 	sim_map		entry_chain;	/* (index, term) -> chain: log matching */
 	sim_map		term_leader;	/* (term, 0) -> node id: election safety */
 	sim_map		votes;			/* (node, term) -> candidate */
+	sim_map		asked;			/* (candidate, term | pre-vote bit) -> voters it counts */
 	uint64_t	max_leader_term;
 	uint64_t   *lead_ms;		/* leaderships in the order they became real: when */
 	uint64_t   *lead_term;		/* and of which term */

@@ -171,6 +171,7 @@ sim_check_reset(sim_world *w)
 	sim_map_clear(&w->entry_chain);
 	sim_map_clear(&w->term_leader);
 	sim_map_clear(&w->votes);
+	sim_map_clear(&w->asked);
 	w->max_leader_term = 0;
 	w->n_lead = 0;
 }
@@ -185,24 +186,29 @@ sim_self(sim_node *sn)
 }
 
 /*
- * The member entry whose rights the node acts with: its own in its
- * configuration in force, else (rule E8 of dcf_election.c: its removal in
- * flight, not committed on it) its entry in the previous configuration.
+ * May the node campaign and lead?  If its configuration in force says so,
+ * or (rule E8 of dcf_election.c: its removal or demotion in flight, not
+ * committed on it) the previous configuration did.
  */
-static const dcf_member *
-acting_self(sim_node *sn, uint64_t commit)
+static bool
+may_lead_now(sim_node *sn, uint64_t commit)
 {
 	uint64_t	idx = 0;
 	const dcf_membership *ms;
 	const dcf_member *me;
 
 	if (sn->node == NULL)
-		return NULL;
+		return false;
 	ms = dcf_node_membership(sn->node, &idx);
 	me = dcf_membership_find(ms, sn->id);
-	if (me == NULL && idx > commit && ms->n_prev > 0)
+	if (me != NULL && dcf_member_may_lead(me))
+		return true;
+	if (idx > commit && ms->n_prev > 0)
+	{
 		me = dcf_membership_find_in(ms->prev, ms->n_prev, sn->id);
-	return me;
+		return me != NULL && dcf_member_may_lead(me);
+	}
+	return false;
 }
 
 static sim_node *
@@ -262,8 +268,8 @@ void
 sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_before,
 				 uint64_t term_before, dcf_event_type ev)
 {
-	const dcf_member *me = acting_self(sn, u->commit_index);
-	bool		may_lead = me != NULL && dcf_member_may_lead(me);
+	const dcf_member *me = sim_self(sn);
+	bool		may_lead = may_lead_now(sn, u->commit_index);
 	bool		campaigning = u->role == DCF_ROLE_CANDIDATE || u->role == DCF_ROLE_PRE_CANDIDATE;
 	bool		was_campaigning = role_before == DCF_ROLE_CANDIDATE || role_before == DCF_ROLE_PRE_CANDIDATE;
 	bool		new_leader = u->role == DCF_ROLE_LEADER &&
@@ -329,14 +335,35 @@ sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_
 void
 sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_status *lim)
 {
+	if (m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ)
+	{
+		/* the voters this candidate counts, for its term: checked at the grants */
+		const dcf_membership *ms = dcf_node_membership(sn->node, NULL);
+		uint64_t	mask = 0;
+		uint64_t	key = m->term | (m->type == DCF_MSG_PREVOTE_REQ ? 1ULL << 63 : 0);
+
+		uint64_t	old = 0;
+		sim_node   *to = host_of(w, m->to);
+
+		for (uint32_t k = 0; k < ms->n_members; k++)
+			if (dcf_member_is_voter(&ms->members[k]) && host_of(w, ms->members[k].node_id))
+				mask |= 1ULL << host_of(w, ms->members[k].node_id)->idx;
+		if (sim_map_get(&w->asked, sn->id, key, &old))
+			mask |= old;
+		sim_map_put(&w->asked, sn->id, key, mask);
+		if (to != NULL && !((mask >> to->idx) & 1))
+			sim_violation(w, "roles", "candidate %u asks node %u for a %s in term %llu, not a voter of its configuration",
+						  sn->id, m->to, m->type == DCF_MSG_VOTE_REQ ? "vote" : "pre-vote", (unsigned long long) m->term);
+	}
 	if ((m->type == DCF_MSG_PREVOTE_RESP || m->type == DCF_MSG_VOTE_RESP) && !(m->flags & DCF_MSG_F_REJECT))
 	{
-		const dcf_member *me = acting_self(sn, w->step_commit);
+		/* a grant counts only from a voter of the candidate's configuration: PASSIVE members never vote */
+		uint64_t	mask;
+		uint64_t	key = m->term | (m->type == DCF_MSG_PREVOTE_RESP ? 1ULL << 63 : 0);
 
-		if (me == NULL || !dcf_member_is_voter(me))
-			sim_violation(w, "roles", "node %u, %s in its configuration, granted a %s to node %u in term %llu",
-						  sn->id, me ? dcf_role_name(dcf_member_acting_role(me)) : "not a member",
-						  m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
+		if (sim_map_get(&w->asked, m->to, key, &mask) && !((mask >> sn->idx) & 1))
+			sim_violation(w, "roles", "node %u granted a %s to node %u in term %llu, whose configuration does not count it as a voter",
+						  sn->id, m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
 	}
 	if (m->type == DCF_MSG_APPEND && lim != NULL && lim->batch_entries > 0)
 	{

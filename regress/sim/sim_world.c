@@ -1855,6 +1855,7 @@ sim_world_free(sim_world *w)
 	sim_map_free(&w->entry_chain);
 	sim_map_free(&w->term_leader);
 	sim_map_free(&w->votes);
+	sim_map_free(&w->asked);
 	if (panic_world == w)
 		panic_world = NULL;
 }
