@@ -349,6 +349,7 @@ typedef struct sim_world
 	uint64_t	n_lead;
 	uint64_t	cap_lead;
 	uint64_t   *oracle_commit_ms;	/* when index i first committed */
+	bool	   *oracle_config;	/* committed index i is a CONFIG entry */
 	/* the quorum that committed the oracle's last entry (commit durability) */
 	uint32_t	commit_counted;	/* hosts whose copy counted (bit per index) */
 	uint32_t	commit_weight[SIM_NODES_MAX];

@@ -480,7 +480,13 @@ sim_check_node_config(sim_world *w, sim_node *sn)
 	if (sn->node == NULL)
 		return;
 	dcf_node_membership(sn->node, &idx);
-	if (idx != want)
+	/*
+	 * (A restarted node whose CONFIG entries were all lost with the unsynced
+	 * tail uses its record's previous configuration, committed: allowed
+	 * when that index lies past its log and holds a committed CONFIG entry.)
+	 */
+	if (idx != want &&
+		!(idx > want && idx > sn->vlog.n && idx <= w->oracle_n && w->oracle_config[idx - 1]))
 		sim_violation(w, "membership", "node %u uses the configuration of entry %llu, but the last CONFIG entry of its log is %llu",
 					  sn->id, (unsigned long long) idx, (unsigned long long) want);
 	if (sn->n_cfgs >= 2 && sn->cfgs[sn->n_cfgs - 2] > w->oracle_n)
@@ -632,7 +638,9 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 			w->oracle_term = realloc(w->oracle_term, sizeof(uint64_t) * w->oracle_cap);
 			w->oracle_commit_term = realloc(w->oracle_commit_term, sizeof(uint64_t) * w->oracle_cap);
 			w->oracle_commit_ms = realloc(w->oracle_commit_ms, sizeof(uint64_t) * w->oracle_cap);
-			if (!w->oracle_chain || !w->oracle_term || !w->oracle_commit_term || !w->oracle_commit_ms)
+			w->oracle_config = realloc(w->oracle_config, sizeof(bool) * w->oracle_cap);
+			if (!w->oracle_chain || !w->oracle_term || !w->oracle_commit_term || !w->oracle_commit_ms ||
+				!w->oracle_config)
 			{
 				fprintf(stderr, "dcf_sim: out of memory\n");
 				exit(3);
@@ -643,6 +651,7 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 		w->oracle_term[w->oracle_n] = e->term;
 		w->oracle_commit_term[w->oracle_n] = sn->term;
 		w->oracle_commit_ms[w->oracle_n] = w->now;
+		w->oracle_config[w->oracle_n] = e->type == DCF_ENTRY_CONFIG;
 		w->oracle_n++;
 		if (e->type == DCF_ENTRY_CONFIG)
 			w->st.changes_committed++;

@@ -1244,6 +1244,39 @@ episode_start(sim_world *w)
 	}
 	if (s_mask == 0 || !s_may_lead)
 		return false;
+	/*
+	 * The most up-to-date log among the survivors must be on one that may
+	 * lead: a LOGGER ahead of every survivor that may lead would refuse
+	 * them all its vote (README.md, the operator's choice of survivors).
+	 */
+	{
+		uint64_t	best_t = 0,
+					best_i = 0;
+		bool		best_leads = false;
+
+		for (uint32_t k = 0; k < ms->n_members; k++)
+		{
+			const dcf_member *m = &ms->members[k];
+			sim_node   *h = host_of(w, m->node_id);
+			uint64_t	t,
+						i;
+
+			if (h == NULL || !((s_mask >> h->idx) & 1))
+				continue;
+			t = sim_log_last_term(&h->vlog);
+			i = h->vlog.n;
+			if (t > best_t || (t == best_t && i > best_i))
+			{
+				best_t = t;
+				best_i = i;
+				best_leads = dcf_member_may_lead(m);
+			}
+			else if (t == best_t && i == best_i)
+				best_leads |= dcf_member_may_lead(m);
+		}
+		if (!best_leads)
+			return false;
+	}
 	e->phase = SIM_EPISODE_MINORITY;
 	e->survivors = s_mask;
 	e->lost = v_mask & ~s_mask;
@@ -1850,6 +1883,7 @@ sim_world_free(sim_world *w)
 	free(w->oracle_term);
 	free(w->oracle_commit_term);
 	free(w->oracle_commit_ms);
+	free(w->oracle_config);
 	free(w->lead_ms);
 	free(w->lead_term);
 	sim_map_free(&w->entry_chain);
