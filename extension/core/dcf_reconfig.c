@@ -362,9 +362,13 @@ try_append(dcf_node *node)
 	dcf_rc		rc;
 	char		err[DCF_ERRMSG_MAX];
 
-	if (ch->phase != DCF_CHANGE_WAIT || node->membership_index > node->commit ||
-		node->commit < node->term_start_index || node->transfer.target != DCF_NODE_NONE)
+	if (ch->phase != DCF_CHANGE_WAIT || node->commit < node->term_start_index ||
+		node->transfer.target != DCF_NODE_NONE)
 		return;
+#ifndef DCF_PLANT_BUG_TWO_CHANGES
+	if (node->membership_index > node->commit)
+		return;					/* C2a */
+#endif
 	if (ch->needs_catchup && !caught_up(node, ch->node_id))
 		return;
 	if (ch->fence && dcf_raftlog_stable_index(&node->log) < ch->fence_index)
@@ -525,11 +529,16 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 	if ((rc = dcf_membership_validate(&next, errmsg)) != DCF_OK)
 		return dcf_errwrap(errmsg, rc, "%s of node %u", dcf_admin_kind_name(req->kind),
 						   req->kind == DCF_ADMIN_ADD_MEMBER ? req->member.node_id : req->node_id);
+#ifdef DCF_PLANT_BUG_WEIGHTED_CHANGE
+	/* planted bug: single-member changes only, whatever the weights */
+	(void) majorities_intersect;
+#else
 	if (!majorities_intersect(&node->membership, &next))
 		return dcf_errf(errmsg, DCF_ERR_INVALID,
 						"%s of node %u refused: with these weights a majority of the old configuration and one of the new could be disjoint (C2e)",
 						dcf_admin_kind_name(req->kind),
 						req->kind == DCF_ADMIN_ADD_MEMBER ? req->member.node_id : req->node_id);
+#endif
 	if (next.n_members == node->membership.n_members &&
 		memcmp(next.members, node->membership.members, sizeof(dcf_member) * next.n_members) == 0)
 	{
@@ -596,7 +605,10 @@ dcf_reconfig_committed(dcf_node *node)
 			memset(ch, 0, sizeof(*ch));
 		}
 	}
-#ifndef DCF_PLANT_BUG_REMOVED_LEADER_STAYS
+#ifdef DCF_PLANT_BUG_REMOVED_LEADER_STAYS
+	/* planted bug: a leader that may no longer lead stays on after the commit */
+	(void) hand_over;
+#else
 	/* C6 */
 	if (node->role == DCF_ROLE_LEADER && node->commit >= node->membership_index &&
 		!dcf_election_may_campaign(node))

@@ -19,6 +19,8 @@
  *   --require-admin     fail unless every admin kind was accepted at least
  *                       once, and changes committed, transfers completed and
  *                       a minority episode went back to normal
+ *   --min-admin-seeds N with --require-admin: and at least N seeds ran with
+ *                       every admin kind enabled
  *   --write-codec-corpus DIR   write the seed corpus of fuzz_codec and exit
  *
  * Swarm testing (Groce et al., 2012): every seed draws its own cluster
@@ -336,7 +338,7 @@ usage(const char *argv0)
 {
 	fprintf(stderr,
 			"usage: %s [--seed N | --first-seed N --seeds COUNT] [--events N] [--jobs J]\n"
-			"          [--trace] [--expect-violation] [--require-faults] [--require-admin] [--label NAME]\n", argv0);
+			"          [--trace] [--expect-violation] [--require-faults] [--require-admin [--min-admin-seeds N]] [--label NAME]\n", argv0);
 	exit(2);
 }
 
@@ -345,12 +347,14 @@ main(int argc, char **argv)
 {
 	uint64_t	first = 1,
 				count = 100,
-				events = 5000;
+				events = 5000,
+				min_admin_seeds = 0;
 	int			jobs = 1;
 	bool		trace = false,
 				expect_violation = false,
 				require_faults = false,
 				require_admin = false,
+				min_admin_seeds_set = false,
 				single = false;
 	const char *label = "simulator";
 	sim_result	total;
@@ -405,6 +409,12 @@ main(int argc, char **argv)
 			require_faults = true;
 		else if (strcmp(a, "--require-admin") == 0)
 			require_admin = true;
+		else if (strcmp(a, "--min-admin-seeds") == 0 && v)
+		{
+			min_admin_seeds = strtoull(v, NULL, 10);
+			min_admin_seeds_set = true;
+			i++;
+		}
 		else
 			usage(argv[0]);
 	}
@@ -540,6 +550,12 @@ main(int argc, char **argv)
 				printf("not ok - %s: no accepted admin event of kind %s\n", label, admin_key[k]);
 				return 1;
 			}
+		if (min_admin_seeds_set && total.st.admin_seeds < min_admin_seeds)
+		{
+			printf("not ok - %s: %llu seeds had every admin kind enabled, %llu required\n", label,
+				   (unsigned long long) total.st.admin_seeds, (unsigned long long) min_admin_seeds);
+			return 1;
+		}
 		if (total.st.changes_committed == 0 || total.st.transfers_done == 0 || total.st.minority_episodes == 0)
 		{
 			printf("not ok - %s: admin events had no effect (changes committed %llu, transfers done %llu, minority episodes %llu)\n",
