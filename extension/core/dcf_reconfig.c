@@ -430,6 +430,7 @@ dcf_rc
 dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 {
 	dcf_membership next;
+	dcf_membership final;
 	dcf_member *m = NULL;
 	bool		needs_catchup = false;
 	int			pos;
@@ -532,8 +533,13 @@ dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 #ifdef DCF_PLANT_BUG_WEIGHTED_CHANGE
 	/* planted bug: single-member changes only, whatever the weights */
 	(void) majorities_intersect;
+	(void) final;
 #else
-	if (!majorities_intersect(&node->membership, &next))
+	/* (a learner is checked as the voter it will become: its promotion is the same change) */
+	final = next;
+	if (m != NULL)
+		final.members[m - next.members].learner = false;
+	if (!majorities_intersect(&node->membership, &final))
 		return dcf_errf(errmsg, DCF_ERR_INVALID,
 						"%s of node %u refused: with these weights a majority of the old configuration and one of the new could be disjoint (C2e)",
 						dcf_admin_kind_name(req->kind),
@@ -597,7 +603,17 @@ dcf_reconfig_committed(dcf_node *node)
 			next.n_members = node->membership.n_members;
 			memcpy(next.members, node->membership.members, sizeof(dcf_member) * next.n_members);
 			next.members[pos].learner = false;
-			start_change(node, ch->kind, ch->node_id, &next, true, false);
+#ifndef DCF_PLANT_BUG_WEIGHTED_CHANGE
+			if (!majorities_intersect(&node->membership, &next))
+			{
+				/* other changes since its addition made the promotion unsafe (C2e) */
+				dcf_node_report(node, ch->kind, ch->node_id, DCF_ERR_INVALID, ch->index, false,
+								"the learner joined, but with these weights its promotion would let two disjoint majorities decide");
+				memset(ch, 0, sizeof(*ch));
+			}
+			else
+#endif
+				start_change(node, ch->kind, ch->node_id, &next, true, false);
 		}
 		else
 		{
@@ -657,6 +673,10 @@ dcf_reconfig_leader_step(dcf_node *node)
 			next.n_members = node->membership.n_members;
 			memcpy(next.members, node->membership.members, sizeof(dcf_member) * next.n_members);
 			next.members[i].learner = false;
+#ifndef DCF_PLANT_BUG_WEIGHTED_CHANGE
+			if (!majorities_intersect(&node->membership, &next))
+				continue;		/* C2e: stays a learner */
+#endif
 			start_change(node, DCF_ADMIN_ADD_MEMBER, m->node_id, &next, false, true);
 			return;
 		}

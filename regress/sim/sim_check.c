@@ -30,8 +30,8 @@
  *                        candidates in one term, across restarts
  *   lease                no node holds a valid lease (dcf_node_lease_valid)
  *                        while a leader of a higher term has been elected
- *   roles                only LEADER/FOLLOWER members campaign or lead;
- *                        PASSIVE members never grant votes
+ *   roles, modes, ...    see regress/sim/README.md for the invariants of
+ *                        the consensus features (issue 7)
  *   monotonic state      term and commit never decrease within a node's
  *                        life; commit never passes the end of its log
  */
@@ -41,6 +41,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* the work mode a candidate asked in, in the map `asked` beside its voters */
+#define ASKED_MINORITY	(1ULL << 62)
+#define ASKED_NORMAL	(1ULL << 61)
 
 /* ---- the map ---- */
 
@@ -348,6 +352,8 @@ sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_statu
 		for (uint32_t k = 0; k < ms->n_members; k++)
 			if (dcf_member_is_voter(&ms->members[k]) && host_of(w, ms->members[k].node_id))
 				mask |= 1ULL << host_of(w, ms->members[k].node_id)->idx;
+		/* and the work mode it asked in */
+		mask |= (m->flags & DCF_MSG_F_MINORITY) ? ASKED_MINORITY : ASKED_NORMAL;
 		if (sim_map_get(&w->asked, sn->id, key, &old))
 			mask |= old;
 		sim_map_put(&w->asked, sn->id, key, mask);
@@ -364,6 +370,12 @@ sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_statu
 		if (sim_map_get(&w->asked, m->to, key, &mask) && !((mask >> sn->idx) & 1))
 			sim_violation(w, "roles", "node %u granted a %s to node %u in term %llu, whose configuration does not count it as a voter",
 						  sn->id, m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
+		/* E6: only to a candidate that asked in the voter's work mode */
+		else if (sim_map_get(&w->asked, m->to, key, &mask) &&
+				 !(mask & ((m->flags & DCF_MSG_F_MINORITY) ? ASKED_MINORITY : ASKED_NORMAL)))
+			sim_violation(w, "work modes", "node %u (%s mode) granted a %s to node %u in term %llu, which asked in the other mode",
+						  sn->id, (m->flags & DCF_MSG_F_MINORITY) ? "minority" : "normal",
+						  m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
 	}
 	if (m->type == DCF_MSG_APPEND && lim != NULL && lim->batch_entries > 0)
 	{
@@ -380,6 +392,52 @@ sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_statu
 	{
 		/* the target must hold the sender's last index (checked after the writes, see host_handle) */
 	}
+}
+
+/*
+ * Brute force over the hosts (3^n, n <= SIM_NODES_MAX): is there a weighted
+ * majority of configuration a and one of b with no voter in common?
+ */
+static bool
+majorities_disjoint(sim_world *w, const dcf_membership *a, const dcf_membership *b)
+{
+	uint64_t	wa[SIM_NODES_MAX] = {0},
+				wb[SIM_NODES_MAX] = {0},
+				ta = 0,
+				tb = 0,
+				combos = 1;
+	int			n = w->cfg.n_nodes;
+
+	for (int i = 0; i < n; i++)
+	{
+		const dcf_member *ma = dcf_membership_find(a, w->nodes[i].id);
+		const dcf_member *mb = dcf_membership_find(b, w->nodes[i].id);
+
+		wa[i] = ma && dcf_member_is_voter(ma) ? ma->weight : 0;
+		wb[i] = mb && dcf_member_is_voter(mb) ? mb->weight : 0;
+		ta += wa[i];
+		tb += wb[i];
+		combos *= 3;
+	}
+	if (ta == 0 || tb == 0)
+		return false;
+	for (uint64_t c = 0; c < combos; c++)
+	{
+		uint64_t	x = c,
+					sa = 0,
+					sb = 0;
+
+		for (int i = 0; i < n; i++, x /= 3)
+		{
+			if (x % 3 == 1)
+				sa += wa[i];
+			else if (x % 3 == 2)
+				sb += wb[i];
+		}
+		if (sa >= ta / 2 + 1 && sb >= tb / 2 + 1)
+			return true;
+	}
+	return false;
 }
 
 /* A TIMEOUT_NOW goes only to a target that holds the sender's log (or moved on to a newer term). */
@@ -463,6 +521,9 @@ sim_check_config_entry(sim_world *w, sim_node *sn, const dcf_membership *prev, c
 	if (changed > 1)
 		sim_violation(w, "membership", "leader %u's CONFIG entry %llu changes %d members at once", sn->id,
 					  (unsigned long long) index, changed);
+	else if (majorities_disjoint(w, prev, next))
+		sim_violation(w, "membership", "leader %u's CONFIG entry %llu lets a weighted majority of it and one of the configuration it replaces be disjoint",
+					  sn->id, (unsigned long long) index);
 }
 
 /*

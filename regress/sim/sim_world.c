@@ -1482,6 +1482,8 @@ admin(sim_world *w)
 				episode_start(w);
 			else if (w->episode.phase == SIM_EPISODE_MINORITY)
 				episode_return(w);
+			else
+				episode_maybe_end(w);	/* when the lost nodes have caught up */
 			return;
 		case DCF_ADMIN_SET_RUN_MODE:
 			/* the lost nodes of an episode keep run_mode 2 until it ends */
@@ -1842,8 +1844,8 @@ sim_world_run(sim_world *w)
 				w->events_done++;
 			if (!w->violated)
 				sim_check_global(w);
-			if (!w->violated)
-				episode_maybe_end(w);
+			if (!w->violated && w->healing)
+				episode_maybe_end(w);	/* otherwise an admin event ends it */
 		}
 	}
 	w->panic_jmp = NULL;

@@ -12,7 +12,9 @@
  *     over with TIMEOUT_NOW and steps down;
  *   - role, priority and group changes through the log; a non-voter made a
  *     voter waits until it has caught up; a leader made PASSIVE steps down
- *     after the commit;
+ *     after the commit (refused while a LOGGER voter remains);
+ *   - with weights, a change whose old and new weighted majorities could be
+ *     disjoint is refused;
  *   - restarts from the host's record (contract H7): the configuration in
  *     force after a rollback, after a rollback whose truncation did not
  *     reach the disk, and after a CONFIG entry lost with the unsynced tail.
@@ -478,9 +480,46 @@ test_restart_and_rollback(void)
 	th_destroy(&c);
 }
 
+static void
+test_weighted_changes(void)
+{
+	th_cluster	c;
+	th_node    *l;
+	dcf_admin_request req;
+	char		err[DCF_ERRMSG_MAX];
+
+	/* node 1 weighs 3 of 5: a majority alone */
+	th_init_hosts(&c, 4, 3);
+	c.ms.members[0].weight = 3;
+	for (uint32_t i = 1; i <= 4; i++)
+		th_start(&c, i, 0);
+	l = elect_1(&c);
+	if (!CHECK(l && l->id == 1, "node 1 (weight 3 of 5) leads"))
+		return;
+	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 2, DCF_ROLE_PASSIVE) == DCF_OK,
+		  "making node 2 PASSIVE is safe (weights 3+1: {1} stays a majority, every old majority holds node 1)");
+	th_run(&c, 50, 5);
+	/* {1:3, 3:1} -> {3:1} alone: {1} was a majority of the old, {3} is one of the new */
+	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_REMOVE_MEMBER, 1, 0) == DCF_ERR_INVALID,
+		  "removing node 1 (a majority alone) is refused: old and new majorities could be disjoint");
+	/* adding a voter of weight 5 next to {1:3, 3:1} would make {4} a majority of the new */
+	memset(&req, 0, sizeof(req));
+	req.kind = DCF_ADMIN_ADD_MEMBER;
+	dcf_member_init(&req.member, 4, DCF_ROLE_FOLLOWER);
+	req.member.weight = 5;
+	CHECK(th_admin(&c, 1, &req, err) == DCF_ERR_INVALID, "adding node 4 with weight 5 is refused: %s", err);
+	req.member.weight = 1;
+	CHECK(th_admin(&c, 1, &req, err) == DCF_OK, "adding node 4 with weight 1 is accepted");
+	th_run(&c, 3 * T_MS, 5);
+	CHECK(th_member_in(&c, 1, 4) && !th_member_in(&c, 1, 4)->learner, "and node 4 becomes a voter");
+	CHECK(c.failures == 0, "no host-side failures");
+	th_destroy(&c);
+}
+
 int
 main(void)
 {
+	test_weighted_changes();
 	test_add_voter();
 	test_remove_follower();
 	test_remove_leader();
