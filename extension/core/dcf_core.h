@@ -152,6 +152,9 @@ typedef enum dcf_run_mode
  * minority: quorum = vote_num weight, counted only among voters that work
  * in minority mode too.  See README.md for what an operator risks.
  */
+/* The term step of a node's first election in minority work mode. */
+#define DCF_MINORITY_TERM_STEP (1ULL << 32)
+
 typedef enum dcf_work_mode
 {
 	DCF_WORK_MODE_NORMAL = 0,

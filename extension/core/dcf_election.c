@@ -47,8 +47,9 @@
  *       the minority's leader instead of deposing it.
  *   E7  TIMEOUT_NOW is obeyed only from the leader the node follows, in the
  *       same term, and only if the node holds the leader's last index as of
- *       sending: the node then campaigns at once, without pre-vote, with
- *       the TRANSFER flag.
+ *       sending and no entry of the leader's term after it (that would be
+ *       the NOOP of an aborted transfer): the node then campaigns at once,
+ *       without pre-vote, with the TRANSFER flag.
  *   E8  Membership changes: a node judges candidates by its configuration in
  *       force (the last CONFIG entry of its log), except that, as in Raft,
  *       it does not refuse a candidate only because that configuration
@@ -439,6 +440,20 @@ dcf_election_handle_timeout_now(dcf_node *node, const dcf_msg *m)
 		return;
 	if (!dcf_election_may_campaign(node) || dcf_raftlog_last_index(&node->log) < m->index)
 		return;
+	/*
+	 * An entry of the sender's term past that index means the sender
+	 * appended after it sent TIMEOUT_NOW — only the NOOP of an aborted
+	 * transfer (T3), which arrived first: the transfer is over.  (The
+	 * simulator found the late campaign winning against the lease, seed
+	 * 24441 of the development run.)
+	 */
+	if (dcf_raftlog_last_index(&node->log) > m->index)
+	{
+		uint64_t	t = 0;
+
+		if (dcf_node_term_at(node, m->index + 1, &t) != DCF_OK || t == m->term)
+			return;
+	}
 	dcf_election_campaign(node, false, true);
 }
 

@@ -37,7 +37,6 @@
 #define DCF_UPDATE_POOL_ENTRIES		16384	/* entry descriptors in messages */
 #define DCF_STEP_APPENDS_PER_PEER	8	/* pipelined appends sent per step */
 #define DCF_BACKOFF_SCAN_MAX_LOOKUPS 4096	/* term lookups per conflict search */
-#define DCF_MINORITY_TERM_STEP		(1ULL << 32)	/* first election in minority */
 #define DCF_FLOW_SAMPLES			64	/* latency samples in flight */
 #define DCF_FLOW_DEFAULT_INTERVAL_MS 100
 #define DCF_FLOW_MIN_COMMITS		4	/* per period, to steer at all */

@@ -197,7 +197,7 @@ typedef struct sim_node
 	bool		priority_election;
 	bool		held_down;		/* a lost node of a minority episode */
 	dcf_run_mode saved_run_mode;	/* restored when the episode ends */
-	uint64_t	minority_since_ms;	/* 0: not in minority */
+	bool		minority_jumped;	/* campaigned since it entered minority mode */
 } sim_node;
 
 /* ---- events ---- */

@@ -826,6 +826,7 @@ node_start(sim_world *w, sim_node *sn)
 		return;
 	}
 	dcf_node_status(sn->node, &st);
+	sn->minority_jumped = false;	/* a restart in minority mode jumps again */
 	sn->role = st.role;
 	sn->leader = st.leader_id;
 	sn->term = st.term;
@@ -1306,6 +1307,7 @@ episode_start(sim_world *w)
 			continue;
 		h->work_mode = DCF_WORK_MODE_MINORITY;
 		h->vote_num = e->vote_num;
+		h->minority_jumped = false;
 		memset(&req, 0, sizeof(req));
 		req.kind = DCF_ADMIN_SET_WORK_MODE;
 		req.value = DCF_WORK_MODE_MINORITY;
