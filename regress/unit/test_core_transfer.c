@@ -9,7 +9,8 @@
  *   - aborted on timeout (target unreachable): reported, proposals taken
  *     again;
  *   - aborted after TIMEOUT_NOW was lost: reported, and the leader holds
- *     no lease until a NOOP it appended after the abort commits;
+ *     no lease until a NOOP it appended after the abort commits; the
+ *     TIMEOUT_NOW arriving after that NOOP is ignored;
  *   - refusals: a LOGGER, a non-member, asked of a follower, a second
  *     transfer; a transfer to itself is done at once.
  */
@@ -38,6 +39,8 @@ typedef struct watch
 	th_cluster *c;
 	uint32_t	cut;			/* node cut off, 0 = none */
 	bool		drop_timeout_now;
+	bool		held;			/* the dropped TIMEOUT_NOW, kept for later */
+	dcf_msg		held_msg;
 	int			timeout_now;
 	bool		target_had_index;	/* at the TIMEOUT_NOW */
 	int			transfer_votes;	/* VOTE_REQ flagged TRANSFER */
@@ -55,7 +58,11 @@ watch_filter(const dcf_msg *m, void *arg)
 		w->timeout_now++;
 		w->target_had_index = th_get(w->c, m->to)->n >= m->index && th_get(w->c, m->from)->n == m->index;
 		if (w->drop_timeout_now)
+		{
+			w->held = true;
+			w->held_msg = *m;
 			return false;
+		}
 	}
 	if (m->type == DCF_MSG_VOTE_REQ && (m->flags & DCF_MSG_F_TRANSFER))
 		w->transfer_votes++;
@@ -189,6 +196,21 @@ test_aborts(void)
 		  r ? r->reason : "none", (unsigned long long) fence);
 	run_watched(&c, &w, 30);
 	CHECK(l->commit >= fence && dcf_node_lease_valid(l->node, c.now), "once it commits, the lease is back (commit %llu, fence %llu, role %s)", (unsigned long long) l->commit, (unsigned long long) fence, dcf_role_name(l->role));
+	/* the TIMEOUT_NOW was only late: it arrives after the NOOP that aborted the transfer */
+	if (CHECK(w.held && th_get(&c, 2)->n >= fence, "node 2 holds the NOOP; the late TIMEOUT_NOW arrives now"))
+	{
+		dcf_event	ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.type = DCF_EVENT_MESSAGE;
+		ev.now_ms = c.now;
+		ev.u.message = &w.held_msg;
+		th_step(&c, th_get(&c, 2), &ev);
+		run_watched(&c, &w, 30);
+		CHECK(th_get(&c, 2)->role == DCF_ROLE_FOLLOWER && th_leader(&c) == l && w.transfer_votes == 0 &&
+			  dcf_node_lease_valid(l->node, c.now),
+			  "node 2 ignores it (an entry of the leader's term follows the index it names): node 1 keeps leading with its lease");
+	}
 	CHECK(c.failures == 0, "no host-side failures");
 	th_destroy(&c);
 }
