@@ -16,13 +16,18 @@
  *       max_unstable_entries; messages and entry descriptors of one update
  *       stay within the fixed arrays allocated at creation.
  *   N7  the configuration in force is the last CONFIG entry of the log (or
- *       the one the node was created with); after every step at most one
- *       CONFIG entry lies above the commit index, and membership.prev is
- *       the configuration it replaced (committed), the target of a rollback.
+ *       the one the node was created with: after a crash that lost every
+ *       CONFIG entry past the log's end, the record's previous one, which
+ *       was committed); in the cluster at most one CONFIG entry lies above
+ *       the commit index (a restarted node's own commit index restarts at
+ *       its applied index and may lag), and membership.prev is the
+ *       configuration it replaced (committed), the target of a rollback.
  *   N8  a leader appends a CONFIG entry only when the previous one and the
- *       first entry of its own term are committed, no transfer runs, and —
- *       if the new configuration has a LOGGER voter the old one lacked —
- *       every entry it may have sent early is durable on itself.
+ *       first entry of its own term are committed, no transfer runs, the
+ *       weighted majorities of the old and new configurations intersect,
+ *       and — if the new configuration has a LOGGER voter the old one
+ *       lacked — every entry it may have sent early is durable on itself
+ *       (C2, C5 of dcf_reconfig.c).
  */
 #ifndef DCF_NODE_INT_H
 #define DCF_NODE_INT_H
