@@ -57,10 +57,12 @@
  *       leaves out or forbids to lead (PASSIVE) keeps, while that
  *       configuration is not committed on it, the right to campaign it had
  *       in the previous one (for the voters of its configuration; its own
- *       vote counts only if it is one of them).  A leader that removes or
+ *       vote counts only if it is one of them), and voters whose
+ *       configuration in force is not committed on them judge a candidate's
+ *       right to lead by the previous one too.  A leader that removes or
  *       demotes itself and steps down early (check-quorum, a crash) may hold
  *       the only copy of that change among the nodes that may lead; without
- *       E8 nobody could elect anyone (the simulator found that deadlock).
+ *       E8 nobody could elect anyone (the simulator found those deadlocks).
  *       Elected that way, it commits the change and steps down (C6).
  *       Pre-vote and leases keep removed nodes from disrupting a cluster
  *       that has a leader.
@@ -350,9 +352,20 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 	 * E9: whether this node's vote counts is the candidate's business (it
 	 * asks only the voters of its configuration): our own role is not
 	 * consulted.  A candidate our configuration leaves out is judged by its
-	 * log alone (E8); one it makes a LOGGER, PASSIVE or learner is refused.
+	 * log alone (E8); one it makes a LOGGER, PASSIVE or learner is refused,
+	 * unless that configuration is not committed here and the previous one
+	 * let it lead (E8: its demotion is in flight, it may be the one to
+	 * commit it).
 	 */
-	if ((cand == NULL || dcf_member_may_lead(cand)) && dcf_node_same_mode(node, m->flags))
+	bool		cand_ok = cand == NULL || dcf_member_may_lead(cand);
+
+	if (!cand_ok && node->membership_index > node->commit && node->membership.n_prev > 0)
+	{
+		const dcf_member *was = dcf_membership_find_in(node->membership.prev, node->membership.n_prev, m->from);
+
+		cand_ok = was != NULL && dcf_member_may_lead(was);
+	}
+	if (cand_ok && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||
 			(node->vote == DCF_NODE_NONE && node->leader_id == DCF_NODE_NONE) ||
