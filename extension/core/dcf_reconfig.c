@@ -56,6 +56,11 @@
  *       lead — the leader can step down early (check-quorum) or crash —
  *       and the logger, more up to date than every candidate, would refuse
  *       them all its vote, forever.  The simulator found both deadlocks.
+ *       A leader elected under rule E8 of dcf_election.c to commit its own
+ *       demotion to LOGGER hands over by a transfer (it still votes: it must
+ *       not step down ahead of every candidate — the simulator's seed 2986)
+ *       and keeps leading, refusing proposals, until a voter that may lead
+ *       takes over.
  *   C7  No membership change is accepted in minority work mode: the
  *       argument of C2 (consecutive configurations have intersecting
  *       majorities) says nothing about vote_num quorums.
@@ -582,6 +587,28 @@ hand_over(dcf_node *node)
 		msg->index = last;
 }
 
+/* C6 for a leader that is a LOGGER now: a transfer to the best voter that may lead. */
+static void
+hand_over_by_transfer(dcf_node *node)
+{
+	int			best = -1;
+	char		err[DCF_ERRMSG_MAX];
+
+	for (uint32_t i = 0; i < node->membership.n_members; i++)
+	{
+		const dcf_member *m = &node->membership.members[i];
+
+		if ((int) i == node->self || !dcf_member_may_lead(m))
+			continue;
+		if (best < 0 || m->priority > node->membership.members[best].priority ||
+			(m->priority == node->membership.members[best].priority &&
+			 node->progress[i].match > node->progress[best].match))
+			best = (int) i;
+	}
+	if (best >= 0)
+		(void) dcf_transfer_start(node, node->membership.members[best].node_id, 0, true, err);
+}
+
 void
 dcf_reconfig_committed(dcf_node *node)
 {
@@ -624,11 +651,26 @@ dcf_reconfig_committed(dcf_node *node)
 #ifdef DCF_PLANT_BUG_REMOVED_LEADER_STAYS
 	/* planted bug: a leader that may no longer lead stays on after the commit */
 	(void) hand_over;
+	(void) hand_over_by_transfer;
 #else
 	/* C6 */
 	if (node->role == DCF_ROLE_LEADER && node->commit >= node->membership_index &&
 		!dcf_election_may_campaign(node))
 	{
+		const dcf_member *me = node->self >= 0 ? &node->membership.members[node->self] : NULL;
+
+		if (me != NULL && dcf_member_is_voter(me))
+		{
+			/*
+			 * A LOGGER now (elected under E8 to commit its own demotion): it
+			 * still votes, so it steps down only by handing over to a voter
+			 * that may lead and holds its whole log — a transfer — never
+			 * leaving itself ahead of every candidate.
+			 */
+			if (node->transfer.target == DCF_NODE_NONE)
+				hand_over_by_transfer(node);
+			return;
+		}
 		hand_over(node);
 		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
 	}
