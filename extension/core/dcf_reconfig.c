@@ -684,6 +684,16 @@ dcf_reconfig_leader_step(dcf_node *node)
 
 	if (node->role != DCF_ROLE_LEADER)
 		return;
+#ifndef DCF_PLANT_BUG_REMOVED_LEADER_STAYS
+	/* C6: a LOGGER leader whose hand-over transfer was aborted tries again at once */
+	if (node->commit >= node->membership_index && !dcf_election_may_campaign(node) &&
+		node->self >= 0 && dcf_member_is_voter(&node->membership.members[node->self]) &&
+		node->transfer.target == DCF_NODE_NONE)
+	{
+		hand_over_by_transfer(node);
+		return;
+	}
+#endif
 	if (ch->phase == DCF_CHANGE_WAIT)
 	{
 		if (ch->needs_catchup && !ch->automatic &&
