@@ -189,8 +189,9 @@ body_fixed_bytes(dcf_msg_type type)
 			return 16;
 		case DCF_MSG_PREVOTE_RESP:
 		case DCF_MSG_VOTE_RESP:
-		case DCF_MSG_TIMEOUT_NOW:
 			return 0;
+		case DCF_MSG_TIMEOUT_NOW:
+			return 8;
 		case DCF_MSG_APPEND:
 			return 36;
 		case DCF_MSG_APPEND_RESP:
@@ -302,7 +303,9 @@ dcf_msg_encode(const dcf_msg *m, uint8_t *buf, size_t cap, size_t *len_out, char
 			break;
 		case DCF_MSG_PREVOTE_RESP:
 		case DCF_MSG_VOTE_RESP:
+			break;
 		case DCF_MSG_TIMEOUT_NOW:
+			wr_u64(&w, m->index);
 			break;
 		case DCF_MSG_APPEND:
 			wr_u64(&w, m->index);
@@ -379,7 +382,9 @@ dcf_msg_decode(const uint8_t *buf, size_t len, dcf_msg *m, dcf_entry *entries,
 			break;
 		case DCF_MSG_PREVOTE_RESP:
 		case DCF_MSG_VOTE_RESP:
+			break;
 		case DCF_MSG_TIMEOUT_NOW:
+			m->index = rd_u64(&r);
 			break;
 		case DCF_MSG_APPEND:
 			m->index = rd_u64(&r);
@@ -448,15 +453,38 @@ dcf_msg_decode(const uint8_t *buf, size_t len, dcf_msg *m, dcf_entry *entries,
 
 /* ---- memberships ----------------------------------------------------------- */
 
+static size_t
+members_encoded_size(const dcf_member *members, uint32_t n)
+{
+	size_t		bytes = 0;
+
+	for (uint32_t i = 0; i < n && i < DCF_MEMBERS_MAX; i++)
+		bytes += DCF_MEMBER_ENCODED_MAX_BYTES - DCF_MEMBER_IP_MAX +
+			strnlen(members[i].ip, DCF_MEMBER_IP_MAX);
+	return bytes;
+}
+
 size_t
 dcf_membership_encoded_size(const dcf_membership *ms)
 {
-	size_t		n = 2;
+	return 2 + members_encoded_size(ms->members, ms->n_members) + 8 + 1 +
+		members_encoded_size(ms->prev, ms->n_prev) + 8;
+}
 
-	for (uint32_t i = 0; i < ms->n_members && i < DCF_MEMBERS_MAX; i++)
-		n += DCF_MEMBER_ENCODED_MAX_BYTES - DCF_MEMBER_IP_MAX +
-			strnlen(ms->members[i].ip, DCF_MEMBER_IP_MAX);
-	return n;
+static void
+wr_member(wr *w, const dcf_member *m)
+{
+	size_t		iplen = strnlen(m->ip, DCF_MEMBER_IP_MAX);
+
+	wr_u32(w, m->node_id);
+	wr_u8(w, (uint8_t) m->role);
+	wr_u8(w, m->learner ? DCF_MEMBER_F_LEARNER : 0);
+	wr_u32(w, m->weight);
+	wr_u32(w, m->group);
+	wr_u32(w, m->priority);
+	wr_u16(w, m->port);
+	wr_u8(w, (uint8_t) iplen);
+	wr_bytes(w, m->ip, iplen);
 }
 
 dcf_rc
@@ -478,20 +506,52 @@ dcf_membership_encode(const dcf_membership *ms, uint8_t *buf, size_t cap, size_t
 	wr_u8(&w, DCF_CODEC_VERSION);
 	wr_u8(&w, (uint8_t) ms->n_members);
 	for (uint32_t i = 0; i < ms->n_members; i++)
-	{
-		const dcf_member *m = &ms->members[i];
-		size_t		iplen = strnlen(m->ip, DCF_MEMBER_IP_MAX);
-
-		wr_u32(&w, m->node_id);
-		wr_u8(&w, (uint8_t) m->role);
-		wr_u32(&w, m->weight);
-		wr_u32(&w, m->group);
-		wr_u32(&w, m->priority);
-		wr_u16(&w, m->port);
-		wr_u8(&w, (uint8_t) iplen);
-		wr_bytes(&w, m->ip, iplen);
-	}
+		wr_member(&w, &ms->members[i]);
+	wr_u64(&w, ms->prev_index);
+	wr_u8(&w, (uint8_t) ms->n_prev);
+	for (uint32_t i = 0; i < ms->n_prev; i++)
+		wr_member(&w, &ms->prev[i]);
+	wr_u64(&w, ms->undo_index);
 	*len_out = (size_t) (w.p - buf);
+	return DCF_OK;
+}
+
+/* Reads n members; a message on failure (what = "member", "previous member"). */
+static dcf_rc
+rd_members(rd *r, dcf_member *members, uint32_t n, const char *what, char *errmsg)
+{
+	for (uint32_t i = 0; i < n; i++)
+	{
+		dcf_member *m = &members[i];
+		uint8_t		iplen;
+		uint8_t		role;
+		uint8_t		flags;
+
+		m->node_id = rd_u32(r);
+		role = rd_u8(r);
+		m->role = role < DCF_ROLE_COUNT ? (dcf_role) role : DCF_ROLE_UNKNOWN;
+		flags = rd_u8(r);
+		m->weight = rd_u32(r);
+		m->group = rd_u32(r);
+		m->priority = rd_u32(r);
+		m->port = rd_u16(r);
+		iplen = rd_u8(r);
+		if (r->short_read)
+			return dcf_errf(errmsg, DCF_ERR_PROTO, "membership %s %u truncated", what, i);
+		if (flags & ~DCF_MEMBER_F_LEARNER)
+			return dcf_errf(errmsg, DCF_ERR_PROTO, "%s %u has unknown flags 0x%x", what, i, flags);
+		m->learner = (flags & DCF_MEMBER_F_LEARNER) != 0;
+		if (iplen >= DCF_MEMBER_IP_MAX)
+			return dcf_errf(errmsg, DCF_ERR_PROTO, "%s %u has a %u-byte ip, at most %d allowed",
+							what, i, iplen, DCF_MEMBER_IP_MAX - 1);
+		if (rd_left(r) < iplen)
+			return dcf_errf(errmsg, DCF_ERR_PROTO, "membership %s %u ip truncated", what, i);
+		memcpy(m->ip, r->p, iplen);
+		m->ip[iplen] = '\0';
+		if (strlen(m->ip) != iplen)
+			return dcf_errf(errmsg, DCF_ERR_PROTO, "%s %u ip contains a NUL byte", what, i);
+		r->p += iplen;
+	}
 	return DCF_OK;
 }
 
@@ -513,33 +573,20 @@ dcf_membership_decode(const uint8_t *buf, size_t len, dcf_membership *ms, char *
 	if (ms->n_members > DCF_MEMBERS_MAX)
 		return dcf_errf(errmsg, DCF_ERR_PROTO, "membership of %u members, at most %d allowed",
 						ms->n_members, DCF_MEMBERS_MAX);
-	for (uint32_t i = 0; i < ms->n_members; i++)
-	{
-		dcf_member *m = &ms->members[i];
-		uint8_t		iplen;
-		uint8_t		role;
-
-		m->node_id = rd_u32(&r);
-		role = rd_u8(&r);
-		m->role = role < DCF_ROLE_COUNT ? (dcf_role) role : DCF_ROLE_UNKNOWN;
-		m->weight = rd_u32(&r);
-		m->group = rd_u32(&r);
-		m->priority = rd_u32(&r);
-		m->port = rd_u16(&r);
-		iplen = rd_u8(&r);
-		if (r.short_read)
-			return dcf_errf(errmsg, DCF_ERR_PROTO, "membership member %u truncated", i);
-		if (iplen >= DCF_MEMBER_IP_MAX)
-			return dcf_errf(errmsg, DCF_ERR_PROTO, "member %u has a %u-byte ip, at most %d allowed",
-							i, iplen, DCF_MEMBER_IP_MAX - 1);
-		if (rd_left(&r) < iplen)
-			return dcf_errf(errmsg, DCF_ERR_PROTO, "membership member %u ip truncated", i);
-		memcpy(m->ip, r.p, iplen);
-		m->ip[iplen] = '\0';
-		if (strlen(m->ip) != iplen)
-			return dcf_errf(errmsg, DCF_ERR_PROTO, "member %u ip contains a NUL byte", i);
-		r.p += iplen;
-	}
+	if ((rc = rd_members(&r, ms->members, ms->n_members, "member", errmsg)) != DCF_OK)
+		return rc;
+	ms->prev_index = rd_u64(&r);
+	ms->n_prev = rd_u8(&r);
+	if (r.short_read)
+		return dcf_errf(errmsg, DCF_ERR_PROTO, "membership history truncated");
+	if (ms->n_prev > DCF_MEMBERS_MAX)
+		return dcf_errf(errmsg, DCF_ERR_PROTO, "previous membership of %u members, at most %d allowed",
+						ms->n_prev, DCF_MEMBERS_MAX);
+	if ((rc = rd_members(&r, ms->prev, ms->n_prev, "previous member", errmsg)) != DCF_OK)
+		return rc;
+	ms->undo_index = rd_u64(&r);
+	if (r.short_read)
+		return dcf_errf(errmsg, DCF_ERR_PROTO, "membership history truncated");
 	if (rd_left(&r) != 0)
 		return dcf_errf(errmsg, DCF_ERR_PROTO, "membership has %zu trailing bytes", rd_left(&r));
 	if ((rc = dcf_membership_validate(ms, errmsg)) != DCF_OK)

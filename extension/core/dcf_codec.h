@@ -17,9 +17,14 @@
  *                               u64 sent_ms, u64 applied
  *              HEARTBEAT        u64 commit, u64 sent_ms
  *              HEARTBEAT_RESP   u64 sent_ms, u64 applied
- *              TIMEOUT_NOW      -
- *   membership  u8 version, u8 n, n x {u32 node_id, u8 role, u32 weight,
- *               u32 group, u32 priority, u16 port, u8 ip_len, ip bytes}
+ *              TIMEOUT_NOW      u64 index
+ *   membership  u8 version, u8 n, n x member, u64 prev_index, u8 n_prev,
+ *               n_prev x member, u64 undo_index
+ *   member      u32 node_id, u8 role, u8 flags (0x01 learner), u32 weight,
+ *               u32 group, u32 priority, u16 port, u8 ip_len, ip bytes
+ *
+ * Version history: 1 (issue 3); 2 (issue 7): TIMEOUT_NOW carries the
+ * leader's last index, members carry flags, memberships their history.
  *
  * The decoder checks every length before it reads, refuses trailing bytes,
  * unknown versions (DCF_ERR_VERSION), unknown types and flags, and messages
@@ -33,11 +38,13 @@
 
 #include "core/dcf_core.h"
 
-#define DCF_CODEC_VERSION 1
+#define DCF_CODEC_VERSION 2
 #define DCF_MSG_HEADER_BYTES 20
 #define DCF_MSG_ENTRY_HEADER_BYTES 21
-#define DCF_MEMBER_ENCODED_MAX_BYTES (4 + 1 + 4 + 4 + 4 + 2 + 1 + DCF_MEMBER_IP_MAX)
-#define DCF_MEMBERSHIP_ENCODED_MAX_BYTES (2 + DCF_MEMBERS_MAX * DCF_MEMBER_ENCODED_MAX_BYTES)
+#define DCF_MEMBER_F_LEARNER 0x01
+#define DCF_MEMBER_ENCODED_MAX_BYTES (4 + 1 + 1 + 4 + 4 + 4 + 2 + 1 + DCF_MEMBER_IP_MAX)
+#define DCF_MEMBERSHIP_ENCODED_MAX_BYTES \
+	(2 + 8 + 1 + 8 + 2 * DCF_MEMBERS_MAX * DCF_MEMBER_ENCODED_MAX_BYTES)
 
 /* Bytes dcf_msg_encode() writes for m (m assumed valid). */
 extern size_t dcf_msg_encoded_size(const dcf_msg *m);

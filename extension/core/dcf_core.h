@@ -60,6 +60,15 @@
  *     stay valid until the next dcf_node_step()/dcf_node_destroy().
  * H6  Time never goes backwards: now_ms of successive events is
  *     non-decreasing.  Tick at or after update.next_tick_ms (sooner is fine).
+ * H7  Membership before entries.  update.membership (with
+ *     update.membership_index) is durable no later than the truncation and
+ *     entries of the same update: a crash may lose an update's entries but
+ *     never keep its truncation or entries while losing its membership.
+ *     (Writing the metadata record first, as the PostgreSQL host does, keeps
+ *     this.)  Hand the last membership and index back to dcf_node_create;
+ *     the core works out from them and the log which configuration is in
+ *     force (a CONFIG entry lost in a crash, or a truncation of one that did
+ *     not reach the disk, is resolved there without scanning the log).
  *
  * ---- Memory --------------------------------------------------------------
  *
@@ -127,14 +136,25 @@ extern const char *dcf_role_name(dcf_role role);
 /* Parses a role name (case-insensitive); false if it is not one. */
 extern bool dcf_role_parse(const char *name, dcf_role *role);
 
-/* run_mode of openGauss: 0 = automatic election, 2 = no automatic election. */
+/*
+ * run_mode of openGauss: 0 = automatic election, 2 = no automatic election
+ * (leadership changes only by an explicit transfer or promote, and the
+ * automatic priority transfer is off).
+ */
 typedef enum dcf_run_mode
 {
 	DCF_RUN_MODE_AUTO = 0,
 	DCF_RUN_MODE_NONE = 2
 } dcf_run_mode;
 
-/* work_mode: normal, or minority with an explicit vote_num (issue 7). */
+/*
+ * work_mode: normal (quorum = a weighted majority of the voters), or
+ * minority: quorum = vote_num weight, counted only among voters that work
+ * in minority mode too.  See README.md for what an operator risks.
+ */
+/* The term step of a node's first election in minority work mode. */
+#define DCF_MINORITY_TERM_STEP (1ULL << 32)
+
 typedef enum dcf_work_mode
 {
 	DCF_WORK_MODE_NORMAL = 0,
@@ -169,16 +189,42 @@ typedef struct dcf_member
 	uint32_t	node_id;		/* >= 1, dcf.config's node_id */
 	dcf_role	role;			/* LEADER, FOLLOWER, LOGGER or PASSIVE */
 	uint32_t	weight;			/* vote weight, 1..DCF_MEMBER_WEIGHT_MAX */
-	uint32_t	group;			/* policy-majority group (issue 7) */
-	uint32_t	priority;		/* priority election (issue 7) */
+	uint32_t	group;			/* policy-majority group (majority_groups) */
+	uint32_t	priority;		/* priority election: higher leads first */
 	char		ip[DCF_MEMBER_IP_MAX];	/* data for the host's transport */
 	uint16_t	port;
+
+	/*
+	 * A member added with a voting role first catches up as a learner: it
+	 * receives the log like a PASSIVE member and counts for nothing until a
+	 * leader finds it caught up and clears the flag through the log.  Only
+	 * voting roles carry it.
+	 */
+	bool		learner;
 } dcf_member;
 
+/*
+ * A configuration.  It is the payload of CONFIG entries and what the host
+ * persists (contract H7).  The history fields are filled in by the core and
+ * are zero in a bootstrap configuration such as dcf.config's:
+ *   prev_index, prev   the configuration this one replaced and the index of
+ *                      its CONFIG entry (n_prev = 0: none), the fallback when
+ *                      this one's entry is found lost at restart — it was
+ *                      committed before this one was proposed, so it is
+ *                      safe to use even if its own entry is lost too
+ *   undo_index         in a record written when a CONFIG entry was
+ *                      truncated away (rolled back): that entry's index; if
+ *                      the log still holds a CONFIG entry there at restart,
+ *                      the truncation never reached the disk and it wins
+ */
 typedef struct dcf_membership
 {
 	uint32_t	n_members;
 	dcf_member	members[DCF_MEMBERS_MAX];
+	uint64_t	prev_index;
+	uint32_t	n_prev;
+	dcf_member	prev[DCF_MEMBERS_MAX];
+	uint64_t	undo_index;
 } dcf_membership;
 
 /* A member with the defaults of dcf.config: weight 1, group 0, priority 0. */
@@ -186,17 +232,27 @@ extern void dcf_member_init(dcf_member *m, uint32_t node_id, dcf_role role);
 
 /*
  * Checks a membership: 1..DCF_MEMBERS_MAX members, unique non-zero ids,
- * configured roles only, weights in range, NUL-terminated ips, at least one
- * member that may lead.
+ * configured roles only, weights in range, NUL-terminated ips, learner only
+ * on voting roles, at least one member that may lead; the previous
+ * configuration, when present, passes the same checks.
  */
 extern dcf_rc dcf_membership_validate(const dcf_membership *ms, char *errmsg);
 
 /* The member with node_id, or NULL. */
 extern const dcf_member *dcf_membership_find(const dcf_membership *ms, uint32_t node_id);
+extern const dcf_member *dcf_membership_find_in(const dcf_member *members, uint32_t n, uint32_t node_id);
 
 /* Role predicates on a configured role. */
 extern bool dcf_role_is_voter(dcf_role configured);	/* LEADER FOLLOWER LOGGER */
 extern bool dcf_role_may_lead(dcf_role configured);	/* LEADER FOLLOWER */
+
+/*
+ * Predicates on a member, learners included: the role a member acts in is
+ * PASSIVE while it is a learner, its configured role otherwise.
+ */
+extern dcf_role dcf_member_acting_role(const dcf_member *m);
+extern bool dcf_member_is_voter(const dcf_member *m);
+extern bool dcf_member_may_lead(const dcf_member *m);
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -219,7 +275,7 @@ typedef enum dcf_msg_type
 /* flags */
 #define DCF_MSG_F_REJECT	0x0001	/* a refused vote / append */
 #define DCF_MSG_F_TRANSFER	0x0002	/* campaign ordered by a leader transfer */
-#define DCF_MSG_F_MINORITY	0x0004	/* sender works in minority mode (issue 7) */
+#define DCF_MSG_F_MINORITY	0x0004	/* sender works in minority mode */
 #define DCF_MSG_F_ALL		0x0007
 
 /*
@@ -234,7 +290,10 @@ typedef enum dcf_msg_type
  *                    sent_ms echoed, applied = responder's applied index
  *   HEARTBEAT        commit, sent_ms
  *   HEARTBEAT_RESP   sent_ms echoed, applied
- *   TIMEOUT_NOW      (leader transfer, issue 7)
+ *   TIMEOUT_NOW      index = leader's last index: the target campaigns at
+ *                    once (flag TRANSFER on its vote requests) if it still
+ *                    follows the sender in that term and holds that index
+ * Every message of a node in minority work mode carries DCF_MSG_F_MINORITY.
  */
 typedef struct dcf_msg
 {
@@ -312,17 +371,34 @@ typedef struct dcf_options
 									 * this long after it advanced (0: at once;
 									 * heartbeats carry it too), see R5 */
 	dcf_run_mode run_mode;
-	dcf_work_mode work_mode;	/* behaviour: issue 7 */
-	uint32_t	vote_num;		/* quorum in minority mode (issue 7) */
-	uint32_t	n_majority_groups;	/* policy majority (issue 7) */
+	dcf_work_mode work_mode;
+	uint32_t	vote_num;		/* quorum weight in minority mode, >= 1 */
+	/*
+	 * Policy majority: an entry commits only when the weighted quorum has it
+	 * AND at least one voter of every listed group (dcf_member.group) has
+	 * it.  A listed group without a voter in the configuration is ignored.
+	 */
+	uint32_t	n_majority_groups;
 	uint32_t	majority_groups[DCF_GROUPS_MAX];
+
+	/* priority election: the leader hands over to a caught-up voter of
+	 * higher priority, at most once per priority_interval_ms */
+	bool		priority_election;
+	uint32_t	priority_interval_ms;	/* 0: 2 election timeouts */
+	uint32_t	transfer_timeout_ms;	/* 0: 2 election timeouts */
+	/* adaptive flow control of batch size and pipeline window (dcf_flow.c) */
+	bool		flow_control;
+	uint32_t	flow_interval_ms;	/* control period; 0: 100 ms */
 } dcf_options;
 
 /*
  * Defaults used by the PostgreSQL layer: election timeout 1000 ms, heartbeat
  * 100 ms, lease margin 100 ms, batches of 256 entries / 1 MiB, 64 appends in
  * flight per peer, 64 MiB / 65536 unstable entries, 16 MiB read per step,
- * run_mode automatic, work_mode normal.
+ * run_mode automatic, work_mode normal, priority election and flow control
+ * off (the PostgreSQL layer behaves as before until it offers settings for
+ * them; the limits above are flow control's maxima), default transfer
+ * timeout and priority interval (2 election timeouts).
  */
 extern void dcf_options_init(dcf_options *opts, uint32_t node_id);
 extern dcf_rc dcf_options_validate(const dcf_options *opts, char *errmsg);
@@ -361,8 +437,38 @@ typedef struct dcf_proposal
 } dcf_proposal;
 
 /*
- * Admin requests (DESIGN.md).  This version implements SET_RUN_MODE; the
- * others are refused with DCF_ERR_INVALID until issue 7 implements them.
+ * Admin requests.  Membership changes and transfers go to the leader (any
+ * other node refuses them with DCF_ERR_STATE, naming the leader); mode
+ * switches and promote act on the node they are given to.
+ *
+ * Membership changes (ADD, REMOVE, CHANGE_ROLE/PRIORITY/GROUP) go through the
+ * log one at a time: a request is refused with DCF_ERR_STATE while another
+ * change is in flight (its CONFIG entry not yet committed, a learner not yet
+ * promoted, the leader's first entry of its term not yet committed) or a
+ * transfer runs.  Accepted, it completes asynchronously: the outcome comes
+ * back as a dcf_admin_report in an update and in dcf_status.last_report.
+ *   ADD_MEMBER       a voting member joins as a learner, catches up, and is
+ *                    promoted by a second CONFIG entry; the report comes when
+ *                    that commits (a PASSIVE member joins at once)
+ *   REMOVE_MEMBER    removing the leader itself makes it step down once the
+ *                    change commits (after handing over with TIMEOUT_NOW)
+ *   CHANGE_ROLE      a non-voter made a voter waits until it is caught up;
+ *                    a leader made PASSIVE steps down after commit
+ *                    The leader cannot remove itself or stop being able to
+ *                    lead (PASSIVE, LOGGER) when the new configuration has
+ *                    a LOGGER voter: transfer leadership first
+ *   TRANSFER_LEADER  value = timeout in ms (0: transfer_timeout_ms); the
+ *                    leader stops taking proposals, brings the target up to
+ *                    date, sends TIMEOUT_NOW; aborted (and reported) when
+ *                    the target has not taken over by the timeout
+ *   SET_WORK_MODE    value = dcf_work_mode, vote_num; a leader or candidate
+ *                    steps down; entering minority arms the term step
+ *   SET_RUN_MODE     value = dcf_run_mode
+ *   PROMOTE          start an election now (any run mode; votes respect
+ *                    leases, its own too: refused with DCF_ERR_STATE within
+ *                    an election timeout of hearing from a leader or of
+ *                    starting); a no-op on the leader
+ *   SET_PRIORITY_ELECTION  value = 0 (off) or 1 (on)
  */
 typedef enum dcf_admin_kind
 {
@@ -371,10 +477,16 @@ typedef enum dcf_admin_kind
 	DCF_ADMIN_CHANGE_ROLE,		/* node_id, value = dcf_role */
 	DCF_ADMIN_CHANGE_PRIORITY,	/* node_id, value */
 	DCF_ADMIN_CHANGE_GROUP,		/* node_id, value */
-	DCF_ADMIN_TRANSFER_LEADER,	/* node_id */
+	DCF_ADMIN_TRANSFER_LEADER,	/* node_id, value = timeout_ms */
 	DCF_ADMIN_SET_WORK_MODE,	/* value = dcf_work_mode, vote_num */
-	DCF_ADMIN_SET_RUN_MODE		/* value = dcf_run_mode */
+	DCF_ADMIN_SET_RUN_MODE,		/* value = dcf_run_mode */
+	DCF_ADMIN_PROMOTE,			/* - */
+	DCF_ADMIN_SET_PRIORITY_ELECTION	/* value = 0 / 1 */
 } dcf_admin_kind;
+
+#define DCF_ADMIN_KIND_MAX DCF_ADMIN_SET_PRIORITY_ELECTION
+
+extern const char *dcf_admin_kind_name(dcf_admin_kind kind);
 
 typedef struct dcf_admin_request
 {
@@ -409,6 +521,25 @@ typedef struct dcf_event
 
 /* ---- updates --------------------------------------------------------------- */
 
+/*
+ * The outcome of an accepted asynchronous admin request (membership change,
+ * transfer), or of an automatic one (priority transfer, promotion of a
+ * learner).  rc: DCF_OK done; DCF_ERR_TIMEOUT aborted on timeout;
+ * DCF_ERR_STATE abandoned (leadership lost: the change may still commit
+ * under the next leader — look at the membership).
+ */
+typedef struct dcf_admin_report
+{
+	dcf_admin_kind kind;
+	uint32_t	node_id;		/* the member changed / the transfer target */
+	dcf_rc		rc;
+	uint64_t	index;			/* its CONFIG entry, 0 if none */
+	bool		automatic;		/* started by the core itself */
+	const char *reason;			/* static text */
+} dcf_admin_report;
+
+#define DCF_UPDATE_REPORTS_MAX 8
+
 typedef struct dcf_update
 {
 	/* durable part: persist before sending msgs (H1) */
@@ -435,6 +566,10 @@ typedef struct dcf_update
 
 	uint64_t	proposed_index; /* PROPOSE: index of the first proposal */
 	uint64_t	next_tick_ms;	/* tick no later than this */
+
+	/* outcomes of admin requests completed in this step */
+	const dcf_admin_report *reports;
+	uint32_t	n_reports;
 } dcf_update;
 
 /* ---- the node -------------------------------------------------------------- */
@@ -442,9 +577,13 @@ typedef struct dcf_update
 typedef struct dcf_node dcf_node;
 
 /*
- * Creates a node from its durable state: hard state, membership (with the
- * index of the CONFIG entry it came from, 0 for the bootstrap one), the
- * applied index (H4) and the host's log.  The node starts as FOLLOWER (or
+ * Creates a node from its durable state: hard state, membership (the last
+ * update.membership and update.membership_index the host persisted, or the
+ * bootstrap configuration with index 0), the applied index (H4) and the
+ * host's log.  The configuration in force is the CONFIG entry the log holds
+ * at membership->undo_index, else at membership_index, else (that entry was
+ * lost in a crash) membership->prev — or the membership itself for index 0
+ * or an index already recycled from the log (contract H7).  The node starts as FOLLOWER (or
  * LOGGER/PASSIVE per its configured role) and refuses to grant votes for one
  * election timeout, because it may have acknowledged a leader just before it
  * stopped (that keeps leases safe across restarts).
@@ -480,15 +619,54 @@ typedef struct dcf_peer_status
 	dcf_progress_state state;
 	uint32_t	inflight;		/* appends in flight */
 	uint64_t	last_heard_ms;	/* leader's clock; 0 = never */
+	bool		learner;		/* catching up before it counts */
+	bool		minority;		/* its last answer came in minority mode */
 } dcf_peer_status;
 
-/* Flow control as steered by the leader (fixed values until issue 7). */
+/*
+ * Flow control as steered by the leader (dcf_flow.c): the limits in force
+ * (at most the configured maxima), the level they derive from
+ * (1..DCF_FLOW_LEVELS; limit = max(1, maximum * level / DCF_FLOW_LEVELS)),
+ * and what the leader measured in its last control period.  The measures
+ * are taken even when steering is off.
+ */
+#define DCF_FLOW_LEVELS 64
+
 typedef struct dcf_flow_status
 {
-	uint32_t	batch_entries;
+	uint32_t	batch_entries;	/* limits in force */
 	uint32_t	batch_bytes;
 	uint32_t	inflight_appends;
+	bool		enabled;		/* steering on (dcf_options.flow_control) */
+	uint32_t	level;
+	int32_t		direction;		/* next move: +1 up, -1 down */
+	uint32_t	step;			/* levels per move */
+	uint32_t	commit_latency_ms;	/* smoothed (1/8), proposal to commit */
+	uint32_t	last_latency_ms;	/* mean of the last period */
+	uint64_t	entries_per_s;	/* committed in the last period */
+	uint64_t	bytes_per_s;
+	uint64_t	power;			/* entries_per_s * 1000 / (latency_ms + 1) */
+	bool		demand;			/* a limit held entries back last period */
+	uint64_t	periods;		/* control periods measured */
+	uint64_t	adjustments;	/* level changes */
 } dcf_flow_status;
+
+/* A membership change in flight (leader only). */
+typedef enum dcf_change_phase
+{
+	DCF_CHANGE_NONE = 0,
+	DCF_CHANGE_WAIT,			/* waiting to append (learner catch-up, fence) */
+	DCF_CHANGE_LOGGED			/* CONFIG entry appended, not yet committed */
+} dcf_change_phase;
+
+typedef struct dcf_change_status
+{
+	dcf_change_phase phase;
+	dcf_admin_kind kind;
+	uint32_t	node_id;
+	uint64_t	index;			/* LOGGED: its CONFIG entry */
+	bool		automatic;
+} dcf_change_status;
 
 typedef struct dcf_status
 {
@@ -512,6 +690,13 @@ typedef struct dcf_status
 	dcf_flow_status flow;
 	uint32_t	n_peers;		/* leader only, else 0 */
 	dcf_peer_status peers[DCF_MEMBERS_MAX];
+
+	uint64_t	membership_index;	/* CONFIG entry of the configuration in force */
+	bool		priority_election;
+	dcf_change_status change;	/* leader only */
+	uint32_t	transfer_target;	/* transfer running (or awaited after stepping down), else DCF_NODE_NONE */
+	bool		has_report;
+	dcf_admin_report last_report;	/* the last one this node produced */
 } dcf_status;
 
 /* A consistent copy of the node's state; call between steps. */
@@ -533,7 +718,8 @@ extern bool dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms);
 /*
  * Contract H1's relaxation: may this node's APPEND/HEARTBEAT messages leave
  * before its own writes are durable?  True for a leader of a membership
- * without LOGGER members (the host must also have its hard state durable).
+ * without LOGGER voters, and no change in flight that would make one (the
+ * host must also have its hard state durable).
  */
 extern bool dcf_node_early_send_allowed(const dcf_node *node);
 

@@ -12,7 +12,15 @@
  *   M2  A message of a lower term is dropped, except that a stale leader's
  *       APPEND/HEARTBEAT is answered with our term (so it steps down) and a
  *       stale PREVOTE_REQ is refused with our term.
- *   M3  Messages from non-members or addressed to another node are dropped.
+ *   M3  Messages addressed to another node are dropped, and so are (pre-)
+ *       vote answers from nodes that are not members of the configuration in
+ *       force (they count for nothing).  Vote requests are accepted from
+ *       anyone, as in Raft (rule E8 of dcf_election.c): pre-vote and the
+ *       vote lease keep a removed node from disturbing a cluster that has a
+ *       leader (dissertation §4.2.3).  Appends, heartbeats and their answers
+ *       are accepted from anyone: only the leader of a term sends appends,
+ *       and a leader that removed itself still replicates its last change;
+ *       answers are matched against the leader's progress entries.
  *
  * Step structure: garbage of the previous step is freed first (H5); the
  * event is handled; then the update is assembled from what changed.  A log
@@ -44,6 +52,11 @@ dcf_options_init(dcf_options *opts, uint32_t node_id)
 	opts->run_mode = DCF_RUN_MODE_AUTO;
 	opts->work_mode = DCF_WORK_MODE_NORMAL;
 	opts->vote_num = 0;
+	opts->priority_election = false;
+	opts->priority_interval_ms = 0;
+	opts->transfer_timeout_ms = 0;
+	opts->flow_control = false;
+	opts->flow_interval_ms = 0;
 }
 
 dcf_rc
@@ -80,6 +93,9 @@ dcf_options_validate(const dcf_options *o, char *errmsg)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "run mode %d is neither 0 nor 2", (int) o->run_mode);
 	if (o->work_mode != DCF_WORK_MODE_NORMAL && o->work_mode != DCF_WORK_MODE_MINORITY)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "unknown work mode %d", (int) o->work_mode);
+	if (o->work_mode == DCF_WORK_MODE_MINORITY && (o->vote_num == 0 || o->vote_num > DCF_MEMBERS_MAX * DCF_MEMBER_WEIGHT_MAX))
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "minority work mode needs a vote_num of at least 1, got %u",
+						o->vote_num);
 	if (o->n_majority_groups > DCF_GROUPS_MAX)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "%u majority groups, at most %d allowed",
 						o->n_majority_groups, DCF_GROUPS_MAX);
@@ -132,7 +148,44 @@ dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to)
 	m->from = node->opts.node_id;
 	m->to = to;
 	m->term = node->term;
+	if (node->opts.work_mode == DCF_WORK_MODE_MINORITY)
+		m->flags |= DCF_MSG_F_MINORITY;
 	return m;
+}
+
+/* Does a message with these flags come from a node in our work mode? */
+bool
+dcf_node_same_mode(const dcf_node *node, uint32_t msg_flags)
+{
+#ifdef DCF_PLANT_BUG_MIXED_MODES
+	/* planted bug: count votes and acknowledgements of either work mode */
+	(void) node;
+	(void) msg_flags;
+	return true;
+#else
+	bool		minority = (msg_flags & DCF_MSG_F_MINORITY) != 0;
+
+	return minority == (node->opts.work_mode == DCF_WORK_MODE_MINORITY);
+#endif
+}
+
+void
+dcf_node_report(dcf_node *node, dcf_admin_kind kind, uint32_t node_id, dcf_rc rc, uint64_t index,
+				bool automatic, const char *reason)
+{
+	dcf_admin_report *r;
+
+	node->last_report.kind = kind;
+	node->last_report.node_id = node_id;
+	node->last_report.rc = rc;
+	node->last_report.index = index;
+	node->last_report.automatic = automatic;
+	node->last_report.reason = reason;
+	node->has_report = true;
+	if (node->n_reports >= DCF_UPDATE_REPORTS_MAX)
+		return;					/* status keeps the last one */
+	r = &node->reports[node->n_reports++];
+	*r = node->last_report;
 }
 
 void
@@ -154,13 +207,18 @@ dcf_node_progress(dcf_node *node, uint32_t node_id)
 	return NULL;
 }
 
-/* Derived from the membership: self, configured role, quorum weights. */
-static void
-apply_membership(dcf_node *node)
+/*
+ * Derived from the membership and the work mode: self, acting role, quorum
+ * weights.  In minority mode the quorum is vote_num (counted only among
+ * voters of the same mode, see dcf_node_same_mode).
+ */
+void
+dcf_node_apply_membership(dcf_node *node)
 {
 	node->self = -1;
 	node->conf_role = DCF_ROLE_UNKNOWN;
 	node->total_weight = 0;
+	node->has_logger = false;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		const dcf_member *m = &node->membership.members[i];
@@ -168,12 +226,29 @@ apply_membership(dcf_node *node)
 		if (m->node_id == node->opts.node_id)
 		{
 			node->self = (int) i;
-			node->conf_role = m->role;
+			node->conf_role = dcf_member_acting_role(m);
 		}
-		if (dcf_role_is_voter(m->role))
+		if (dcf_member_is_voter(m))
+		{
+#ifdef DCF_PLANT_BUG_IGNORE_WEIGHT
+			/* planted bug: every voter weighs 1, whatever its weight */
+			node->total_weight += 1;
+#else
 			node->total_weight += m->weight;
+#endif
+			if (m->role == DCF_ROLE_LOGGER)
+				node->has_logger = true;
+		}
+#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
+		/* planted bug: passive members are counted as voters */
+		else if (m->role == DCF_ROLE_PASSIVE)
+			node->total_weight += m->weight;
+#endif
 	}
-	node->needed_weight = dcf_quorum_majority(node->total_weight);
+	if (node->opts.work_mode == DCF_WORK_MODE_MINORITY)
+		node->needed_weight = node->opts.vote_num;
+	else
+		node->needed_weight = dcf_quorum_majority(node->total_weight);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -214,6 +289,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 	{
 		node->progress[i].infl = node->infl_storage + (size_t) i * opts->max_inflight_appends;
 		node->progress[i].infl_cap = opts->max_inflight_appends;
+		node->progress[i].infl_limit = opts->max_inflight_appends;
 	}
 	rc = dcf_raftlog_init(&node->log, &node->reader, opts->max_unstable_bytes,
 					  opts->max_unstable_entries, errmsg);
@@ -233,9 +309,12 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 						(unsigned long long) applied_index, (unsigned long long) last);
 	}
 	dcf_prng_seed(&node->prng, opts->prng_seed ^ ((uint64_t) opts->node_id << 32));
-	node->membership = *membership;
-	node->membership_index = membership_index;
-	apply_membership(node);
+	rc = dcf_reconfig_init(node, membership, membership_index, errmsg);
+	if (rc != DCF_OK)
+	{
+		dcf_node_destroy(node);
+		return dcf_errwrap(errmsg, rc, "choosing the configuration of node %u", opts->node_id);
+	}
 	node->term = hs->term;
 	node->vote = hs->vote;
 	if (node->log.last_term > node->term)
@@ -254,10 +333,10 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 	node->applied = applied_index;
 	node->now_ms = now_ms;
 	node->vote_lease_until_ms = now_ms + opts->election_timeout_ms;	/* E3 */
-	node->role = node->self >= 0 ? (node->conf_role == DCF_ROLE_LOGGER || node->conf_role == DCF_ROLE_PASSIVE ?
-									node->conf_role : DCF_ROLE_FOLLOWER) : DCF_ROLE_UNKNOWN;
+	node->role = dcf_election_follower_role(node);
 	node->leader_id = DCF_NODE_NONE;
 	dcf_node_reset_election_timer(node);
+	dcf_flow_reset(node);
 	node->reported_role = DCF_ROLE_UNKNOWN;
 	node->reported_term = node->term;
 	node->reported_commit = node->commit;
@@ -283,8 +362,12 @@ dcf_node_destroy(dcf_node *node)
 static void
 step_message(dcf_node *node, const dcf_msg *m)
 {
-	if (m->to != node->opts.node_id || dcf_membership_find(&node->membership, m->from) == NULL)
+	if (m->to != node->opts.node_id || m->from == node->opts.node_id)
 		return;					/* M3 */
+	if ((m->type == DCF_MSG_PREVOTE_RESP || m->type == DCF_MSG_VOTE_RESP) &&
+		dcf_membership_find(&node->membership, m->from) == NULL)
+		return;					/* M3 */
+	node->higher_term_from = DCF_NODE_NONE;
 	if (m->term > node->term)
 	{
 		bool		vote_req = m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ;
@@ -303,6 +386,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 		{
 			bool		from_leader = m->type == DCF_MSG_APPEND || m->type == DCF_MSG_HEARTBEAT;
 
+			node->higher_term_from = m->from;
 			dcf_election_become_follower(node, m->term, from_leader ? m->from : DCF_NODE_NONE);
 		}
 	}
@@ -336,6 +420,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 				node->leader_id != m->from)
 				dcf_election_become_follower(node, node->term, m->from);
 			dcf_election_heard_leader(node);
+			dcf_transfer_heard_leader(node, m->from);
 			dcf_node_reset_election_timer(node);
 			if (m->type == DCF_MSG_APPEND)
 				dcf_replication_handle_append(node, m);
@@ -357,7 +442,7 @@ step_message(dcf_node *node, const dcf_msg *m)
 			dcf_election_handle_vote_resp(node, m);
 			break;
 		case DCF_MSG_TIMEOUT_NOW:
-			/* leader transfer: issue 7 */
+			dcf_election_handle_timeout_now(node, m);
 			break;
 	}
 }
@@ -373,6 +458,9 @@ step_propose(dcf_node *node, const dcf_proposal *items, uint32_t n, uint64_t *fi
 	if (node->role != DCF_ROLE_LEADER)
 		return dcf_errf(errmsg, DCF_ERR_STATE, "node %u is not the leader (leader: %u, role: %s)",
 						node->opts.node_id, node->leader_id, dcf_role_name(node->role));
+	if (node->transfer.target != DCF_NODE_NONE)
+		return dcf_errf(errmsg, DCF_ERR_STATE, "node %u is handing leadership over to node %u",
+						node->opts.node_id, node->transfer.target);
 	if (n == 0)
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "empty proposal");
 	for (uint32_t i = 0; i < n; i++)
@@ -407,6 +495,7 @@ step_propose(dcf_node *node, const dcf_proposal *items, uint32_t n, uint64_t *fi
 			return rc;
 		}
 	}
+	dcf_flow_proposed(node, dcf_raftlog_last_index(&node->log), bytes);
 	dcf_replication_bcast_append(node);
 	return DCF_OK;
 }
@@ -421,17 +510,52 @@ step_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg)
 				return dcf_errf(errmsg, DCF_ERR_INVALID, "run mode %u is neither 0 nor 2", req->value);
 			node->opts.run_mode = (dcf_run_mode) req->value;
 			return DCF_OK;
+		case DCF_ADMIN_SET_PRIORITY_ELECTION:
+			if (req->value > 1)
+				return dcf_errf(errmsg, DCF_ERR_INVALID, "priority election %u is neither 0 nor 1", req->value);
+			node->opts.priority_election = req->value == 1;
+			node->next_priority_check_ms = node->now_ms;
+			return DCF_OK;
+		case DCF_ADMIN_SET_WORK_MODE:
+			return dcf_election_set_work_mode(node, req->value, req->vote_num, errmsg);
+		case DCF_ADMIN_PROMOTE:
+			if (node->role == DCF_ROLE_LEADER)
+				return DCF_OK;
+			if (!dcf_election_may_campaign(node))
+				return dcf_errf(errmsg, DCF_ERR_STATE, "node %u cannot lead: it is a %s member",
+								node->opts.node_id, dcf_role_name(node->conf_role));
+			/* E3 holds for its own vote too: a leader may hold a lease on it */
+			if (dcf_election_in_lease(node))
+				return dcf_errf(errmsg, DCF_ERR_STATE,
+								"node %u heard from a leader less than an election timeout ago (or just started): transfer leadership instead",
+								node->opts.node_id);
+			dcf_election_campaign(node, true, false);
+			return DCF_OK;
+		case DCF_ADMIN_TRANSFER_LEADER:
+			return dcf_transfer_start(node, req->node_id, req->value, false, errmsg);
 		case DCF_ADMIN_ADD_MEMBER:
 		case DCF_ADMIN_REMOVE_MEMBER:
 		case DCF_ADMIN_CHANGE_ROLE:
 		case DCF_ADMIN_CHANGE_PRIORITY:
 		case DCF_ADMIN_CHANGE_GROUP:
-		case DCF_ADMIN_TRANSFER_LEADER:
-		case DCF_ADMIN_SET_WORK_MODE:
-			return dcf_errf(errmsg, DCF_ERR_INVALID, "admin request %d is not supported by this core version",
-							(int) req->kind);
+			return dcf_reconfig_admin(node, req, errmsg);
 	}
 	return dcf_errf(errmsg, DCF_ERR_INVALID, "unknown admin request %d", (int) req->kind);
+}
+
+/*
+ * Work that follows whatever event a leader handled: membership changes
+ * waiting for their moment, a transfer waiting for its target, learners to
+ * promote (N8).
+ */
+static void
+leader_after_event(dcf_node *node)
+{
+	if (node->role != DCF_ROLE_LEADER || dcf_node_failed(node))
+		return;
+	dcf_reconfig_leader_step(node);
+	if (node->role == DCF_ROLE_LEADER)
+		dcf_transfer_step(node);
 }
 
 static void
@@ -443,8 +567,9 @@ build_update(dcf_node *node, dcf_update *out)
 	node->hs_dirty = false;
 	if (node->membership_dirty)
 	{
-		out->membership = &node->membership;
-		out->membership_index = node->membership_index;
+		/* the record (H7): the configuration in force, plus undo_index after a rollback */
+		out->membership = &node->record;
+		out->membership_index = node->record_index;
 		node->membership_dirty = false;
 	}
 	dcf_raftlog_take_update(&node->log, &out->entries, &out->n_entries, &out->truncate_from);
@@ -464,6 +589,23 @@ build_update(dcf_node *node, dcf_update *out)
 	node->reported_term = node->term;
 	out->next_tick_ms = node->role == DCF_ROLE_LEADER ? node->heartbeat_deadline_ms :
 		node->election_deadline_ms;
+	if (node->transfer.awaiting && node->transfer.deadline_ms < out->next_tick_ms)
+		out->next_tick_ms = node->transfer.deadline_ms;
+	if (node->role == DCF_ROLE_LEADER)
+	{
+		/* transfers, flow periods and priority checks have their own times */
+		if (node->transfer.target != DCF_NODE_NONE && node->transfer.deadline_ms < out->next_tick_ms)
+			out->next_tick_ms = node->transfer.deadline_ms;
+		if (node->opts.flow_control)
+		{
+			uint64_t	f = node->flow.period_start_ms + dcf_flow_interval_ms(node);
+
+			if (f < out->next_tick_ms)
+				out->next_tick_ms = f;
+		}
+	}
+	out->reports = node->n_reports ? node->reports : NULL;
+	out->n_reports = node->n_reports;
 	if (node->role == DCF_ROLE_LEADER && node->commit_notify_due_ms != 0 &&
 		node->commit_notify_due_ms < out->next_tick_ms)
 		out->next_tick_ms = node->commit_notify_due_ms;
@@ -481,6 +623,8 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 	dcf_raftlog_collect_garbage(&node->log);
 	node->n_msgs = 0;
 	node->n_pool = 0;
+	node->n_reports = 0;
+	node->higher_term_from = DCF_NODE_NONE;
 	node->step_read_bytes = 0;
 	node->fail_rc = DCF_OK;
 	node->errmsg = errmsg;
@@ -495,7 +639,10 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 			if (node->role == DCF_ROLE_LEADER)
 				dcf_replication_tick(node);
 			else
+			{
+				dcf_transfer_follower_tick(node);
 				dcf_election_tick(node);
+			}
 			break;
 		case DCF_EVENT_MESSAGE:
 			if (ev->u.message == NULL)
@@ -524,7 +671,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 			break;
 		case DCF_EVENT_ADMIN:
 			rc = step_admin(node, &ev->u.admin, errmsg);
-			if (rc != DCF_OK)
+			if (rc != DCF_OK && !dcf_node_failed(node))
 			{
 				build_update(node, out);
 				return rc;
@@ -533,6 +680,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 		default:
 			return dcf_errf(errmsg, DCF_ERR_INVALID, "unknown event type %d", (int) ev->type);
 	}
+	leader_after_event(node);
 	if (dcf_node_failed(node))
 		return node->fail_rc;
 	/* N2 */
@@ -551,6 +699,17 @@ dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms)
 
 	if (node->role != DCF_ROLE_LEADER)
 		return false;
+#ifndef DCF_PLANT_BUG_TRANSFER_KEEPS_LEASE
+	/*
+	 * Once TIMEOUT_NOW is out, the target may win votes that ignore leases
+	 * (flag TRANSFER) at any time — even after the transfer was aborted, if
+	 * the message was slow.  The lease comes back only when an entry this
+	 * leader appended after the abort is committed: a quorum holds it, so
+	 * no candidate without it (the target as of its TIMEOUT_NOW) can win.
+	 */
+	if (node->transfer.timeout_now_sent || node->commit < node->lease_fence_index)
+		return false;
+#endif
 	ack = dcf_election_quorum_ack_ms(node);
 	/* the leader's own entry counts as acknowledged at its last step */
 	if (ack == 0 && node->total_weight > 0)
@@ -561,11 +720,11 @@ dcf_node_lease_valid(const dcf_node *node, uint64_t now_ms)
 bool
 dcf_node_early_send_allowed(const dcf_node *node)
 {
-	if (node->role != DCF_ROLE_LEADER)
+	if (node->role != DCF_ROLE_LEADER || node->has_logger)
 		return false;
-	for (uint32_t i = 0; i < node->membership.n_members; i++)
-		if (node->membership.members[i].role == DCF_ROLE_LOGGER)
-			return false;
+	/* N8: a change that will make a LOGGER voter fences early sends now */
+	if (node->change.phase != DCF_CHANGE_NONE && node->change.fence)
+		return false;
 	return true;
 }
 
@@ -597,11 +756,19 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 	out->last_index = dcf_raftlog_last_index(&node->log);
 	out->persisted_index = node->log.persisted;
 	out->lease_valid = dcf_node_lease_valid(node, node->now_ms);
-	out->flow.batch_entries = node->opts.max_batch_entries;
-	out->flow.batch_bytes = node->opts.max_batch_bytes;
-	out->flow.inflight_appends = node->opts.max_inflight_appends;
+	out->membership_index = node->membership_index;
+	out->priority_election = node->opts.priority_election;
+	out->has_report = node->has_report;
+	out->last_report = node->last_report;
+	out->transfer_target = node->transfer.target;
+	dcf_flow_status_fill(node, &out->flow);
 	if (node->role != DCF_ROLE_LEADER)
 		return;
+	out->change.phase = node->change.phase;
+	out->change.kind = node->change.kind;
+	out->change.node_id = node->change.node_id;
+	out->change.index = node->change.index;
+	out->change.automatic = node->change.automatic;
 	out->cluster_min_applied_index = node->applied;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
@@ -619,6 +786,8 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 		ps->state = pr->state;
 		ps->inflight = pr->infl_count;
 		ps->last_heard_ms = pr->last_heard_ms;
+		ps->learner = node->membership.members[i].learner;
+		ps->minority = pr->minority;
 		if (node->membership.members[i].role != DCF_ROLE_LOGGER &&
 			pr->applied < out->cluster_min_applied_index)
 			out->cluster_min_applied_index = pr->applied;

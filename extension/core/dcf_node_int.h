@@ -1,6 +1,7 @@
 /*
  * dcf_node_int.h — the node's private state, shared by the core's modules
- * (dcf_raftlog.c, dcf_progress.c, dcf_election.c, dcf_replication.c,
+ * (dcf_log.c (dcf_raftlog_*), dcf_progress.c, dcf_election.c,
+ * dcf_replication.c, dcf_reconfig.c, dcf_transfer.c, dcf_flow.c,
  * dcf_node.c).  Nothing outside extension/core includes this file.
  *
  * Invariants the node keeps (checked with DCF_ASSERT where cheap):
@@ -14,6 +15,19 @@
  *   N6  unstable payload bytes <= max_unstable_bytes, entries <=
  *       max_unstable_entries; messages and entry descriptors of one update
  *       stay within the fixed arrays allocated at creation.
+ *   N7  the configuration in force is the last CONFIG entry of the log (or
+ *       the one the node was created with: after a crash that lost every
+ *       CONFIG entry past the log's end, the record's previous one, which
+ *       was committed); in the cluster at most one CONFIG entry lies above
+ *       the commit index (a restarted node's own commit index restarts at
+ *       its applied index and may lag), and membership.prev is the
+ *       configuration it replaced (committed), the target of a rollback.
+ *   N8  a leader appends a CONFIG entry only when the previous one and the
+ *       first entry of its own term are committed, no transfer runs, the
+ *       weighted majorities of the old and new configurations intersect,
+ *       and — if the new configuration has a LOGGER voter the old one
+ *       lacked — every entry it may have sent early is durable on itself
+ *       (C2, C5 of dcf_reconfig.c).
  */
 #ifndef DCF_NODE_INT_H
 #define DCF_NODE_INT_H
@@ -28,6 +42,11 @@
 #define DCF_UPDATE_POOL_ENTRIES		16384	/* entry descriptors in messages */
 #define DCF_STEP_APPENDS_PER_PEER	8	/* pipelined appends sent per step */
 #define DCF_BACKOFF_SCAN_MAX_LOOKUPS 4096	/* term lookups per conflict search */
+#define DCF_FLOW_SAMPLES			64	/* latency samples in flight */
+#define DCF_FLOW_DEFAULT_INTERVAL_MS 100
+#define DCF_FLOW_MIN_COMMITS		4	/* per period, to steer at all */
+#define DCF_FLOW_DEADBAND_PCT		10	/* power changes below this are noise */
+#define DCF_FLOW_MAX_STEP			16	/* levels per move */
 
 /* ---- the log: host's stable log + the core's unstable tail (dcf_raftlog.c) ---- */
 
@@ -113,9 +132,15 @@ typedef struct dcf_progress
 	uint64_t   *infl;			/* ring of last indexes of appends in flight */
 	uint32_t	infl_head;
 	uint32_t	infl_count;
-	uint32_t	infl_cap;
+	uint32_t	infl_cap;		/* ring size (allocation) */
+	uint32_t	infl_limit;		/* window in force (flow control), <= cap */
+	uint64_t	infl_dropped_last;	/* last index of an append freed unanswered */
 	uint32_t	sent_this_step;
 	uint64_t	sent_commit;	/* commit index the last append or heartbeat carried */
+	bool		minority;		/* its last answer came in minority mode */
+	/* learner catch-up rounds (dcf_reconfig.c) */
+	uint64_t	round_target;
+	uint64_t	round_start_ms;
 } dcf_progress;
 
 extern void dcf_progress_reset(dcf_progress *pr, uint64_t last_index);
@@ -129,6 +154,68 @@ extern void dcf_progress_infl_free_le(dcf_progress *pr, uint64_t index);
 extern void dcf_progress_infl_free_first(dcf_progress *pr);
 extern uint64_t dcf_progress_infl_oldest(const dcf_progress *pr);
 
+/* ---- membership change in flight, leader only (dcf_reconfig.c) ---- */
+
+typedef struct dcf_change
+{
+	dcf_change_phase phase;
+	dcf_admin_kind kind;
+	uint32_t	node_id;
+	bool		automatic;		/* a learner promoted by the core itself */
+	dcf_membership next;		/* members of the configuration to append */
+	uint64_t	fence_index;	/* append only once stable >= this (N8) */
+	bool		fence;			/* early sends off until it is logged */
+	bool		needs_catchup;	/* node_id must be caught up first */
+	uint64_t	index;			/* LOGGED: its CONFIG entry */
+	uint64_t	started_ms;
+} dcf_change;
+
+/* ---- leader transfer in flight, leader only (dcf_transfer.c) ---- */
+
+typedef struct dcf_transfer
+{
+	uint32_t	target;			/* DCF_NODE_NONE: none */
+	uint64_t	deadline_ms;
+	bool		timeout_now_sent;
+	bool		automatic;		/* priority election */
+	bool		awaiting;		/* stepped down after TIMEOUT_NOW: who leads next? */
+} dcf_transfer;
+
+/* ---- adaptive flow control, leader only (dcf_flow.c) ---- */
+
+typedef struct dcf_flow
+{
+	uint32_t	level;			/* 1..DCF_FLOW_LEVELS */
+	uint32_t	batch_entries;	/* limits in force */
+	uint32_t	batch_bytes;
+	uint32_t	inflight;
+	int32_t		direction;		/* +1 / -1: the way the next move goes */
+	uint32_t	step;
+	uint64_t	period_start_ms;
+	uint64_t	period_commits;
+	uint64_t	period_bytes;
+	uint64_t	period_lat_sum_ms;
+	uint64_t	period_lat_n;
+	bool		period_demand;	/* a send was held back by a limit */
+	bool		last_demand;
+	uint64_t	prev_power;		/* power of the last steered period, 0 = none */
+	uint64_t	power;			/* of the last measured period */
+	uint32_t	last_lat_ms;
+	uint32_t	lat_ewma_ms;
+	uint64_t	entries_per_s;
+	uint64_t	bytes_per_s;
+	uint64_t	periods;
+	uint64_t	adjustments;
+	/* proposal times of sampled indexes, oldest first */
+	uint64_t	sample_index[DCF_FLOW_SAMPLES];
+	uint64_t	sample_ms[DCF_FLOW_SAMPLES];
+	uint64_t	sample_bytes[DCF_FLOW_SAMPLES];	/* payload bytes up to it */
+	uint32_t	sample_head;
+	uint32_t	sample_n;
+	uint64_t	bytes_appended;	/* payload bytes appended this term */
+	uint64_t	bytes_committed;
+} dcf_flow;
+
 /* ---- the node ------------------------------------------------------------ */
 
 struct dcf_node
@@ -137,13 +224,19 @@ struct dcf_node
 	dcf_log_reader reader;
 	dcf_prng	prng;
 
-	dcf_membership membership;
+	dcf_membership membership;	/* in force, with its history (N7) */
 	uint64_t	membership_index;
 	bool		membership_dirty;
+	dcf_membership record;		/* what the host is to persist (H7) */
+	uint64_t	record_index;
 	int			self;			/* index in membership, -1 if not a member */
-	dcf_role	conf_role;		/* configured role, UNKNOWN if not a member */
+	dcf_role	conf_role;		/* acting role in the membership, UNKNOWN if none */
 	uint64_t	total_weight;	/* of the voters */
-	uint64_t	needed_weight;	/* a quorum */
+	uint64_t	needed_weight;	/* a quorum: majority, or vote_num in minority */
+	bool		has_logger;		/* a LOGGER voter in the membership */
+
+	/* work mode: the first campaign in minority raises the term by a step */
+	bool		minority_bumped;
 
 	/* hard state */
 	uint64_t	term;
@@ -165,9 +258,25 @@ struct dcf_node
 	uint64_t	commit_notify_due_ms;	/* leader: followers hear of the commit then (0: none due) */
 	uint64_t	vote_lease_until_ms;	/* grant no vote before (E3) */
 	uint64_t	became_leader_ms;
+	uint64_t	term_start_index;	/* leader: index of its term's NOOP */
+	uint64_t	lease_fence_index;	/* leader: no lease until commit >= this */
+	uint64_t	next_priority_check_ms;
+
+	/* leader: work in flight */
+	dcf_change	change;
+	dcf_transfer transfer;
+	dcf_flow	flow;
+
+	/* reports of this step, and the last one ever */
+	dcf_admin_report reports[DCF_UPDATE_REPORTS_MAX];
+	uint32_t	n_reports;
+	bool		has_report;
+	dcf_admin_report last_report;
 
 	/* the campaign in progress: 0 = no answer, 1 = granted, 2 = rejected */
 	uint8_t		votes[DCF_MEMBERS_MAX];
+	bool		campaign_transfer;	/* ordered by TIMEOUT_NOW: flag TRANSFER */
+	uint32_t	higher_term_from;	/* sender of the message that raised our term */
 
 	/* leader: one per member, same order as membership (self unused) */
 	dcf_progress progress[DCF_MEMBERS_MAX];
@@ -196,10 +305,21 @@ extern dcf_msg *dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to)
 extern void dcf_node_reset_election_timer(dcf_node *node);
 extern dcf_rc dcf_node_term_at(dcf_node *node, uint64_t index, uint64_t *term);
 extern dcf_progress *dcf_node_progress(dcf_node *node, uint32_t node_id);
+extern void dcf_node_apply_membership(dcf_node *node);
+extern void dcf_node_report(dcf_node *node, dcf_admin_kind kind, uint32_t node_id, dcf_rc rc,
+							uint64_t index, bool automatic, const char *reason);
+extern bool dcf_node_same_mode(const dcf_node *node, uint32_t msg_flags);
 
 /* dcf_election.c */
 extern void dcf_election_tick(dcf_node *node);
-extern void dcf_election_campaign(dcf_node *node, bool pre_vote);
+extern bool dcf_election_can_campaign(const dcf_node *node);
+extern void dcf_election_campaign(dcf_node *node, bool pre_vote, bool transfer);
+extern void dcf_election_handle_timeout_now(dcf_node *node, const dcf_msg *m);
+extern bool dcf_election_may_campaign(const dcf_node *node);
+extern const dcf_member *dcf_election_previous_self(const dcf_node *node);
+extern dcf_role dcf_election_follower_role(const dcf_node *node);
+extern dcf_rc dcf_election_set_work_mode(dcf_node *node, uint32_t mode, uint32_t vote_num,
+										 char *errmsg);
 extern void dcf_election_become_follower(dcf_node *node, uint64_t term, uint32_t leader);
 extern void dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m);
 extern void dcf_election_handle_vote_resp(dcf_node *node, const dcf_msg *m);
@@ -219,5 +339,37 @@ extern void dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 extern void dcf_replication_handle_heartbeat(dcf_node *node, const dcf_msg *m);
 extern void dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m);
 extern void dcf_replication_commit_to(dcf_node *node, uint64_t index);
+
+/* dcf_reconfig.c: configurations through the log */
+extern dcf_rc dcf_reconfig_init(dcf_node *node, const dcf_membership *ms, uint64_t index,
+								char *errmsg);
+extern void dcf_reconfig_truncated(dcf_node *node, uint64_t from);
+extern void dcf_reconfig_appended(dcf_node *node, const dcf_entry *ents, uint32_t n);
+extern void dcf_reconfig_remap_progress(dcf_node *node, const dcf_membership *old);
+extern dcf_rc dcf_reconfig_admin(dcf_node *node, const dcf_admin_request *req, char *errmsg);
+extern void dcf_reconfig_leader_step(dcf_node *node);
+extern void dcf_reconfig_committed(dcf_node *node);
+extern void dcf_reconfig_lost_leadership(dcf_node *node);
+extern bool dcf_reconfig_change_in_flight(const dcf_node *node);
+
+/* dcf_transfer.c: leader transfer and priority election */
+extern dcf_rc dcf_transfer_start(dcf_node *node, uint32_t target, uint32_t timeout_ms, bool automatic,
+								 char *errmsg);
+extern void dcf_transfer_step(dcf_node *node);
+extern void dcf_transfer_tick(dcf_node *node);
+extern void dcf_transfer_lost_leadership(dcf_node *node, uint32_t new_leader_hint);
+extern void dcf_transfer_heard_leader(dcf_node *node, uint32_t leader);
+extern void dcf_transfer_follower_tick(dcf_node *node);
+extern void dcf_transfer_elected(dcf_node *node);
+extern void dcf_transfer_priority_tick(dcf_node *node);
+
+/* dcf_flow.c: adaptive flow control */
+extern void dcf_flow_reset(dcf_node *node);
+extern void dcf_flow_proposed(dcf_node *node, uint64_t last_index, uint64_t bytes);
+extern void dcf_flow_committed(dcf_node *node, uint64_t old_commit, uint64_t new_commit);
+extern void dcf_flow_demand(dcf_node *node);
+extern void dcf_flow_tick(dcf_node *node);
+extern uint64_t dcf_flow_interval_ms(const dcf_node *node);
+extern void dcf_flow_status_fill(const dcf_node *node, dcf_flow_status *out);
 
 #endif							/* DCF_NODE_INT_H */

@@ -19,10 +19,19 @@
  * peer that is slow to persist then gets one append at a time instead of a
  * window of appends it would reject.  Without that rule, stale partial
  * acknowledgements flipped the state back and forth and every flip sent a
- * whole window: the simulator found the message storm.
+ * whole window: the simulator found the message storm.  An append whose
+ * slot a heartbeat answer freed (it may have been lost) is remembered: its
+ * late acknowledgement is below the oldest append still in flight but is
+ * not partial.  (With a slow disk on the follower the window fills, a
+ * heartbeat answer frees a slot, and the late acknowledgement of that slot
+ * sent the peer back to PROBE for good: the unit test of flow control found
+ * that the pipeline never stayed open on an fsync-bound follower.)
  *
  * Invariants: match < next; in REPLICATE the window holds the last indexes
- * of unanswered appends in increasing order, at most infl_cap of them.
+ * of unanswered appends in increasing order, at most infl_cap of them (the
+ * ring's size); sending pauses at infl_limit, the window flow control
+ * allows (<= infl_cap; it may shrink below the count in flight, which then
+ * drains before anything more is sent).
  */
 #include "core/dcf_node_int.h"
 
@@ -46,6 +55,7 @@ infl_reset(dcf_progress *pr)
 {
 	pr->infl_head = 0;
 	pr->infl_count = 0;
+	pr->infl_dropped_last = 0;
 }
 
 void
@@ -89,7 +99,7 @@ dcf_progress_is_paused(const dcf_progress *pr)
 		case DCF_PROGRESS_PROBE:
 			return pr->probe_sent;
 		case DCF_PROGRESS_REPLICATE:
-			return pr->infl_count >= pr->infl_cap;
+			return pr->infl_count >= pr->infl_limit;
 		case DCF_PROGRESS_STALE:
 			return true;
 	}
@@ -180,6 +190,8 @@ dcf_progress_infl_free_first(dcf_progress *pr)
 {
 	if (pr->infl_count == 0)
 		return;
+	/* remembered: a late answer to it is not a partial acknowledgement */
+	pr->infl_dropped_last = pr->infl[pr->infl_head];
 	pr->infl_head = (pr->infl_head + 1) % pr->infl_cap;
 	pr->infl_count--;
 }

@@ -57,3 +57,57 @@ dcf_quorum_vote_result(uint64_t granted_weight, uint64_t rejected_weight,
 		return DCF_VOTE_LOST;
 	return DCF_VOTE_PENDING;
 }
+
+#define QUORUM_A_MAX (DCF_MEMBERS_MAX * DCF_MEMBER_WEIGHT_MAX / 2 + 1)
+
+bool
+dcf_quorum_majorities_intersect(const dcf_quorum_pair *nodes, uint32_t n)
+{
+	/* best[x]: the most weight in b a quorum-of-b candidate can have, disjoint
+	 * from a set of weight x in a (x capped at qa); -1: unreachable */
+	int32_t		best[QUORUM_A_MAX + 1];
+	uint64_t	wa = 0,
+				wb = 0;
+	uint32_t	qa,
+				qb;
+
+	DCF_ASSERT(n <= DCF_MEMBERS_MAX);
+	for (uint32_t i = 0; i < n; i++)
+	{
+		DCF_ASSERT(nodes[i].weight_a <= DCF_MEMBER_WEIGHT_MAX && nodes[i].weight_b <= DCF_MEMBER_WEIGHT_MAX);
+		wa += nodes[i].weight_a;
+		wb += nodes[i].weight_b;
+	}
+	if (wa == 0 || wb == 0)
+		return true;			/* a configuration without voters decides nothing */
+	qa = (uint32_t) dcf_quorum_majority(wa);
+	qb = (uint32_t) dcf_quorum_majority(wb);
+	DCF_ASSERT(qa <= QUORUM_A_MAX);
+	for (uint32_t x = 0; x <= qa; x++)
+		best[x] = -1;
+	best[0] = 0;
+	for (uint32_t i = 0; i < n; i++)
+	{
+		uint32_t	a = nodes[i].weight_a;
+		uint32_t	b = nodes[i].weight_b;
+
+		/* downwards in x, so that each node is placed at most once */
+		for (int64_t x = qa; x >= 0; x--)
+		{
+			int32_t		cur = best[x];
+
+			if (cur < 0)
+				continue;
+			if (b > 0)
+				best[x] = cur + (int32_t) b;	/* into b's quorum */
+			if (a > 0)
+			{
+				uint32_t	to = (uint32_t) x + a > qa ? qa : (uint32_t) x + a;
+
+				if (cur > best[to])
+					best[to] = cur;				/* into a's quorum */
+			}
+		}
+	}
+	return best[qa] < (int32_t) qb;
+}

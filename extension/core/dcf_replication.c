@@ -18,16 +18,23 @@
  *       whose unstable log is full takes only a prefix of an append; the
  *       leader then falls back to one append at a time (dcf_progress.c).
  *   R4  Commit: the leader's commit index is the highest index stored on a
- *       weighted quorum of voters (its own log counts up to what the host
- *       reported persisted), and it only moves to an entry of the leader's
- *       own term (§5.4.2, Figure 8): older entries commit indirectly.  A new
- *       leader therefore appends a NOOP of its term at once.
+ *       weighted quorum of voters of its work mode (its own log counts up to
+ *       what the host reported persisted) AND, with majority_groups, on at
+ *       least one voter of every listed group that has voters (policy
+ *       majority); it only moves to an entry of the leader's own term
+ *       (§5.4.2, Figure 8): older entries commit indirectly.  A new leader
+ *       therefore appends a NOOP of its term at once.
  *   R5  Followers learn the commit index from appends (bounded by the last
  *       entry the append matched) and heartbeats (the leader sends at most
  *       the peer's match index).  A follower that gets neither within
  *       commit_notify_ms of a commit gets an empty append for it.
  *   R6  Check-quorum: a leader that has not had a quorum acknowledge a
  *       message sent within the last T steps down.
+ *   R7  The batch caps and the pipeline window in force are those of flow
+ *       control (dcf_flow.c), at most the configured ones.
+ *   R8  A follower that appends entries hands the CONFIG entries among them
+ *       (and any truncation of one) to dcf_reconfig.c before it computes
+ *       its commit index, so that N7 holds when the step ends.
  */
 #include "core/dcf_node_int.h"
 
@@ -40,6 +47,14 @@ dcf_replication_commit_to(dcf_node *node, uint64_t index)
 		return;
 	DCF_ASSERT(index <= dcf_raftlog_last_index(&node->log));
 	node->commit = index;
+}
+
+/* What a leader does when its commit index moved from old. */
+static void
+leader_committed(dcf_node *node, uint64_t old)
+{
+	dcf_flow_committed(node, old, node->commit);
+	dcf_reconfig_committed(node);
 }
 
 /*
@@ -78,12 +93,19 @@ dcf_replication_become_leader(dcf_node *node)
 	dcf_rc		rc;
 
 	DCF_ASSERT(node->role == DCF_ROLE_CANDIDATE);
-	DCF_ASSERT(dcf_role_may_lead(node->conf_role));
+#ifndef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
+	DCF_ASSERT(dcf_election_may_campaign(node));
+#endif
 	node->role = DCF_ROLE_LEADER;
 	node->leader_id = node->opts.node_id;
 	node->became_leader_ms = node->now_ms;
 	node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
 	node->commit_notify_due_ms = 0;
+	node->campaign_transfer = false;
+	memset(&node->change, 0, sizeof(node->change));
+	dcf_transfer_elected(node);
+	node->lease_fence_index = 0;
+	node->next_priority_check_ms = node->now_ms;
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		dcf_progress *pr = &node->progress[i];
@@ -92,9 +114,13 @@ dcf_replication_become_leader(dcf_node *node)
 		dcf_progress_reset(pr, last);
 		pr->node_id = m->node_id;
 		pr->weight = m->weight;
-		pr->voter = dcf_role_is_voter(m->role);
+		pr->voter = dcf_member_is_voter(m);
 		pr->last_heard_ms = node->now_ms;
+		pr->minority = node->opts.work_mode == DCF_WORK_MODE_MINORITY;
+		pr->round_target = last + 1;
+		pr->round_start_ms = node->now_ms;
 	}
+	dcf_flow_reset(node);
 	/* R4: a NOOP of the new term, so that older entries can commit */
 	rc = dcf_raftlog_append_new(&node->log, node->term, DCF_ENTRY_NOOP, node->log.last_key,
 							NULL, 0, node->errmsg);
@@ -104,6 +130,7 @@ dcf_replication_become_leader(dcf_node *node)
 		dcf_election_become_follower(node, node->term, DCF_NODE_NONE);
 		return;
 	}
+	node->term_start_index = last + 1;
 	dcf_replication_bcast_append(node);
 }
 
@@ -119,8 +146,15 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 	dcf_msg    *msg;
 	dcf_rc		rc;
 
+	if (node->role != DCF_ROLE_LEADER)
+		return false;			/* stepped down during this step */
 	if (dcf_progress_is_paused(pr) || pr->sent_this_step >= DCF_STEP_APPENDS_PER_PEER)
+	{
+		if (pr->state == DCF_PROGRESS_REPLICATE && pr->next <= last &&
+			pr->infl_count >= pr->infl_limit)
+			dcf_flow_demand(node);	/* the window held entries back */
 		return false;
+	}
 	if (node->n_msgs >= DCF_UPDATE_MSGS_MAX || dcf_node_failed(node))
 		return false;
 	rc = dcf_node_term_at(node, prev, &prev_term);
@@ -134,10 +168,16 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 	if (pr->next <= last)
 	{
 		uint32_t	room = DCF_UPDATE_POOL_ENTRIES - node->n_pool;
-		uint64_t	budget = node->opts.max_batch_bytes;
+		uint64_t	budget = node->flow.batch_bytes;
+		uint32_t	cap = node->flow.batch_entries;
 
-		if (room > node->opts.max_batch_entries)
-			room = node->opts.max_batch_entries;
+#ifdef DCF_PLANT_BUG_FLOW_IGNORED
+		/* planted bug: the configured batch caps, not those in force */
+		budget = node->opts.max_batch_bytes;
+		cap = node->opts.max_batch_entries;
+#endif
+		if (room > cap)
+			room = cap;
 		if (room == 0 || node->step_read_bytes >= node->opts.max_step_read_bytes)
 			return false;		/* this step's bounds are spent; acks resume it */
 		if (budget > node->opts.max_step_read_bytes - node->step_read_bytes)
@@ -154,6 +194,8 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 			dcf_node_fail(node, rc);
 			return false;
 		}
+		if (n > 0 && ents[n - 1].index < last && (n >= cap || bytes >= budget))
+			dcf_flow_demand(node);	/* the batch caps held entries back */
 	}
 	if (n == 0 && !send_if_empty)
 		return false;
@@ -248,36 +290,97 @@ notify_commit(dcf_node *node)
 	}
 }
 
+/*
+ * R4, policy majority: the highest index at least one voter of every listed
+ * group holds (UINT64_MAX when no listed group has voters).
+ */
+static uint64_t
+groups_index(dcf_node *node)
+{
+	uint64_t	q = UINT64_MAX;
+
+#ifdef DCF_PLANT_BUG_IGNORE_GROUPS
+	/* planted bug: majority_groups has no effect */
+	return q;
+#endif
+	for (uint32_t g = 0; g < node->opts.n_majority_groups; g++)
+	{
+		uint64_t	best = 0;
+		bool		any = false;
+
+		for (uint32_t i = 0; i < node->membership.n_members; i++)
+		{
+			const dcf_member *m = &node->membership.members[i];
+			bool		me = (int) i == node->self;
+			uint64_t	v;
+
+			if (!dcf_member_is_voter(m) || m->group != node->opts.majority_groups[g])
+				continue;
+			any = true;
+			if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
+				continue;
+			v = me ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
+			if (v > best)
+				best = v;
+		}
+		if (any && best < q)
+			q = best;
+	}
+	return q;
+}
+
 bool
 dcf_replication_maybe_commit(dcf_node *node)
 {
 	dcf_quorum_voter v[DCF_MEMBERS_MAX];
 	uint32_t	n = 0;
 	uint64_t	q;
+	uint64_t	g;
 	uint64_t	t;
+	uint64_t	old = node->commit;
 
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
 		const dcf_member *m = &node->membership.members[i];
+		bool		me = (int) i == node->self;
 
-		if (!dcf_role_is_voter(m->role))
+		if (!dcf_member_is_voter(m))
+		{
+#ifdef DCF_PLANT_BUG_PASSIVE_VOTES
+			if (m->role != DCF_ROLE_PASSIVE)
+				continue;
+#else
 			continue;
+#endif
+		}
+		/* E6: copies acknowledged in the other work mode do not count */
+		if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
+			continue;
+#ifdef DCF_PLANT_BUG_IGNORE_WEIGHT
+		v[n].weight = 1;
+#else
 		v[n].weight = m->weight;
-		v[n].value = (int) i == node->self ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
+#endif
+		v[n].value = me ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
 		n++;
 	}
 	q = dcf_quorum_index(v, n, node->needed_weight);
+	g = groups_index(node);
+	if (g < q)
+		q = g;
 	if (q <= node->commit)
 		return false;
 #ifdef DCF_PLANT_BUG_COMMIT_OLD_TERM
 	/* planted bug (a): count replicas of an older term's entry */
 	(void) t;
 	dcf_replication_commit_to(node, q);
+	leader_committed(node, old);
 	return true;
 #else
 	if (dcf_node_term_at(node, q, &t) != DCF_OK || t != node->term)
 		return false;
 	dcf_replication_commit_to(node, q);
+	leader_committed(node, old);
 	return true;
 #endif
 }
@@ -302,6 +405,10 @@ dcf_replication_tick(dcf_node *node)
 		bcast_heartbeat(node);
 		node->heartbeat_deadline_ms = node->now_ms + node->opts.heartbeat_interval_ms;
 	}
+	dcf_flow_tick(node);
+	dcf_transfer_tick(node);
+	if (node->role == DCF_ROLE_LEADER)
+		dcf_transfer_priority_tick(node);
 }
 
 /* What every answer of the current term tells the leader about a peer. */
@@ -313,6 +420,7 @@ note_answer(dcf_node *node, const dcf_msg *m)
 	if (pr == NULL)
 		return NULL;
 	pr->last_heard_ms = node->now_ms;
+	pr->minority = (m->flags & DCF_MSG_F_MINORITY) != 0;
 	/* sent_ms is our own clock echoed: never trust it beyond now */
 	if (m->sent_ms > pr->ack_sent_ms && m->sent_ms <= node->now_ms)
 		pr->ack_sent_ms = m->sent_ms;
@@ -364,7 +472,8 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 		case DCF_PROGRESS_REPLICATE:
 			if (!updated)
 				return;
-			if (pr->infl_count > 0 && m->index < dcf_progress_infl_oldest(pr))
+			if (pr->infl_count > 0 && m->index < dcf_progress_infl_oldest(pr) &&
+				m->index > pr->infl_dropped_last)
 			{
 				/* the peer took part of an append: its log is full, slow down */
 				dcf_progress_become_probe(pr);
@@ -392,7 +501,7 @@ dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
 		return;
 	pr->probe_sent = false;
 	/* an append lost in flight would otherwise hold its window slot forever */
-	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_cap)
+	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_limit)
 		dcf_progress_infl_free_first(pr);
 	if (pr->match < dcf_raftlog_last_index(&node->log))
 		dcf_replication_send_append(node, pr, true);
@@ -481,9 +590,15 @@ dcf_replication_handle_append(dcf_node *node, const dcf_msg *m)
 		DCF_ASSERT(e->index > node->commit);
 		{
 			uint32_t	want = m->n_entries - i;
+			uint64_t	old_last = dcf_raftlog_last_index(&node->log);
 			uint32_t	took = dcf_raftlog_append_entries(&node->log, e, want);
 
 			last_new = e->index - 1 + took;
+			/* R8 */
+			if (took > 0 && e->index <= old_last)
+				dcf_reconfig_truncated(node, e->index);
+			if (took > 0)
+				dcf_reconfig_appended(node, e, took);
 		}
 		break;
 	}

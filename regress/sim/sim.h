@@ -37,8 +37,8 @@
 typedef struct sim_config
 {
 	const char *profile;		/* name of the swarm profile drawn */
-	int			n_nodes;
-	dcf_membership ms;
+	int			n_nodes;		/* hosts; the first ms.n_members are members */
+	dcf_membership ms;			/* bootstrap membership (spare hosts not in it) */
 	uint32_t	election_timeout_ms;
 	uint32_t	heartbeat_ms;
 	uint32_t	lease_margin_ms;
@@ -74,6 +74,20 @@ typedef struct sim_config
 	uint32_t	propose_interval_ms;
 	uint32_t	payload_max_bytes;
 	uint32_t	propose_batch_max;
+	/* consensus features (issue 7) */
+	uint32_t	n_majority_groups;
+	uint32_t	majority_groups[DCF_GROUPS_MAX];
+	uint32_t	n_groups;		/* groups drawn for members: 0..n_groups-1 */
+	uint32_t	max_priority;	/* priorities drawn in 0..max_priority */
+	uint32_t	max_weight;		/* weights drawn in 1..max_weight */
+	bool		priority_election;
+	uint32_t	priority_interval_ms;
+	uint32_t	transfer_timeout_ms;
+	bool		flow_control;
+	uint32_t	flow_interval_ms;
+	/* admin events: mean interval and a weight per dcf_admin_kind */
+	uint32_t	admin_interval_ms;
+	uint32_t	admin_weight[DCF_ADMIN_KIND_MAX + 1];
 } sim_config;
 
 /* ---- logs kept by the host ---- */
@@ -99,7 +113,8 @@ typedef enum sim_op_kind
 {
 	SIM_OP_HARD_STATE,
 	SIM_OP_TRUNCATE,
-	SIM_OP_APPEND
+	SIM_OP_APPEND,
+	SIM_OP_MEMBERSHIP			/* the record of contract H7, ordered with the log */
 } sim_op_kind;
 
 /* One write not yet synced. */
@@ -107,10 +122,19 @@ typedef struct sim_op
 {
 	sim_op_kind kind;
 	dcf_hard_state hs;
-	uint64_t	index;			/* TRUNCATE: from; APPEND: first index */
+	uint64_t	index;			/* TRUNCATE: from; APPEND: first index; MEMBERSHIP: its index */
 	sim_entry  *entries;		/* APPEND */
 	uint32_t	n;
+	dcf_membership *ms;			/* MEMBERSHIP */
 } sim_op;
+
+/* The membership record a host persisted (H7). */
+typedef struct sim_record
+{
+	bool		set;			/* false: the bootstrap membership, index 0 */
+	uint64_t	index;
+	dcf_membership ms;
+} sim_record;
 
 typedef struct sim_held
 {
@@ -160,6 +184,21 @@ typedef struct sim_node
 	uint32_t	tick_gen;
 	/* for the durability checks */
 	uint64_t	max_sent_term;
+	uint64_t	leader_since_ms;	/* when it became leader of its current term */
+	/* membership: the record (volatile and durable), CONFIG entries of vlog */
+	sim_record	vrec;
+	sim_record	drec;
+	uint64_t   *cfgs;			/* indexes of the CONFIG entries in vlog, increasing */
+	uint32_t	n_cfgs;
+	uint32_t	cap_cfgs;
+	/* settings the operator gave this node (kept across restarts) */
+	dcf_work_mode work_mode;
+	uint32_t	vote_num;
+	dcf_run_mode run_mode;
+	bool		priority_election;
+	bool		held_down;		/* a lost node of a minority episode */
+	dcf_run_mode saved_run_mode;	/* restored when the episode ends */
+	bool		minority_jumped;	/* campaigned since it entered minority mode */
 } sim_node;
 
 /* ---- events ---- */
@@ -171,7 +210,8 @@ typedef enum sim_ev_kind
 	SIM_EV_SYNC,
 	SIM_EV_RESTART,
 	SIM_EV_FAULT,
-	SIM_EV_PROPOSE
+	SIM_EV_PROPOSE,
+	SIM_EV_ADMIN
 } sim_ev_kind;
 
 typedef struct sim_packet
@@ -237,7 +277,35 @@ typedef struct sim_stats
 	uint64_t	violations;
 	uint64_t	liveness_failures;
 	uint64_t	virtual_ms;
+	/* admin events: accepted requests per kind, refusals, outcomes */
+	uint64_t	admin_ok[DCF_ADMIN_KIND_MAX + 1];
+	uint64_t	admin_refused;
+	uint64_t	changes_committed;	/* CONFIG entries that committed */
+	uint64_t	transfers_done;
+	uint64_t	transfers_failed;	/* timed out or abandoned */
+	uint64_t	minority_episodes;	/* completed: back to normal */
+	uint64_t	admin_seeds;	/* seeds with every admin kind enabled */
 } sim_stats;
+
+/* A minority episode (README.md's operator procedure, driven by the simulator). */
+typedef enum sim_episode_phase
+{
+	SIM_EPISODE_NONE = 0,
+	SIM_EPISODE_MINORITY,		/* survivors in minority, the lost nodes held down */
+	SIM_EPISODE_RETURNING		/* lost nodes back in run_mode 2, catching up */
+} sim_episode_phase;
+
+typedef struct sim_episode
+{
+	sim_episode_phase phase;
+	uint32_t	survivors;		/* bit per host index */
+	uint32_t	lost;
+	uint32_t	vote_num;
+	uint64_t	t0;				/* highest term anywhere when it began */
+	uint64_t	voters;			/* weight of the voters (normal quorum base) */
+	uint32_t	voter_mask;
+	uint32_t	weight[SIM_NODES_MAX];
+} sim_episode;
 
 /* ---- the world of one seed ---- */
 
@@ -275,7 +343,25 @@ typedef struct sim_world
 	sim_map		entry_chain;	/* (index, term) -> chain: log matching */
 	sim_map		term_leader;	/* (term, 0) -> node id: election safety */
 	sim_map		votes;			/* (node, term) -> candidate */
+	sim_map		asked;			/* (candidate, term | pre-vote bit) -> voters it counts */
 	uint64_t	max_leader_term;
+	uint64_t   *lead_ms;		/* leaderships in the order they became real: when */
+	uint64_t   *lead_term;		/* and of which term */
+	uint64_t	n_lead;
+	uint64_t	cap_lead;
+	uint64_t   *oracle_commit_ms;	/* when index i first committed */
+	bool	   *oracle_config;	/* committed index i is a CONFIG entry */
+	/* the quorum that committed the oracle's last entry (commit durability) */
+	uint32_t	commit_counted;	/* hosts whose copy counted (bit per index) */
+	uint32_t	commit_weight[SIM_NODES_MAX];
+	uint64_t	commit_needed;
+	uint32_t	commit_groups[DCF_GROUPS_MAX];	/* voters of each listed group */
+	uint32_t	commit_n_groups;
+	sim_episode episode;
+	uint64_t	priority_deadline_ms;	/* liveness: priority must settle by then */
+	dcf_rc		last_step_rc;	/* of the last step_node (admin refusals) */
+	uint64_t	step_log_before;	/* log length of the node before the update being handled */
+	uint64_t	step_commit;	/* commit index of the update being handled */
 	/* outcome */
 	bool		violated;
 	char		violation[512];
@@ -305,7 +391,14 @@ extern void sim_violation(sim_world *w, const char *invariant, const char *fmt,.
 extern uint64_t sim_chain_next(uint64_t prev, uint64_t index, const sim_entry *e);
 extern void sim_check_observed(sim_world *w, sim_node *sn, uint64_t index, const sim_entry *e);
 extern void sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_before,
-							 uint64_t term_before);
+							 uint64_t term_before, dcf_event_type ev);
+extern void sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_status *before);
+extern void sim_check_timeout_now(sim_world *w, sim_node *sn, const dcf_msg *m);
+extern void sim_check_config_entry(sim_world *w, sim_node *sn, const dcf_membership *prev,
+								   const dcf_membership *next, uint64_t index);
+extern void sim_check_node_config(sim_world *w, sim_node *sn);
+extern const dcf_member *sim_self(sim_node *sn);
+extern bool sim_holds(sim_world *w, const sim_log *l, uint64_t index);
 extern void sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_commit);
 extern void sim_check_release(sim_world *w, sim_node *sn, const sim_held *h);
 extern void sim_check_restart(sim_world *w, sim_node *sn);

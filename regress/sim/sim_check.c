@@ -30,8 +30,8 @@
  *                        candidates in one term, across restarts
  *   lease                no node holds a valid lease (dcf_node_lease_valid)
  *                        while a leader of a higher term has been elected
- *   roles                only LEADER/FOLLOWER members campaign or lead;
- *                        PASSIVE members never grant votes
+ *   roles, modes, ...    see regress/sim/README.md for the invariants of
+ *                        the consensus features (issue 7)
  *   monotonic state      term and commit never decrease within a node's
  *                        life; commit never passes the end of its log
  */
@@ -41,6 +41,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* the work mode a candidate asked in, in the map `asked` beside its voters */
+#define ASKED_MINORITY	(1ULL << 62)
+#define ASKED_NORMAL	(1ULL << 61)
 
 /* ---- the map ---- */
 
@@ -171,13 +175,50 @@ sim_check_reset(sim_world *w)
 	sim_map_clear(&w->entry_chain);
 	sim_map_clear(&w->term_leader);
 	sim_map_clear(&w->votes);
+	sim_map_clear(&w->asked);
 	w->max_leader_term = 0;
+	w->n_lead = 0;
 }
 
-static const dcf_member *
-member_of(sim_world *w, sim_node *sn)
+/* The node's own member entry in its configuration in force, or NULL. */
+const dcf_member *
+sim_self(sim_node *sn)
 {
-	return &w->cfg.ms.members[sn->idx];
+	if (sn->node == NULL)
+		return NULL;
+	return dcf_membership_find(dcf_node_membership(sn->node, NULL), sn->id);
+}
+
+/*
+ * May the node campaign and lead?  If its configuration in force says so,
+ * or (rule E8 of dcf_election.c: its removal or demotion in flight, not
+ * committed on it) the previous configuration did.
+ */
+static bool
+may_lead_now(sim_node *sn, uint64_t commit)
+{
+	uint64_t	idx = 0;
+	const dcf_membership *ms;
+	const dcf_member *me;
+
+	if (sn->node == NULL)
+		return false;
+	ms = dcf_node_membership(sn->node, &idx);
+	me = dcf_membership_find(ms, sn->id);
+	if (me != NULL && dcf_member_may_lead(me))
+		return true;
+	if (idx > commit && ms->n_prev > 0)
+	{
+		me = dcf_membership_find_in(ms->prev, ms->n_prev, sn->id);
+		return me != NULL && dcf_member_may_lead(me);
+	}
+	return false;
+}
+
+static sim_node *
+host_of(sim_world *w, uint32_t id)
+{
+	return id >= 1 && id <= (uint32_t) w->cfg.n_nodes ? &w->nodes[id - 1] : NULL;
 }
 
 /*
@@ -205,11 +246,13 @@ sim_check_observed(sim_world *w, sim_node *sn, uint64_t index, const sim_entry *
 }
 
 /* Does node sn's log hold the oracle's entry at index? */
-static bool
-holds_committed(sim_world *w, const sim_log *l, uint64_t index)
+bool
+sim_holds(sim_world *w, const sim_log *l, uint64_t index)
 {
 	return index == 0 || (l->n >= index && l->e[index - 1].chain == w->oracle_chain[index - 1]);
 }
+
+#define holds_committed sim_holds
 
 /*
  * The highest committed index a leader of term T must hold: the last one
@@ -225,27 +268,69 @@ committed_before_term(sim_world *w, uint64_t term)
 	return i;
 }
 
+/* A LOGGER leading to commit its own demotion hands over by a transfer (C6). */
+static bool
+handing_over(sim_node *sn)
+{
+	dcf_status	st;
+	const dcf_member *me = sim_self(sn);
+
+	if (me == NULL || !dcf_member_is_voter(me))
+		return false;
+	dcf_node_status(sn->node, &st);
+	return st.transfer_target != DCF_NODE_NONE;
+}
+
 void
 sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_before,
-				 uint64_t term_before)
+				 uint64_t term_before, dcf_event_type ev)
 {
-	const dcf_member *me = member_of(w, sn);
+	const dcf_member *me = sim_self(sn);
+	bool		may_lead = may_lead_now(sn, u->commit_index);
+	bool		campaigning = u->role == DCF_ROLE_CANDIDATE || u->role == DCF_ROLE_PRE_CANDIDATE;
+	bool		was_campaigning = role_before == DCF_ROLE_CANDIDATE || role_before == DCF_ROLE_PRE_CANDIDATE;
+	bool		new_leader = u->role == DCF_ROLE_LEADER &&
+		(role_before != DCF_ROLE_LEADER || term_before != u->term);
+	uint64_t	cfg_index = 0;
 
+	if (sn->node)
+		dcf_node_membership(sn->node, &cfg_index);
 	if (u->term < term_before)
 		sim_violation(w, "monotonic state", "node %u term went from %llu to %llu", sn->id,
 					  (unsigned long long) term_before, (unsigned long long) u->term);
-	if ((u->role == DCF_ROLE_LEADER || u->role == DCF_ROLE_CANDIDATE ||
-		 u->role == DCF_ROLE_PRE_CANDIDATE) && !dcf_role_may_lead(me->role))
-		sim_violation(w, "roles", "node %u, a %s member, became %s", sn->id,
-					  dcf_role_name(me->role), dcf_role_name(u->role));
+	/* roles, against the configuration in force on the node */
+	if ((campaigning || new_leader) && !may_lead)
+		sim_violation(w, "roles", "node %u, %s in its configuration (entry %llu), became %s", sn->id,
+					  me ? dcf_role_name(dcf_member_acting_role(me)) : "not a member",
+					  (unsigned long long) cfg_index, dcf_role_name(u->role));
+	if (u->role == DCF_ROLE_LEADER && u->commit_index >= cfg_index &&
+		(sim_self(sn) == NULL || !dcf_member_may_lead(sim_self(sn))) && !handing_over(sn))
+		sim_violation(w, "roles", "node %u still leads term %llu after the change that made it %s (entry %llu) committed",
+					  sn->id, (unsigned long long) u->term,
+					  sim_self(sn) ? dcf_role_name(dcf_member_acting_role(sim_self(sn))) : "a non-member",
+					  (unsigned long long) cfg_index);
+	/* run_mode 2: no campaign starts on a timer */
+	if (ev == DCF_EVENT_TICK && sn->run_mode == DCF_RUN_MODE_NONE && campaigning && !was_campaigning)
+		sim_violation(w, "run mode", "node %u in run_mode 2 started a campaign on its election timer (term %llu)",
+					  sn->id, (unsigned long long) u->term);
 	if (u->role == DCF_ROLE_CANDIDATE && (role_before != DCF_ROLE_CANDIDATE || u->term != term_before))
+	{
 		w->st.elections++;
+		/* minority mode: its first campaign raises the term by a large step */
+		if (sn->work_mode == DCF_WORK_MODE_MINORITY && !sn->minority_jumped)
+		{
+			if (u->term < term_before + DCF_MINORITY_TERM_STEP)
+				sim_violation(w, "minority term", "node %u's first campaign in minority mode went from term %llu to %llu only",
+							  sn->id, (unsigned long long) term_before, (unsigned long long) u->term);
+			sn->minority_jumped = true;
+		}
+	}
 	if (u->role == DCF_ROLE_LEADER)
 	{
 		if (u->truncate_from)
 			sim_violation(w, "leader append-only", "leader %u of term %llu truncates its log from %llu",
 						  sn->id, (unsigned long long) u->term, (unsigned long long) u->truncate_from);
-		if (role_before != DCF_ROLE_LEADER || term_before != u->term)
+		if (new_leader)
 		{
 			uint64_t	need = committed_before_term(w, u->term);
 
@@ -257,10 +342,236 @@ sim_check_update(sim_world *w, sim_node *sn, const dcf_update *u, dcf_role role_
 							  (unsigned long long) w->oracle_commit_term[need - 1],
 							  (unsigned long long) sn->vlog.n);
 			/* election safety counts a leadership once its term is durable */
+			sn->leader_since_ms = w->now;
 			sn->pending_leader_term = u->term;
 			sim_check_durable_hard_state(w, sn);
 		}
 	}
+}
+
+/*
+ * Per message, when the host encodes it: a (pre-)vote grant only from a
+ * voter of the sender's configuration in force; an APPEND of a leader within
+ * the batch limits flow control had in force (before or after the step).
+ */
+void
+sim_check_msg(sim_world *w, sim_node *sn, const dcf_msg *m, const dcf_flow_status *lim)
+{
+	if (m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ)
+	{
+		/* the voters this candidate counts, for its term: checked at the grants */
+		const dcf_membership *ms = dcf_node_membership(sn->node, NULL);
+		uint64_t	mask = 0;
+		uint64_t	key = m->term | (m->type == DCF_MSG_PREVOTE_REQ ? 1ULL << 63 : 0);
+
+		uint64_t	old = 0;
+		sim_node   *to = host_of(w, m->to);
+
+		for (uint32_t k = 0; k < ms->n_members; k++)
+			if (dcf_member_is_voter(&ms->members[k]) && host_of(w, ms->members[k].node_id))
+				mask |= 1ULL << host_of(w, ms->members[k].node_id)->idx;
+		/* and the work mode it asked in */
+		mask |= (m->flags & DCF_MSG_F_MINORITY) ? ASKED_MINORITY : ASKED_NORMAL;
+		if (sim_map_get(&w->asked, sn->id, key, &old))
+			mask |= old;
+		sim_map_put(&w->asked, sn->id, key, mask);
+		if (to != NULL && !((mask >> to->idx) & 1))
+			sim_violation(w, "roles", "candidate %u asks node %u for a %s in term %llu, not a voter of its configuration",
+						  sn->id, m->to, m->type == DCF_MSG_VOTE_REQ ? "vote" : "pre-vote", (unsigned long long) m->term);
+	}
+	if ((m->type == DCF_MSG_PREVOTE_RESP || m->type == DCF_MSG_VOTE_RESP) && !(m->flags & DCF_MSG_F_REJECT))
+	{
+		/* a grant counts only from a voter of the candidate's configuration: PASSIVE members never vote */
+		uint64_t	mask;
+		uint64_t	key = m->term | (m->type == DCF_MSG_PREVOTE_RESP ? 1ULL << 63 : 0);
+
+		if (sim_map_get(&w->asked, m->to, key, &mask) && !((mask >> sn->idx) & 1))
+			sim_violation(w, "roles", "node %u granted a %s to node %u in term %llu, whose configuration does not count it as a voter",
+						  sn->id, m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
+		/* E6: only to a candidate that asked in the voter's work mode */
+		else if (sim_map_get(&w->asked, m->to, key, &mask) &&
+				 !(mask & ((m->flags & DCF_MSG_F_MINORITY) ? ASKED_MINORITY : ASKED_NORMAL)))
+			sim_violation(w, "work modes", "node %u (%s mode) granted a %s to node %u in term %llu, which asked in the other mode",
+						  sn->id, (m->flags & DCF_MSG_F_MINORITY) ? "minority" : "normal",
+						  m->type == DCF_MSG_VOTE_RESP ? "vote" : "pre-vote", m->to, (unsigned long long) m->term);
+	}
+	if (m->type == DCF_MSG_APPEND && lim != NULL && lim->batch_entries > 0)
+	{
+		uint64_t	bytes = 0;
+
+		for (uint32_t i = 0; i < m->n_entries; i++)
+			bytes += m->entries[i].len;
+		if (m->n_entries > lim->batch_entries || (m->n_entries > 1 && bytes > lim->batch_bytes))
+			sim_violation(w, "flow control", "leader %u sent %u entries (%llu bytes) to node %u; the limits in force were %u entries, %u bytes",
+						  sn->id, m->n_entries, (unsigned long long) bytes, m->to, lim->batch_entries,
+						  lim->batch_bytes);
+	}
+	if (m->type == DCF_MSG_TIMEOUT_NOW)
+	{
+		/* the target must hold the sender's last index (checked after the writes, see host_handle) */
+	}
+}
+
+/*
+ * Brute force over the hosts (3^n, n <= SIM_NODES_MAX): is there a weighted
+ * majority of configuration a and one of b with no voter in common?
+ */
+static bool
+majorities_disjoint(sim_world *w, const dcf_membership *a, const dcf_membership *b)
+{
+	uint64_t	wa[SIM_NODES_MAX] = {0},
+				wb[SIM_NODES_MAX] = {0},
+				ta = 0,
+				tb = 0,
+				combos = 1;
+	int			n = w->cfg.n_nodes;
+
+	for (int i = 0; i < n; i++)
+	{
+		const dcf_member *ma = dcf_membership_find(a, w->nodes[i].id);
+		const dcf_member *mb = dcf_membership_find(b, w->nodes[i].id);
+
+		wa[i] = ma && dcf_member_is_voter(ma) ? ma->weight : 0;
+		wb[i] = mb && dcf_member_is_voter(mb) ? mb->weight : 0;
+		ta += wa[i];
+		tb += wb[i];
+		combos *= 3;
+	}
+	if (ta == 0 || tb == 0)
+		return false;
+	for (uint64_t c = 0; c < combos; c++)
+	{
+		uint64_t	x = c,
+					sa = 0,
+					sb = 0;
+
+		for (int i = 0; i < n; i++, x /= 3)
+		{
+			if (x % 3 == 1)
+				sa += wa[i];
+			else if (x % 3 == 2)
+				sb += wb[i];
+		}
+		if (sa >= ta / 2 + 1 && sb >= tb / 2 + 1)
+			return true;
+	}
+	return false;
+}
+
+/* A TIMEOUT_NOW goes only to a target that holds the sender's log (or moved on to a newer term). */
+void
+sim_check_timeout_now(sim_world *w, sim_node *sn, const dcf_msg *m)
+{
+	sim_node   *t = host_of(w, m->to);
+
+	if (t == NULL || m->index > sn->vlog.n)
+	{
+		sim_violation(w, "transfer", "node %u sent TIMEOUT_NOW to node %u naming index %llu beyond its log %llu",
+					  sn->id, m->to, (unsigned long long) m->index, (unsigned long long) sn->vlog.n);
+		return;
+	}
+	if (t->term > m->term)
+		return;					/* the target moved on: the message is stale */
+	if (m->index > 0 && (t->vlog.n < m->index || t->vlog.e[m->index - 1].chain != sn->vlog.e[m->index - 1].chain))
+		sim_violation(w, "transfer", "node %u sent TIMEOUT_NOW to node %u, whose log (%llu entries) lacks its last entry %llu",
+					  sn->id, m->to, (unsigned long long) t->vlog.n, (unsigned long long) m->index);
+}
+
+static bool
+same_member(const dcf_member *a, const dcf_member *b)
+{
+	return a->role == b->role && a->weight == b->weight && a->learner == b->learner &&
+		a->group == b->group && a->priority == b->priority;
+}
+
+/* The highest index committed at or before time t (0 if none). */
+static uint64_t
+committed_by(sim_world *w, uint64_t t)
+{
+	uint64_t	lo = 0,
+				hi = w->oracle_n;
+
+	/* oracle_commit_ms is non-decreasing: the last index with time <= t */
+	while (lo < hi)
+	{
+		uint64_t	mid = (lo + hi + 1) / 2;
+
+		if (w->oracle_commit_ms[mid - 1] <= t)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/*
+ * A CONFIG entry a leader writes: it changes one member at most (single-
+ * server changes), and a member it makes a voter holds every entry that
+ * was committed an election timeout ago (it caught up first).
+ */
+void
+sim_check_config_entry(sim_world *w, sim_node *sn, const dcf_membership *prev, const dcf_membership *next,
+					   uint64_t index)
+{
+	int			changed = 0;
+
+	for (uint32_t i = 0; i < next->n_members; i++)
+	{
+		const dcf_member *n = &next->members[i];
+		const dcf_member *p = dcf_membership_find(prev, n->node_id);
+
+		if (p == NULL || !same_member(p, n))
+			changed++;
+		if (dcf_member_is_voter(n) && (p == NULL || !dcf_member_is_voter(p)))
+		{
+			sim_node   *x = host_of(w, n->node_id);
+			uint64_t	need = w->now >= w->cfg.election_timeout_ms ?
+				committed_by(w, w->now - w->cfg.election_timeout_ms) : 0;
+
+			if (x == NULL || !holds_committed(w, &x->vlog, need))
+				sim_violation(w, "catch-up", "leader %u makes node %u a voter at entry %llu, but it lacks entry %llu, committed more than an election timeout ago",
+							  sn->id, n->node_id, (unsigned long long) index, (unsigned long long) need);
+		}
+	}
+	for (uint32_t i = 0; i < prev->n_members; i++)
+		if (dcf_membership_find(next, prev->members[i].node_id) == NULL)
+			changed++;
+	if (changed > 1)
+		sim_violation(w, "membership", "leader %u's CONFIG entry %llu changes %d members at once", sn->id,
+					  (unsigned long long) index, changed);
+	else if (majorities_disjoint(w, prev, next))
+		sim_violation(w, "membership", "leader %u's CONFIG entry %llu lets a weighted majority of it and one of the configuration it replaces be disjoint",
+					  sn->id, (unsigned long long) index);
+}
+
+/*
+ * After every update of a node: the configuration in force is the last
+ * CONFIG entry of its log (0: the bootstrap one), and at most one CONFIG
+ * entry of its log lies above the last committed index (one change in
+ * flight).
+ */
+void
+sim_check_node_config(sim_world *w, sim_node *sn)
+{
+	uint64_t	idx = 0;
+	uint64_t	want = sn->n_cfgs ? sn->cfgs[sn->n_cfgs - 1] : 0;
+
+	if (sn->node == NULL)
+		return;
+	dcf_node_membership(sn->node, &idx);
+	/*
+	 * (A restarted node whose CONFIG entries were all lost with the unsynced
+	 * tail uses its record's previous configuration, committed: allowed
+	 * when that index lies past its log and holds a committed CONFIG entry.)
+	 */
+	if (idx != want &&
+		!(idx > want && idx > sn->vlog.n && idx <= w->oracle_n && w->oracle_config[idx - 1]))
+		sim_violation(w, "membership", "node %u uses the configuration of entry %llu, but the last CONFIG entry of its log is %llu",
+					  sn->id, (unsigned long long) idx, (unsigned long long) want);
+	if (sn->n_cfgs >= 2 && sn->cfgs[sn->n_cfgs - 2] > w->oracle_n)
+		sim_violation(w, "membership", "node %u holds CONFIG entries %llu and %llu above the last committed index %llu: two changes in flight",
+					  sn->id, (unsigned long long) sn->cfgs[sn->n_cfgs - 2],
+					  (unsigned long long) sn->cfgs[sn->n_cfgs - 1], (unsigned long long) w->oracle_n);
 }
 
 /*
@@ -285,6 +596,89 @@ sim_check_durable_hard_state(sim_world *w, sim_node *sn)
 	sim_map_put(&w->term_leader, term, 0, sn->id);
 	if (term > w->max_leader_term)
 		w->max_leader_term = term;
+	if (w->n_lead == w->cap_lead)
+	{
+		w->cap_lead = w->cap_lead ? w->cap_lead * 2 : 64;
+		w->lead_ms = realloc(w->lead_ms, sizeof(uint64_t) * w->cap_lead);
+		w->lead_term = realloc(w->lead_term, sizeof(uint64_t) * w->cap_lead);
+		if (!w->lead_ms || !w->lead_term)
+		{
+			fprintf(stderr, "dcf_sim: out of memory\n");
+			exit(3);
+		}
+	}
+	w->lead_ms[w->n_lead] = w->now;
+	w->lead_term[w->n_lead] = term;
+	w->n_lead++;
+}
+
+/*
+ * The quorum that committed index i, from the committing node's view: its
+ * configuration in force, the voters in its work mode (their copies are
+ * the ones it counts), the weight needed (a majority of all voters, or
+ * vote_num in minority mode), and the same-mode voters of every listed
+ * group.  commit durability and policy majority are checked against it.
+ */
+static void
+record_commit_quorum(sim_world *w, sim_node *sn, uint64_t i)
+{
+	uint64_t	cfg_index = 0;
+	const dcf_membership *in_force = dcf_node_membership(sn->node, &cfg_index);
+	dcf_membership prev;
+	const dcf_membership *ms = in_force;
+	uint64_t	total = 0;
+
+	/*
+	 * A leader appends a CONFIG entry after it committed in the same step
+	 * (a change waits for a commit): that entry was not yet in force when
+	 * this index committed, the configuration it replaced was.
+	 */
+	if (cfg_index > w->step_log_before && in_force->n_prev > 0)
+	{
+		memset(&prev, 0, sizeof(prev));
+		prev.n_members = in_force->n_prev;
+		memcpy(prev.members, in_force->prev, sizeof(dcf_member) * in_force->n_prev);
+		ms = &prev;
+	}
+
+	w->commit_counted = 0;
+	memset(w->commit_weight, 0, sizeof(w->commit_weight));
+	for (uint32_t k = 0; k < ms->n_members; k++)
+	{
+		const dcf_member *m = &ms->members[k];
+		sim_node   *h = host_of(w, m->node_id);
+
+		if (!dcf_member_is_voter(m) || h == NULL)
+			continue;
+		total += m->weight;
+		if (h->work_mode == sn->work_mode)
+		{
+			w->commit_counted |= 1u << h->idx;
+			w->commit_weight[h->idx] = m->weight;
+		}
+	}
+	w->commit_needed = sn->work_mode == DCF_WORK_MODE_MINORITY ? sn->vote_num : total / 2 + 1;
+	w->commit_n_groups = w->cfg.n_majority_groups;
+	for (uint32_t g = 0; g < w->cfg.n_majority_groups; g++)
+	{
+		bool		any = false;
+
+		w->commit_groups[g] = 0;
+		for (uint32_t k = 0; k < ms->n_members; k++)
+		{
+			const dcf_member *m = &ms->members[k];
+			sim_node   *h = host_of(w, m->node_id);
+
+			if (!dcf_member_is_voter(m) || h == NULL || m->group != w->cfg.majority_groups[g])
+				continue;
+			any = true;
+			if (h->work_mode == sn->work_mode)
+				w->commit_groups[g] |= 1u << h->idx;
+		}
+		if (any && w->commit_groups[g] == 0)
+			sim_violation(w, "policy majority", "node %u commits index %llu, but no voter of group %u works in its mode",
+						  sn->id, (unsigned long long) i, w->cfg.majority_groups[g]);
+	}
 }
 
 void
@@ -322,7 +716,10 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 			w->oracle_chain = realloc(w->oracle_chain, sizeof(uint64_t) * w->oracle_cap);
 			w->oracle_term = realloc(w->oracle_term, sizeof(uint64_t) * w->oracle_cap);
 			w->oracle_commit_term = realloc(w->oracle_commit_term, sizeof(uint64_t) * w->oracle_cap);
-			if (!w->oracle_chain || !w->oracle_term || !w->oracle_commit_term)
+			w->oracle_commit_ms = realloc(w->oracle_commit_ms, sizeof(uint64_t) * w->oracle_cap);
+			w->oracle_config = realloc(w->oracle_config, sizeof(bool) * w->oracle_cap);
+			if (!w->oracle_chain || !w->oracle_term || !w->oracle_commit_term || !w->oracle_commit_ms ||
+				!w->oracle_config)
 			{
 				fprintf(stderr, "dcf_sim: out of memory\n");
 				exit(3);
@@ -332,7 +729,12 @@ sim_check_commit(sim_world *w, sim_node *sn, uint64_t old_commit, uint64_t new_c
 		w->oracle_chain[w->oracle_n] = e->chain;
 		w->oracle_term[w->oracle_n] = e->term;
 		w->oracle_commit_term[w->oracle_n] = sn->term;
+		w->oracle_commit_ms[w->oracle_n] = w->now;
+		w->oracle_config[w->oracle_n] = e->type == DCF_ENTRY_CONFIG;
 		w->oracle_n++;
+		if (e->type == DCF_ENTRY_CONFIG)
+			w->st.changes_committed++;
+		record_commit_quorum(w, sn, i);
 		/* leader completeness for the leaders of later terms already elected */
 		for (int k = 0; k < w->cfg.n_nodes; k++)
 		{
@@ -357,9 +759,6 @@ sim_check_release(sim_world *w, sim_node *sn, const sim_held *h)
 	{
 		uint64_t	cand;
 
-		if (member_of(w, sn)->role == DCF_ROLE_PASSIVE)
-			sim_violation(w, "roles", "passive node %u granted a vote in term %llu", sn->id,
-						  (unsigned long long) h->term);
 		if (sim_map_get(&w->votes, sn->id, h->term, &cand) && cand != h->candidate)
 			sim_violation(w, "vote durability", "node %u voted for %llu and %u in term %llu", sn->id,
 						  (unsigned long long) cand, h->candidate, (unsigned long long) h->term);
@@ -385,36 +784,52 @@ sim_check_restart(sim_world *w, sim_node *sn)
 void
 sim_check_global(sim_world *w)
 {
-	/* commit durability */
+	/* commit durability: the quorum that committed the last entry still holds it durably */
 	if (w->oracle_n > 0)
 	{
-		uint64_t	have = 0,
-					total = 0;
+		uint64_t	have = 0;
 
 		for (int i = 0; i < w->cfg.n_nodes; i++)
-		{
-			const dcf_member *m = &w->cfg.ms.members[i];
-
-			if (!dcf_role_is_voter(m->role))
-				continue;
-			total += m->weight;
-			if (holds_committed(w, &w->nodes[i].dlog, w->oracle_n))
-				have += m->weight;
-		}
-		if (have < total / 2 + 1)
+			if (((w->commit_counted >> i) & 1) && holds_committed(w, &w->nodes[i].dlog, w->oracle_n))
+				have += w->commit_weight[i];
+		if (have < w->commit_needed)
 			sim_violation(w, "commit durability",
-						  "committed entry %llu is durable on voters of weight %llu of %llu only",
+						  "committed entry %llu is durable on counted voters of weight %llu, %llu needed",
 						  (unsigned long long) w->oracle_n, (unsigned long long) have,
-						  (unsigned long long) total);
+						  (unsigned long long) w->commit_needed);
+		/* policy majority: on a voter of every listed group */
+		for (uint32_t g = 0; g < w->commit_n_groups && !w->violated; g++)
+		{
+			bool		held = w->commit_groups[g] == 0;
+
+			for (int i = 0; i < w->cfg.n_nodes && !held; i++)
+				if (((w->commit_groups[g] >> i) & 1) && holds_committed(w, &w->nodes[i].dlog, w->oracle_n))
+					held = true;
+			if (!held)
+				sim_violation(w, "policy majority", "committed entry %llu is durable on no voter of group %u",
+							  (unsigned long long) w->oracle_n, w->cfg.majority_groups[g]);
+		}
 	}
-	/* lease */
+	/*
+	 * lease: no node holds a lease while a leader of a higher term was
+	 * elected since it began to lead.  (Since, not ever: after a minority
+	 * episode the lost majority may elect at terms below the minority's —
+	 * it never heard of them — once the minority leader stepped down.)
+	 */
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 	{
 		sim_node   *sn = &w->nodes[i];
 
 		if (sn->node && sn->role == DCF_ROLE_LEADER && w->max_leader_term > sn->term &&
 			dcf_node_lease_valid(sn->node, w->now))
-			sim_violation(w, "lease", "node %u holds a lease in term %llu, but a leader of term %llu exists",
-						  sn->id, (unsigned long long) sn->term, (unsigned long long) w->max_leader_term);
+		{
+			for (uint64_t k = w->n_lead; k > 0 && w->lead_ms[k - 1] >= sn->leader_since_ms; k--)
+				if (w->lead_term[k - 1] > sn->term)
+				{
+					sim_violation(w, "lease", "node %u holds a lease in term %llu, but a leader of term %llu was elected since",
+								  sn->id, (unsigned long long) sn->term, (unsigned long long) w->lead_term[k - 1]);
+					break;
+				}
+		}
 	}
 }

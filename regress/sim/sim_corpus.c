@@ -75,9 +75,10 @@ sim_write_codec_corpus(const char *dir)
 		m.reject_hint = 38;
 		if (t != DCF_MSG_APPEND && t != DCF_MSG_APPEND_RESP && t != DCF_MSG_PREVOTE_REQ &&
 			t != DCF_MSG_VOTE_REQ)
-		{
-			m.index = m.log_term = 0;
-		}
+			m.log_term = 0;
+		if (t != DCF_MSG_APPEND && t != DCF_MSG_APPEND_RESP && t != DCF_MSG_PREVOTE_REQ &&
+			t != DCF_MSG_VOTE_REQ && t != DCF_MSG_TIMEOUT_NOW)
+			m.index = 0;
 		if (t != DCF_MSG_APPEND && t != DCF_MSG_HEARTBEAT)
 			m.commit = 0;
 		if (t != DCF_MSG_APPEND_RESP)
@@ -143,5 +144,19 @@ sim_write_codec_corpus(const char *dir)
 	if (dcf_membership_encode(&ms, buf, sizeof(buf), &len, err) != DCF_OK)
 		return 1;
 	rc |= write_file(dir, "membership_1", buf, len);
+	/* format 2: a learner, the previous configuration, a rolled-back entry */
+	ms.n_members = 3;
+	ms.members[1].learner = true;
+	ms.n_prev = 2;
+	memcpy(ms.prev, ms.members, sizeof(dcf_member) * 2);
+	ms.prev[1].learner = false;
+	ms.prev_index = 17;
+	ms.undo_index = 23;
+	if (dcf_membership_encode(&ms, buf, sizeof(buf), &len, err) != DCF_OK)
+	{
+		fprintf(stderr, "membership with history: %s\n", err);
+		return 1;
+	}
+	rc |= write_file(dir, "membership_history", buf, len);
 	return rc;
 }

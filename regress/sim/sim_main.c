@@ -16,6 +16,11 @@
  *                       violates an invariant (stops at the first one)
  *   --require-faults    fail unless crashes, partitions and leader changes
  *                       all happened (the check is not vacuous)
+ *   --require-admin     fail unless every admin kind was accepted at least
+ *                       once, and changes committed, transfers completed and
+ *                       a minority episode went back to normal
+ *   --min-admin-seeds N with --require-admin: and at least N seeds ran with
+ *                       every admin kind enabled
  *   --write-codec-corpus DIR   write the seed corpus of fuzz_codec and exit
  *
  * Swarm testing (Groce et al., 2012): every seed draws its own cluster
@@ -76,9 +81,13 @@ draw_config(uint64_t seed, sim_config *c)
 		if (c->ms.members[p].role == DCF_ROLE_FOLLOWER)
 			c->ms.members[p].role = DCF_ROLE_PASSIVE;
 	}
+	c->max_weight = 1;
 	if (dcf_prng_chance(&r, 250))
+	{
+		c->max_weight = 3;
 		for (int i = 0; i < n; i++)
 			c->ms.members[i].weight = 1 + (uint32_t) dcf_prng_below(&r, 3);
+	}
 
 	t = c->election_timeout_ms = PICK(&r, 50, 100, 150, 300, 1000);
 	c->heartbeat_ms = t / PICK(&r, 3, 5, 10);
@@ -122,6 +131,51 @@ draw_config(uint64_t seed, sim_config *c)
 	c->propose_batch_max = PICK(&r, 1, 3, 8);
 
 	/*
+	 * Consensus features (issue 7): groups and policy majority, priorities,
+	 * flow control, and admin events.  Three seeds in four of the general
+	 * profile enable every admin kind (weights 1..3); the others draw each
+	 * kind on or off (swarm).  Spare hosts (not in the bootstrap
+	 * membership) can be added.
+	 */
+	c->n_groups = PICK(&r, 1, 2, 3);
+	c->max_priority = PICK(&r, 0, 0, 3, 9);
+	for (int i = 0; i < n; i++)
+	{
+		c->ms.members[i].group = (uint32_t) dcf_prng_below(&r, c->n_groups);
+		c->ms.members[i].priority = (uint32_t) dcf_prng_below(&r, (uint64_t) c->max_priority + 1);
+	}
+	if (c->n_groups > 1 && dcf_prng_chance(&r, 400))
+	{
+		c->n_majority_groups = 1 + (uint32_t) dcf_prng_below(&r, c->n_groups);
+		for (uint32_t g = 0; g < c->n_majority_groups; g++)
+			c->majority_groups[g] = g;
+		if (dcf_prng_chance(&r, 200))
+			c->majority_groups[c->n_majority_groups++] = 7;	/* a group nobody is in */
+	}
+	c->priority_election = dcf_prng_chance(&r, 700);
+	c->priority_interval_ms = t * PICK(&r, 1, 2, 5);
+	c->transfer_timeout_ms = t * PICK(&r, 1, 2, 3);
+	c->flow_control = dcf_prng_chance(&r, 700);
+	c->flow_interval_ms = t / PICK(&r, 1, 2, 5) + 1;
+	if (dcf_prng_chance(&r, 850))
+	{
+		bool		all = dcf_prng_chance(&r, 880);
+
+		c->admin_interval_ms = t * PICK(&r, 1, 2, 5, 10);
+		for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+			c->admin_weight[k] = all || dcf_prng_chance(&r, 500) ? 1 + (uint32_t) dcf_prng_below(&r, 3) : 0;
+		/* spare hosts to add: up to two of the hosts start outside the membership */
+		if (n >= 2 && dcf_prng_chance(&r, 500))
+		{
+			uint32_t	spares = 1 + (uint32_t) dcf_prng_below(&r, n >= 4 ? 2 : 1);
+
+			c->ms.n_members = (uint32_t) n - spares;
+			/* the bootstrap membership needs a member that may lead */
+			c->ms.members[0].role = dcf_prng_chance(&r, 500) ? DCF_ROLE_LEADER : DCF_ROLE_FOLLOWER;
+		}
+	}
+
+	/*
 	 * Profile "leader churn" (a quarter of the seeds): three equal voters,
 	 * appends of one or two entries with a narrow pipeline, slow disks, and
 	 * the leader crashed or isolated every election timeout or two.  Races
@@ -147,6 +201,14 @@ draw_config(uint64_t seed, sim_config *c)
 		c->fault_interval_ms = t * PICK(&r, 1, 2);
 		c->crash_leader_weight = PICK(&r, 2, 4);
 		c->isolate_leader_weight = PICK(&r, 2, 4);
+		c->n_majority_groups = 0;
+		c->max_weight = 1;
+		c->max_priority = 0;
+		/* races, not features: half of these seeds run no admin events */
+		if (dcf_prng_chance(&r, 500))
+			c->admin_interval_ms = 0;
+		else
+			c->admin_interval_ms = t * PICK(&r, 2, 5);
 	}
 	else
 		c->profile = "general";
@@ -155,11 +217,20 @@ draw_config(uint64_t seed, sim_config *c)
 static void
 print_config(uint64_t seed, const sim_config *c)
 {
-	printf("# seed %llu (%s): %d nodes [", (unsigned long long) seed, c->profile, c->n_nodes);
-	for (int i = 0; i < c->n_nodes; i++)
-		printf("%s%u:%s/w%u", i ? " " : "", c->ms.members[i].node_id,
-			   dcf_role_name(c->ms.members[i].role), c->ms.members[i].weight);
-	printf("] T=%u hb=%u margin=%u tick=%u batch=%u/%uB inflight=%u unstable=%u eager=%d notify=%u\n",
+	printf("# seed %llu (%s): %d hosts, members [", (unsigned long long) seed, c->profile, c->n_nodes);
+	for (uint32_t i = 0; i < c->ms.n_members; i++)
+		printf("%s%u:%s/w%u/g%u/p%u", i ? " " : "", c->ms.members[i].node_id,
+			   dcf_role_name(c->ms.members[i].role), c->ms.members[i].weight, c->ms.members[i].group,
+			   c->ms.members[i].priority);
+	printf("] majority_groups [");
+	for (uint32_t g = 0; g < c->n_majority_groups; g++)
+		printf("%s%u", g ? " " : "", c->majority_groups[g]);
+	printf("] priority_election %d/%u ms transfer %u ms flow %d/%u ms admin every ~%u ms [", c->priority_election,
+		   c->priority_interval_ms, c->transfer_timeout_ms, c->flow_control, c->flow_interval_ms,
+		   c->admin_interval_ms);
+	for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+		printf("%s%u", k > 1 ? " " : "", c->admin_weight[k]);
+	printf("]\n#   T=%u hb=%u margin=%u tick=%u batch=%u/%uB inflight=%u unstable=%u eager=%d notify=%u\n",
 		   c->election_timeout_ms, c->heartbeat_ms, c->lease_margin_ms, c->tick_ms,
 		   c->max_batch_entries, c->max_batch_bytes, c->max_inflight, c->max_unstable_entries,
 		   c->eager_leader_send, c->commit_notify_ms);
@@ -193,7 +264,21 @@ add_stats(sim_stats *a, const sim_stats *b)
 	a->violations += b->violations;
 	a->liveness_failures += b->liveness_failures;
 	a->virtual_ms += b->virtual_ms;
+	for (int k = 0; k <= DCF_ADMIN_KIND_MAX; k++)
+		a->admin_ok[k] += b->admin_ok[k];
+	a->admin_refused += b->admin_refused;
+	a->changes_committed += b->changes_committed;
+	a->transfers_done += b->transfers_done;
+	a->transfers_failed += b->transfers_failed;
+	a->minority_episodes += b->minority_episodes;
+	a->admin_seeds += b->admin_seeds;
 }
+
+/* the summary's names of the admin kinds */
+static const char *const admin_key[DCF_ADMIN_KIND_MAX + 1] = {
+	NULL, "add", "remove", "role", "priority", "group", "transfer", "work_mode", "run_mode", "promote",
+	"priority_election"
+};
 
 /* Runs seeds first, first+stride, ... (count of them in total). */
 static void
@@ -218,6 +303,10 @@ run_seeds(uint64_t first, uint64_t count, uint64_t stride, uint64_t offset, uint
 		sim_world_init(w, seed, &cfg, events, trace, argv0);
 		sim_world_run(w);
 		w->st.seeds = 1;
+		w->st.admin_seeds = 1;
+		for (int kind = 1; kind <= DCF_ADMIN_KIND_MAX; kind++)
+			if (cfg.admin_interval_ms == 0 || cfg.admin_weight[kind] == 0)
+				w->st.admin_seeds = 0;
 		add_stats(&res->st, &w->st);
 		if (w->violated)
 		{
@@ -250,7 +339,7 @@ usage(const char *argv0)
 {
 	fprintf(stderr,
 			"usage: %s [--seed N | --first-seed N --seeds COUNT] [--events N] [--jobs J]\n"
-			"          [--trace] [--expect-violation] [--require-faults] [--label NAME]\n", argv0);
+			"          [--trace] [--expect-violation] [--require-faults] [--require-admin [--min-admin-seeds N]] [--label NAME]\n", argv0);
 	exit(2);
 }
 
@@ -259,11 +348,14 @@ main(int argc, char **argv)
 {
 	uint64_t	first = 1,
 				count = 100,
-				events = 5000;
+				events = 5000,
+				min_admin_seeds = 0;
 	int			jobs = 1;
 	bool		trace = false,
 				expect_violation = false,
 				require_faults = false,
+				require_admin = false,
+				min_admin_seeds_set = false,
 				single = false;
 	const char *label = "simulator";
 	sim_result	total;
@@ -316,6 +408,14 @@ main(int argc, char **argv)
 			expect_violation = true;
 		else if (strcmp(a, "--require-faults") == 0)
 			require_faults = true;
+		else if (strcmp(a, "--require-admin") == 0)
+			require_admin = true;
+		else if (strcmp(a, "--min-admin-seeds") == 0 && v)
+		{
+			min_admin_seeds = strtoull(v, NULL, 10);
+			min_admin_seeds_set = true;
+			i++;
+		}
 		else
 			usage(argv[0]);
 	}
@@ -415,6 +515,13 @@ main(int argc, char **argv)
 		   (unsigned long long) total.st.committed, (unsigned long long) total.st.violations,
 		   (double) total.st.virtual_ms / 1000.0, wall, jobs,
 		   wall > 0 ? (double) (total.st.events + total.st.liveness_events) / wall : 0.0);
+	printf("# %s: admin_seeds=%llu", label, (unsigned long long) total.st.admin_seeds);
+	for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+		printf(" admin_%s=%llu", admin_key[k], (unsigned long long) total.st.admin_ok[k]);
+	printf(" admin_refused=%llu changes_committed=%llu transfers_done=%llu transfers_failed=%llu minority_episodes=%llu\n",
+		   (unsigned long long) total.st.admin_refused, (unsigned long long) total.st.changes_committed,
+		   (unsigned long long) total.st.transfers_done, (unsigned long long) total.st.transfers_failed,
+		   (unsigned long long) total.st.minority_episodes);
 
 	if (expect_violation)
 	{
@@ -435,6 +542,28 @@ main(int argc, char **argv)
 			   (unsigned long long) total.st.violations, (unsigned long long) total.st.seeds,
 			   (unsigned long long) total.first_bad_seed, total.violation);
 		return 1;
+	}
+	if (require_admin)
+	{
+		for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+			if (total.st.admin_ok[k] == 0)
+			{
+				printf("not ok - %s: no accepted admin event of kind %s\n", label, admin_key[k]);
+				return 1;
+			}
+		if (min_admin_seeds_set && total.st.admin_seeds < min_admin_seeds)
+		{
+			printf("not ok - %s: %llu seeds had every admin kind enabled, %llu required\n", label,
+				   (unsigned long long) total.st.admin_seeds, (unsigned long long) min_admin_seeds);
+			return 1;
+		}
+		if (total.st.changes_committed == 0 || total.st.transfers_done == 0 || total.st.minority_episodes == 0)
+		{
+			printf("not ok - %s: admin events had no effect (changes committed %llu, transfers done %llu, minority episodes %llu)\n",
+				   label, (unsigned long long) total.st.changes_committed,
+				   (unsigned long long) total.st.transfers_done, (unsigned long long) total.st.minority_episodes);
+			return 1;
+		}
 	}
 	if (require_faults && (total.st.crashes == 0 || total.st.partitions == 0 ||
 						   total.st.leader_changes == 0 || total.st.lost_writes == 0))

@@ -245,6 +245,34 @@ log_copy(sim_log *dst, const sim_log *src)
 	dst->n = src->n;
 }
 
+/* The CONFIG entries of a node's volatile log (sn->cfgs) follow its writes. */
+static void
+cfgs_truncate(sim_node *sn, uint64_t from)
+{
+	while (sn->n_cfgs > 0 && sn->cfgs[sn->n_cfgs - 1] >= from)
+		sn->n_cfgs--;
+}
+
+static void
+cfgs_push(sim_node *sn, uint64_t index)
+{
+	if (sn->n_cfgs == sn->cap_cfgs)
+	{
+		sn->cap_cfgs = sn->cap_cfgs ? sn->cap_cfgs * 2 : 16;
+		sn->cfgs = xrealloc(sn->cfgs, sizeof(uint64_t) * sn->cap_cfgs);
+	}
+	sn->cfgs[sn->n_cfgs++] = index;
+}
+
+static void
+cfgs_rebuild(sim_node *sn)
+{
+	sn->n_cfgs = 0;
+	for (uint64_t i = 1; i <= sn->vlog.n; i++)
+		if (sn->vlog.e[i - 1].type == DCF_ENTRY_CONFIG)
+			cfgs_push(sn, i);
+}
+
 uint64_t
 sim_log_last_term(const sim_log *l)
 {
@@ -382,6 +410,11 @@ op_apply_durable(sim_world *w, sim_node *sn, const sim_op *op, uint32_t n_entrie
 		case SIM_OP_TRUNCATE:
 			log_truncate(&sn->dlog, op->index);
 			break;
+		case SIM_OP_MEMBERSHIP:
+			sn->drec.set = true;
+			sn->drec.index = op->index;
+			sn->drec.ms = *op->ms;
+			break;
 		case SIM_OP_APPEND:
 			/* an append lands where the file ends (cut back to the index) */
 			log_truncate(&sn->dlog, op->index);
@@ -422,6 +455,7 @@ sync_done(sim_world *w, sim_node *sn)
 			sn->hs_pending--;
 		op_apply_durable(w, sn, &sn->ops[i], sn->ops[i].n);
 		free(sn->ops[i].entries);
+		free(sn->ops[i].ms);
 	}
 	memmove(sn->ops, sn->ops + n_apply, sizeof(sim_op) * (sn->n_ops - n_apply));
 	sn->n_ops -= n_apply;
@@ -494,7 +528,8 @@ apply_committed(sim_world *w, sim_node *sn, uint64_t limit)
 }
 
 static void
-host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
+host_handle(sim_world *w, sim_node *sn, const dcf_update *u, const dcf_flow_status *flow_before,
+			dcf_event_type ev_type)
 {
 	dcf_role	role_before = sn->role;
 	uint64_t	term_before = sn->term;
@@ -502,6 +537,21 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 	uint32_t	first_held = sn->n_held;
 	char		err[DCF_ERRMSG_MAX];
 
+	dcf_flow_status lim = *flow_before;
+
+	w->step_commit = u->commit_index;
+
+	if (u->role == DCF_ROLE_LEADER)
+	{
+		dcf_status	st;
+
+		/* appends of this step obey the limits before or after it */
+		dcf_node_status(sn->node, &st);
+		if (st.flow.batch_entries > lim.batch_entries)
+			lim.batch_entries = st.flow.batch_entries;
+		if (st.flow.batch_bytes > lim.batch_bytes)
+			lim.batch_bytes = st.flow.batch_bytes;
+	}
 	/* 1. encode the messages (payloads may point into the log we change) */
 	if (sn->n_held + u->n_msgs > sn->cap_held)
 	{
@@ -522,6 +572,7 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 						  dcf_msg_type_name(m->type), err);
 			return;
 		}
+		sim_check_msg(w, sn, m, &lim);
 		h->to = m->to;
 		h->term = m->term;
 		h->vote_grant = m->type == DCF_MSG_VOTE_RESP && !(m->flags & DCF_MSG_F_REJECT);
@@ -538,6 +589,7 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 	}
 
 	/* 2. the writes, into the page cache and the unsynced list */
+	w->step_log_before = u->truncate_from ? u->truncate_from - 1 : sn->vlog.n;
 	if (u->hard_state_changed)
 	{
 		sim_op		op = {.kind = SIM_OP_HARD_STATE, .hs = u->hard_state};
@@ -545,6 +597,21 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 		sn->vhs = u->hard_state;
 		op_push(sn, &op);
 		sn->hs_pending++;
+	}
+	if (u->membership)
+	{
+		/* H7: the record goes before this update's truncation and entries */
+		sim_op		op = {.kind = SIM_OP_MEMBERSHIP, .index = u->membership_index};
+
+		op.ms = xmalloc(sizeof(dcf_membership));
+		*op.ms = *u->membership;
+		sn->vrec.set = true;
+		sn->vrec.index = u->membership_index;
+		sn->vrec.ms = *u->membership;
+		op_push(sn, &op);
+		sim_trace(w, "n%u membership record: %u members, index %llu, undo %llu", sn->id,
+				  u->membership->n_members, (unsigned long long) u->membership_index,
+				  (unsigned long long) u->membership->undo_index);
 	}
 	if (u->truncate_from)
 	{
@@ -557,6 +624,7 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 		sim_trace(w, "n%u truncate from %llu (log had %llu)", sn->id,
 				  (unsigned long long) u->truncate_from, (unsigned long long) sn->vlog.n);
 		log_truncate(&sn->vlog, u->truncate_from);
+		cfgs_truncate(sn, u->truncate_from);
 		op_push(sn, &op);
 	}
 	if (u->n_entries > 0)
@@ -581,6 +649,29 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 			se.chain = sim_chain_next(prev, sn->vlog.n + 1, &se);
 			log_push(&sn->vlog, &se);
 			op.entries[i] = se;
+			if (se.type == DCF_ENTRY_CONFIG)
+			{
+				cfgs_push(sn, sn->vlog.n);
+				if (u->role == DCF_ROLE_LEADER)
+				{
+					/* a change this leader makes: single-server, caught-up voters */
+					dcf_membership next;
+					char		derr[DCF_ERRMSG_MAX];
+
+					if (dcf_membership_decode(de->payload, de->len, &next, derr) != DCF_OK)
+						sim_violation(w, "codec", "node %u wrote CONFIG entry %llu that does not decode: %s",
+									  sn->id, (unsigned long long) sn->vlog.n, derr);
+					else
+					{
+						dcf_membership prevms;
+
+						memset(&prevms, 0, sizeof(prevms));
+						prevms.n_members = next.n_prev;
+						memcpy(prevms.members, next.prev, sizeof(dcf_member) * next.n_prev);
+						sim_check_config_entry(w, sn, &prevms, &next, sn->vlog.n);
+					}
+				}
+			}
 			/* received entries are observable now; a leader's own once durable */
 			if (u->role != DCF_ROLE_LEADER)
 			{
@@ -599,6 +690,10 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 		op_push(sn, &op);
 	}
 
+	for (uint32_t i = 0; i < u->n_msgs; i++)
+		if (u->msgs[i].type == DCF_MSG_TIMEOUT_NOW)
+			sim_check_timeout_now(w, sn, &u->msgs[i]);
+
 	/* 3. soft state and the checks on this update */
 	sn->role = u->role;
 	sn->leader = u->leader_id;
@@ -607,12 +702,27 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u)
 	if (u->role_changed)
 		sim_trace(w, "n%u is %s term %llu leader %u", sn->id, dcf_role_name(u->role),
 				  (unsigned long long) u->term, u->leader_id);
-	sim_check_update(w, sn, u, role_before, term_before);
 	if (u->commit_index != old_commit)
 	{
 		sim_check_commit(w, sn, old_commit, u->commit_index);
 		sn->commit = u->commit_index;
 		sim_trace(w, "n%u commit %llu", sn->id, (unsigned long long) u->commit_index);
+	}
+	sim_check_update(w, sn, u, role_before, term_before, ev_type);
+	sim_check_node_config(w, sn);
+	for (uint32_t i = 0; i < u->n_reports; i++)
+	{
+		const dcf_admin_report *r = &u->reports[i];
+
+		sim_trace(w, "n%u report: %s of node %u: %s (%s)%s", sn->id, dcf_admin_kind_name(r->kind), r->node_id,
+				  dcf_rc_name(r->rc), r->reason, r->automatic ? ", automatic" : "");
+		if (r->kind == DCF_ADMIN_TRANSFER_LEADER && r->node_id != sn->id)
+		{
+			if (r->rc == DCF_OK)
+				w->st.transfers_done++;
+			else
+				w->st.transfers_failed++;
+		}
 	}
 	apply_committed(w, sn, u->commit_index < u->persisted_index ? u->commit_index : u->persisted_index);
 
@@ -646,17 +756,38 @@ step_node(sim_world *w, sim_node *sn, const dcf_event *ev)
 	char		err[DCF_ERRMSG_MAX];
 	dcf_rc		rc;
 
+	dcf_flow_status flow_before;
+
 	if (sn->node == NULL || w->violated)
 		return;
+	memset(&flow_before, 0, sizeof(flow_before));
+	if (sn->role == DCF_ROLE_LEADER)
+	{
+		dcf_status	st;
+
+		dcf_node_status(sn->node, &st);
+		flow_before = st.flow;
+	}
 	rc = dcf_node_step(sn->node, ev, &u, err);
 	if (rc != DCF_OK)
 	{
-		if (ev->type == DCF_EVENT_PROPOSE && (rc == DCF_ERR_FULL || rc == DCF_ERR_STATE))
-			return;				/* refused: a client would retry */
+		if ((ev->type == DCF_EVENT_PROPOSE && (rc == DCF_ERR_FULL || rc == DCF_ERR_STATE)) ||
+			(ev->type == DCF_EVENT_ADMIN && (rc == DCF_ERR_FULL || rc == DCF_ERR_STATE || rc == DCF_ERR_INVALID)))
+		{
+			/* refused, nothing changed: a client or operator would retry */
+			if (ev->type == DCF_EVENT_ADMIN)
+			{
+				w->st.admin_refused++;
+				sim_trace(w, "n%u refuses %s: %s", sn->id, dcf_admin_kind_name(ev->u.admin.kind), err);
+			}
+			w->last_step_rc = rc;
+			return;
+		}
 		sim_violation(w, "step", "node %u step (event %d) failed: %s", sn->id, (int) ev->type, err);
 		return;
 	}
-	host_handle(w, sn, &u);
+	w->last_step_rc = DCF_OK;
+	host_handle(w, sn, &u, &flow_before, ev->type);
 }
 
 static void
@@ -677,13 +808,26 @@ node_start(sim_world *w, sim_node *sn)
 	o.commit_notify_ms = w->cfg.commit_notify_ms;
 	o.max_unstable_entries = w->cfg.max_unstable_entries;
 	o.max_unstable_bytes = DCF_ENTRY_PAYLOAD_MAX_BYTES;
-	if (dcf_node_create(&o, &sn->dhs, &w->cfg.ms, 0, sn->applied, &sn->reader, w->now,
+	o.n_majority_groups = w->cfg.n_majority_groups;
+	memcpy(o.majority_groups, w->cfg.majority_groups, sizeof(o.majority_groups));
+	o.priority_interval_ms = w->cfg.priority_interval_ms;
+	o.transfer_timeout_ms = w->cfg.transfer_timeout_ms;
+	o.flow_control = w->cfg.flow_control;
+	o.flow_interval_ms = w->cfg.flow_interval_ms;
+	/* the operator's settings for this node */
+	o.run_mode = sn->run_mode;
+	o.work_mode = sn->work_mode;
+	o.vote_num = sn->vote_num;
+	o.priority_election = sn->priority_election;
+	if (dcf_node_create(&o, &sn->dhs, sn->drec.set ? &sn->drec.ms : &w->cfg.ms,
+						sn->drec.set ? sn->drec.index : 0, sn->applied, &sn->reader, w->now,
 						&sn->node, err) != DCF_OK)
 	{
 		sim_violation(w, "restart", "node %u cannot start from its durable state: %s", sn->id, err);
 		return;
 	}
 	dcf_node_status(sn->node, &st);
+	sn->minority_jumped = false;	/* a restart in minority mode jumps again */
 	sn->role = st.role;
 	sn->leader = st.leader_id;
 	sn->term = st.term;
@@ -738,6 +882,7 @@ node_crash(sim_world *w, sim_node *sn)
 		}
 		else
 		{
+			/* log writes and membership records keep their order (H7) */
 			if (log_seen < keep_log)
 				op_apply_durable(w, sn, op, op->n);
 			else if (log_seen == keep_log && !lose && !keep && op->kind == SIM_OP_APPEND && op->n > 1)
@@ -754,6 +899,7 @@ node_crash(sim_world *w, sim_node *sn)
 			log_seen++;
 		}
 		free(op->entries);
+		free(op->ms);
 	}
 	sim_check_durable_hard_state(w, sn);
 	sn->pending_leader_term = 0;
@@ -766,6 +912,8 @@ node_crash(sim_world *w, sim_node *sn)
 	sn->n_held = 0;
 	/* the page cache is gone: what the disk holds is all there is */
 	log_copy(&sn->vlog, &sn->dlog);
+	cfgs_rebuild(sn);
+	sn->vrec = sn->drec;
 	sn->vhs = sn->dhs;
 	sn->role = DCF_ROLE_UNKNOWN;
 	sn->leader = 0;
@@ -918,6 +1066,8 @@ propose(sim_world *w)
 	}
 	if (leader == NULL)
 		return;
+	if (w->healing && w->episode.phase != SIM_EPISODE_NONE)
+		return;					/* the operator waits for the lost nodes to catch up */
 	if (w->healing)
 	{
 		/* one liveness marker at a time, again if its leader lost office */
@@ -960,6 +1110,407 @@ propose(sim_world *w)
 	step_node(w, leader, &ev);
 }
 
+/* ---- admin events: the operator ---- */
+
+static sim_node *
+host_of(sim_world *w, uint32_t id)
+{
+	return id >= 1 && id <= (uint32_t) w->cfg.n_nodes ? &w->nodes[id - 1] : NULL;
+}
+
+/* Steps an admin request at a live node; true if accepted (counted when `count`). */
+static bool
+admin_step(sim_world *w, sim_node *sn, const dcf_admin_request *req, bool count)
+{
+	dcf_event	ev;
+
+	if (sn == NULL || sn->node == NULL || w->violated)
+		return false;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_ADMIN;
+	ev.now_ms = w->now;
+	ev.u.admin = *req;
+	sim_trace(w, "ADMIN n%u: %s node %u value %u", sn->id, dcf_admin_kind_name(req->kind),
+			  req->kind == DCF_ADMIN_ADD_MEMBER ? req->member.node_id : req->node_id, req->value);
+	w->last_step_rc = DCF_ERR_STATE;
+	step_node(w, sn, &ev);
+	if (w->last_step_rc != DCF_OK)
+		return false;
+	if (count)
+		w->st.admin_ok[req->kind]++;
+	return true;
+}
+
+static bool
+admin_simple(sim_world *w, sim_node *sn, dcf_admin_kind kind, uint32_t node_id, uint32_t value, bool count)
+{
+	dcf_admin_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.node_id = node_id;
+	req.value = value;
+	return admin_step(w, sn, &req, count);
+}
+
+/* A random member of ms, or NULL. */
+static const dcf_member *
+pick_member(sim_world *w, const dcf_membership *ms)
+{
+	return ms->n_members ? &ms->members[rnd(w, ms->n_members)] : NULL;
+}
+
+static dcf_role
+pick_role(sim_world *w)
+{
+	static const dcf_role roles[] = {DCF_ROLE_FOLLOWER, DCF_ROLE_FOLLOWER, DCF_ROLE_FOLLOWER, DCF_ROLE_LEADER,
+	DCF_ROLE_LOGGER, DCF_ROLE_PASSIVE, DCF_ROLE_PASSIVE};
+
+	return roles[rnd(w, sizeof(roles) / sizeof(roles[0]))];
+}
+
+/* Is this host one of the lost nodes of the current minority episode? */
+static bool
+episode_lost(sim_world *w, const sim_node *sn)
+{
+	return w->episode.phase != SIM_EPISODE_NONE && ((w->episode.lost >> sn->idx) & 1);
+}
+
+static uint64_t
+max_term_anywhere(sim_world *w)
+{
+	uint64_t	t = 0;
+
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		if (w->nodes[i].term > t)
+			t = w->nodes[i].term;
+		if (w->nodes[i].dhs.term > t)
+			t = w->nodes[i].dhs.term;
+		if (w->nodes[i].vhs.term > t)
+			t = w->nodes[i].vhs.term;
+	}
+	return t;
+}
+
+static void node_crash(sim_world *w, sim_node *sn);
+
+/*
+ * A minority episode begins (README.md's procedure): a leader with its
+ * configuration committed and no change in flight; the survivors S are a
+ * random set of live voters of that configuration that hold the last
+ * committed entry durably and use the same configuration; every other
+ * voter is lost (crashed and held down).  S switch to minority with a
+ * vote_num between a majority of their weight and all of it.
+ */
+static bool
+episode_start(sim_world *w)
+{
+	sim_node   *l = current_leader(w);
+	const dcf_membership *ms;
+	uint64_t	cfg_index;
+	dcf_status	st;
+	uint32_t	s_mask = 0,
+				v_mask = 0;
+	uint64_t	ws = 0,
+				wv = 0;
+	bool		s_may_lead = false;
+	sim_episode *e = &w->episode;
+
+	if (l == NULL || l->work_mode != DCF_WORK_MODE_NORMAL)
+		return false;
+	dcf_node_status(l->node, &st);
+	ms = dcf_node_membership(l->node, &cfg_index);
+	if (st.change.phase != DCF_CHANGE_NONE || cfg_index > st.commit_index)
+		return false;
+	memset(e, 0, sizeof(*e));
+	for (uint32_t k = 0; k < ms->n_members; k++)
+	{
+		const dcf_member *m = &ms->members[k];
+		sim_node   *h = host_of(w, m->node_id);
+		uint64_t	hidx = 0;
+
+		if (!dcf_member_is_voter(m) || h == NULL)
+			continue;
+		v_mask |= 1u << h->idx;
+		wv += m->weight;
+		e->weight[h->idx] = m->weight;
+		if (h->node)
+			dcf_node_membership(h->node, &hidx);
+		if (h->node && hidx == cfg_index && sim_holds(w, &h->dlog, w->oracle_n) && rnd(w, 2) == 0)
+		{
+			s_mask |= 1u << h->idx;
+			ws += m->weight;
+			s_may_lead |= dcf_member_may_lead(m);
+		}
+	}
+	if (s_mask == 0 || !s_may_lead)
+		return false;
+	/*
+	 * The most up-to-date log among the survivors must be on one that may
+	 * lead: a LOGGER ahead of every survivor that may lead would refuse
+	 * them all its vote (README.md, the operator's choice of survivors).
+	 */
+	{
+		uint64_t	best_t = 0,
+					best_i = 0;
+		bool		best_leads = false;
+
+		for (uint32_t k = 0; k < ms->n_members; k++)
+		{
+			const dcf_member *m = &ms->members[k];
+			sim_node   *h = host_of(w, m->node_id);
+			uint64_t	t,
+						i;
+
+			if (h == NULL || !((s_mask >> h->idx) & 1))
+				continue;
+			t = sim_log_last_term(&h->vlog);
+			i = h->vlog.n;
+			if (t > best_t || (t == best_t && i > best_i))
+			{
+				best_t = t;
+				best_i = i;
+				best_leads = dcf_member_may_lead(m);
+			}
+			else if (t == best_t && i == best_i)
+				best_leads |= dcf_member_may_lead(m);
+		}
+		if (!best_leads)
+			return false;
+	}
+	e->phase = SIM_EPISODE_MINORITY;
+	e->survivors = s_mask;
+	e->lost = v_mask & ~s_mask;
+	e->voter_mask = v_mask;
+	e->voters = wv;
+	e->vote_num = (uint32_t) rnd_range(w, ws / 2 + 1, ws);
+	e->t0 = max_term_anywhere(w);
+	sim_trace(w, "MINORITY EPISODE: survivors 0x%x (weight %llu), lost 0x%x, vote_num %u, t0 %llu", s_mask,
+			  (unsigned long long) ws, e->lost, e->vote_num, (unsigned long long) e->t0);
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *h = &w->nodes[i];
+
+		if ((e->lost >> i) & 1)
+		{
+			h->held_down = true;
+			if (h->node)
+				node_crash(w, h);
+		}
+	}
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *h = &w->nodes[i];
+		dcf_admin_request req;
+
+		if (!((s_mask >> i) & 1))
+			continue;
+		h->work_mode = DCF_WORK_MODE_MINORITY;
+		h->vote_num = e->vote_num;
+		h->minority_jumped = false;
+		memset(&req, 0, sizeof(req));
+		req.kind = DCF_ADMIN_SET_WORK_MODE;
+		req.value = DCF_WORK_MODE_MINORITY;
+		req.vote_num = e->vote_num;
+		if (h->node && !admin_step(w, h, &req, true) && !w->violated)
+			sim_violation(w, "admin", "node %u refused minority mode with vote_num %u", h->id, e->vote_num);
+	}
+	return true;
+}
+
+/* The lost nodes come back, in run_mode 2 so that they cannot elect among themselves. */
+static void
+episode_return(sim_world *w)
+{
+	sim_episode *e = &w->episode;
+
+	e->phase = SIM_EPISODE_RETURNING;
+	sim_trace(w, "MINORITY EPISODE: the lost nodes 0x%x come back in run_mode 2", e->lost);
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *h = &w->nodes[i];
+
+		if (!((e->lost >> i) & 1))
+			continue;
+		h->held_down = false;
+		h->saved_run_mode = h->run_mode;
+		h->run_mode = DCF_RUN_MODE_NONE;
+		if (h->node)
+			admin_simple(w, h, DCF_ADMIN_SET_RUN_MODE, 0, DCF_RUN_MODE_NONE, false);
+		else
+			schedule(w, w->now + 1, SIM_EV_RESTART, h->idx, h->incarnation, NULL);
+	}
+}
+
+/*
+ * Once a normal majority of the voters holds the last committed entry
+ * durably, the survivors switch back to normal (all in one event) and the
+ * lost nodes get their run mode back.
+ */
+static void
+episode_maybe_end(sim_world *w)
+{
+	sim_episode *e = &w->episode;
+	uint64_t	have = 0;
+
+	uint64_t	s_last_term = 0;
+
+	if (e->phase != SIM_EPISODE_RETURNING)
+		return;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (((e->voter_mask >> i) & 1) && sim_holds(w, &w->nodes[i].dlog, w->oracle_n))
+			have += e->weight[i];
+	if (have < e->voters / 2 + 1)
+		return;
+	/*
+	 * ... and every lost node has durably adopted a term at least the last
+	 * log term of every survivor (it heard from the minority leader): else,
+	 * back in normal mode, the lost nodes could elect and commit at their
+	 * old terms, below a survivor's uncommitted entries of a jumped term,
+	 * and that survivor could then win with a "more up-to-date" log and
+	 * truncate what they committed.  (The simulator found it, seed 708.)
+	 */
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (((e->survivors >> i) & 1) && sim_log_last_term(&w->nodes[i].vlog) > s_last_term)
+			s_last_term = sim_log_last_term(&w->nodes[i].vlog);
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (((e->lost >> i) & 1) && (w->nodes[i].node == NULL || w->nodes[i].dhs.term < s_last_term))
+			return;
+	sim_trace(w, "MINORITY EPISODE ends: voters of weight %llu of %llu hold entry %llu; back to normal",
+			  (unsigned long long) have, (unsigned long long) e->voters, (unsigned long long) w->oracle_n);
+	e->phase = SIM_EPISODE_NONE;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *h = &w->nodes[i];
+
+		if ((e->survivors >> i) & 1)
+		{
+			h->work_mode = DCF_WORK_MODE_NORMAL;
+			h->vote_num = 0;
+			if (h->node && !admin_simple(w, h, DCF_ADMIN_SET_WORK_MODE, 0, DCF_WORK_MODE_NORMAL, true) &&
+				!w->violated)
+				sim_violation(w, "admin", "node %u refused to go back to normal mode", h->id);
+		}
+		if ((e->lost >> i) & 1)
+		{
+			h->run_mode = h->saved_run_mode;
+			if (h->node)
+				admin_simple(w, h, DCF_ADMIN_SET_RUN_MODE, 0, h->run_mode, false);
+		}
+	}
+	w->st.minority_episodes++;
+}
+
+/* One admin event, its kind drawn by the seed's weights. */
+static void
+admin(sim_world *w)
+{
+	const sim_config *c = &w->cfg;
+	uint32_t	total = 0;
+	uint64_t	r;
+	dcf_admin_kind kind = DCF_ADMIN_ADD_MEMBER;
+	sim_node   *l = current_leader(w);
+	const dcf_membership *ms = l ? dcf_node_membership(l->node, NULL) : NULL;
+	sim_node   *any = &w->nodes[rnd(w, (uint64_t) c->n_nodes)];
+	dcf_admin_request req;
+	const dcf_member *m;
+
+	for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+		total += c->admin_weight[k];
+	if (total == 0)
+		return;
+	r = rnd(w, total);
+	for (int k = 1; k <= DCF_ADMIN_KIND_MAX; k++)
+	{
+		if (r < c->admin_weight[k])
+		{
+			kind = (dcf_admin_kind) k;
+			break;
+		}
+		r -= c->admin_weight[k];
+	}
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	switch (kind)
+	{
+		case DCF_ADMIN_ADD_MEMBER:
+			{
+				uint32_t	spare[SIM_NODES_MAX];
+				int			n = 0;
+
+				if (l == NULL)
+					return;
+				for (int i = 0; i < c->n_nodes; i++)
+					if (dcf_membership_find(ms, w->nodes[i].id) == NULL)
+						spare[n++] = w->nodes[i].id;
+				if (n == 0)
+					return;
+				dcf_member_init(&req.member, spare[rnd(w, (uint64_t) n)], pick_role(w));
+				snprintf(req.member.ip, DCF_MEMBER_IP_MAX, "10.0.0.%u", req.member.node_id);
+				req.member.port = 17783;
+				req.member.weight = 1 + (uint32_t) rnd(w, c->max_weight);
+				req.member.group = (uint32_t) rnd(w, c->n_groups);
+				req.member.priority = (uint32_t) rnd(w, (uint64_t) c->max_priority + 1);
+				admin_step(w, l, &req, true);
+			}
+			return;
+		case DCF_ADMIN_REMOVE_MEMBER:
+		case DCF_ADMIN_CHANGE_ROLE:
+		case DCF_ADMIN_CHANGE_PRIORITY:
+		case DCF_ADMIN_CHANGE_GROUP:
+			if (l == NULL || (m = pick_member(w, ms)) == NULL)
+				return;
+			/* keep a few members: removing is drawn only above three */
+			if (kind == DCF_ADMIN_REMOVE_MEMBER && ms->n_members <= 2)
+				return;
+			req.node_id = m->node_id;
+			if (kind == DCF_ADMIN_CHANGE_ROLE)
+				req.value = pick_role(w);
+			else if (kind == DCF_ADMIN_CHANGE_PRIORITY)
+				req.value = (uint32_t) rnd(w, (uint64_t) c->max_priority + 1);
+			else if (kind == DCF_ADMIN_CHANGE_GROUP)
+				req.value = (uint32_t) rnd(w, c->n_groups);
+			admin_step(w, l, &req, true);
+			return;
+		case DCF_ADMIN_TRANSFER_LEADER:
+			if (l == NULL || (m = pick_member(w, ms)) == NULL)
+				return;
+			req.node_id = m->node_id;
+			req.value = rnd(w, 3) == 0 ? 0 : (uint32_t) rnd_range(w, c->election_timeout_ms, 4ULL * c->election_timeout_ms);
+			admin_step(w, l, &req, true);
+			return;
+		case DCF_ADMIN_SET_WORK_MODE:
+			if (w->episode.phase == SIM_EPISODE_NONE)
+				episode_start(w);
+			else if (w->episode.phase == SIM_EPISODE_MINORITY)
+				episode_return(w);
+			else
+				episode_maybe_end(w);	/* when the lost nodes have caught up */
+			return;
+		case DCF_ADMIN_SET_RUN_MODE:
+			/* the lost nodes of an episode keep run_mode 2 until it ends */
+			if (any->node == NULL || episode_lost(w, any))
+				return;
+			req.value = any->run_mode == DCF_RUN_MODE_AUTO ? DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
+			if (admin_step(w, any, &req, true))
+				any->run_mode = (dcf_run_mode) req.value;
+			return;
+		case DCF_ADMIN_PROMOTE:
+			if (any->node == NULL || episode_lost(w, any))
+				return;
+			admin_step(w, any, &req, true);
+			return;
+		case DCF_ADMIN_SET_PRIORITY_ELECTION:
+			if (any->node == NULL)
+				return;
+			req.value = any->priority_election ? 0 : 1;
+			if (admin_step(w, any, &req, true))
+				any->priority_election = req.value == 1;
+			return;
+	}
+}
+
 /* ---- the world ---- */
 
 static void
@@ -998,22 +1549,58 @@ sim_world_init(sim_world *w, uint64_t seed, const sim_config *cfg, uint64_t even
 		sn->reader.last_index = rd_last;
 		sn->reader.term = rd_term;
 		sn->reader.entries = rd_entries;
+		sn->run_mode = DCF_RUN_MODE_AUTO;
+		sn->work_mode = DCF_WORK_MODE_NORMAL;
+		sn->priority_election = cfg->priority_election;
 	}
 	sim_check_reset(w);
 }
 
+/*
+ * Liveness: a marker applied on every member of the leader's configuration
+ * (hosts outside it — spares, removed nodes — do not count).
+ */
 static bool
 liveness_reached(sim_world *w)
 {
-	if (w->marker_index == 0)
-		return false;
-	for (int i = 0; i < w->cfg.n_nodes; i++)
-	{
-		sim_node   *sn = &w->nodes[i];
+	sim_node   *l = current_leader(w);
+	const dcf_membership *ms;
 
-		if (sn->node == NULL || sn->applied < w->marker_index)
+	if (w->marker_index == 0 || l == NULL || w->episode.phase != SIM_EPISODE_NONE)
+		return false;
+	ms = dcf_node_membership(l->node, NULL);
+	for (uint32_t k = 0; k < ms->n_members; k++)
+	{
+		sim_node   *sn = host_of(w, ms->members[k].node_id);
+
+		if (sn == NULL || sn->node == NULL || sn->applied < w->marker_index)
 			return false;
 	}
+	return true;
+}
+
+/*
+ * Priority election, once healed: the leader has the highest priority of
+ * the members that may lead (every node is up and reachable by then).
+ */
+static bool
+priority_settled(sim_world *w)
+{
+	sim_node   *l = current_leader(w);
+	const dcf_membership *ms;
+	const dcf_member *me;
+
+	if (!w->cfg.priority_election)
+		return true;
+	if (l == NULL)
+		return false;
+	ms = dcf_node_membership(l->node, NULL);
+	me = dcf_membership_find(ms, l->id);
+	if (me == NULL)
+		return false;
+	for (uint32_t k = 0; k < ms->n_members; k++)
+		if (dcf_member_may_lead(&ms->members[k]) && ms->members[k].priority > me->priority)
+			return false;
 	return true;
 }
 
@@ -1025,6 +1612,26 @@ start_healing(sim_world *w)
 	w->heal_first_marker = w->proposal_id + 1;
 	w->last_progress_ms = w->now;
 	sim_trace(w, "HEALING: network repaired, every node restarts, faults stop");
+	/* the operator finishes a minority episode and restores the settings */
+	if (w->episode.phase == SIM_EPISODE_MINORITY)
+		episode_return(w);
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *sn = &w->nodes[i];
+
+		if (episode_lost(w, sn))
+			sn->saved_run_mode = DCF_RUN_MODE_AUTO;
+		else if (sn->run_mode != DCF_RUN_MODE_AUTO)
+		{
+			sn->run_mode = DCF_RUN_MODE_AUTO;
+			admin_simple(w, sn, DCF_ADMIN_SET_RUN_MODE, 0, DCF_RUN_MODE_AUTO, false);
+		}
+		if (sn->priority_election != w->cfg.priority_election)
+		{
+			sn->priority_election = w->cfg.priority_election;
+			admin_simple(w, sn, DCF_ADMIN_SET_PRIORITY_ELECTION, 0, sn->priority_election, false);
+		}
+	}
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 	{
 		sim_node   *sn = &w->nodes[i];
@@ -1057,6 +1664,8 @@ sim_world_run(sim_world *w)
 		schedule(w, 0, SIM_EV_RESTART, i, 0, NULL);
 	schedule(w, rnd(w, w->cfg.fault_interval_ms * 2), SIM_EV_FAULT, -1, 0, NULL);
 	schedule(w, rnd(w, w->cfg.propose_interval_ms * 2), SIM_EV_PROPOSE, -1, 0, NULL);
+	if (w->cfg.admin_interval_ms)
+		schedule(w, rnd(w, w->cfg.admin_interval_ms * 2), SIM_EV_ADMIN, -1, 0, NULL);
 
 	while (!w->violated)
 	{
@@ -1084,8 +1693,26 @@ sim_world_run(sim_world *w)
 		}
 		if (w->healing)
 		{
-			if (liveness_reached(w))
-				break;
+			if (w->priority_deadline_ms == 0 && liveness_reached(w))
+			{
+				/* then priority election must settle within a few rounds of checks */
+				w->priority_deadline_ms = w->now + 20ULL * (w->cfg.priority_interval_ms + w->cfg.transfer_timeout_ms) +
+					20ULL * w->cfg.election_timeout_ms;
+			}
+			if (w->priority_deadline_ms != 0)
+			{
+				if (priority_settled(w))
+					break;
+				if (w->now > w->priority_deadline_ms)
+				{
+					sim_node   *l = current_leader(w);
+
+					sim_violation(w, "priority election",
+								  "healed for %llu ms, the leader (node %u) still has a lower priority than a member that may lead",
+								  (unsigned long long) (w->now - heal_start), l ? l->id : 0);
+					break;
+				}
+			}
 			/*
 			 * Liveness: after healing, something must move (a commit, a
 			 * lagging node extending its log or applying) at least every
@@ -1094,8 +1721,9 @@ sim_world_run(sim_world *w)
 			 * up a long log at one entry per round trip may take long, but
 			 * never stop.
 			 */
-			if (w->now > w->last_progress_ms + stall_ms || w->now > heal_start + heal_max_ms ||
-				w->st.liveness_events > heal_max_events)
+			if (w->priority_deadline_ms == 0 &&
+				(w->now > w->last_progress_ms + stall_ms || w->now > heal_start + heal_max_ms ||
+				 w->st.liveness_events > heal_max_events))
 			{
 				w->st.liveness_failures++;
 				sim_violation(w, "liveness",
@@ -1177,7 +1805,7 @@ sim_world_run(sim_world *w)
 				sync_done(w, sn);
 				break;
 			case SIM_EV_RESTART:
-				if (sn->node != NULL || ev.gen != sn->incarnation)
+				if (sn->node != NULL || ev.gen != sn->incarnation || sn->held_down)
 				{
 					counted = false;
 					break;
@@ -1195,6 +1823,15 @@ sim_world_run(sim_world *w)
 				fault(w);
 				schedule(w, w->now + 1 + rnd(w, w->cfg.fault_interval_ms * 2), SIM_EV_FAULT, -1, 0, NULL);
 				break;
+			case SIM_EV_ADMIN:
+				if (w->healing)
+				{
+					counted = false;
+					break;
+				}
+				admin(w);
+				schedule(w, w->now + 1 + rnd(w, w->cfg.admin_interval_ms * 2), SIM_EV_ADMIN, -1, 0, NULL);
+				break;
 			case SIM_EV_PROPOSE:
 				propose(w);
 				schedule(w, w->now + 1 + rnd(w, (w->healing ? w->cfg.election_timeout_ms / 2 :
@@ -1210,6 +1847,8 @@ sim_world_run(sim_world *w)
 				w->events_done++;
 			if (!w->violated)
 				sim_check_global(w);
+			if (!w->violated && w->healing)
+				episode_maybe_end(w);	/* otherwise an admin event ends it */
 		}
 	}
 	w->panic_jmp = NULL;
@@ -1227,8 +1866,12 @@ sim_world_free(sim_world *w)
 
 		dcf_node_destroy(sn->node);
 		for (uint32_t k = 0; k < sn->n_ops; k++)
+		{
 			free(sn->ops[k].entries);
+			free(sn->ops[k].ms);
+		}
 		free(sn->ops);
+		free(sn->cfgs);
 		for (uint32_t k = 0; k < sn->n_held; k++)
 			free(sn->held[k].bytes);
 		free(sn->held);
@@ -1244,9 +1887,14 @@ sim_world_free(sim_world *w)
 	free(w->oracle_chain);
 	free(w->oracle_term);
 	free(w->oracle_commit_term);
+	free(w->oracle_commit_ms);
+	free(w->oracle_config);
+	free(w->lead_ms);
+	free(w->lead_term);
 	sim_map_free(&w->entry_chain);
 	sim_map_free(&w->term_leader);
 	sim_map_free(&w->votes);
+	sim_map_free(&w->asked);
 	if (panic_world == w)
 		panic_world = NULL;
 }

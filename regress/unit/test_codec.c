@@ -91,6 +91,7 @@ random_msg(dcf_msg *m, dcf_msg_type type)
 			m->applied = rnd64();
 			break;
 		case DCF_MSG_TIMEOUT_NOW:
+			m->index = rnd64();
 			break;
 	}
 	if (dcf_prng_below(&r, 4) == 0)
@@ -199,11 +200,20 @@ expect_decode(const char *what, const dcf_msg *m, void (*edit) (uint8_t *, size_
 	CHECK(rc == want, "%s: %s (%s)", what, dcf_rc_name(rc), err);
 }
 
+/* the format after this build's: a newer peer */
 static void
-set_version_2(uint8_t *b, size_t *n)
+set_version_next(uint8_t *b, size_t *n)
 {
 	(void) n;
-	b[0] = 2;
+	b[0] = DCF_CODEC_VERSION + 1;
+}
+
+/* version 1 (issue 3) had no index in TIMEOUT_NOW and no member flags */
+static void
+set_version_1(uint8_t *b, size_t *n)
+{
+	(void) n;
+	b[0] = 1;
 }
 
 static void
@@ -329,7 +339,8 @@ test_decoder_checks(void)
 
 	expect_decode("base heartbeat decodes", &hb, NULL, DCF_OK, 16);
 	expect_decode("base append decodes", &ap, NULL, DCF_OK, 16);
-	expect_decode("an unknown format version is refused", &hb, set_version_2, DCF_ERR_VERSION, 16);
+	expect_decode("the next format version is refused", &hb, set_version_next, DCF_ERR_VERSION, 16);
+	expect_decode("the older format version 1 is refused too", &hb, set_version_1, DCF_ERR_VERSION, 16);
 	expect_decode("message type 0 is refused", &hb, set_type_0, DCF_ERR_PROTO, 16);
 	expect_decode("message type 99 is refused", &hb, set_type_99, DCF_ERR_PROTO, 16);
 	expect_decode("unknown flags are refused", &hb, set_flags_bad, DCF_ERR_PROTO, 16);
@@ -383,6 +394,16 @@ test_membership(void)
 		else
 			snprintf(ms.members[i].ip, DCF_MEMBER_IP_MAX, "192.168.0.%u", i);
 	}
+	/* the history the core records (issue 7): a learner, the previous
+	 * configuration and the index of a rolled-back entry, at their largest */
+	ms.members[1].learner = true;
+	ms.members[2].learner = true;	/* a LOGGER learner */
+	ms.n_prev = DCF_MEMBERS_MAX;
+	memcpy(ms.prev, ms.members, sizeof(ms.prev));
+	ms.prev[5].learner = true;
+	ms.prev[7].priority = 12345;
+	ms.prev_index = 0x0102030405060708ULL;
+	ms.undo_index = 0x1112131415161718ULL;
 	len = 0;
 	rc = dcf_membership_encode(&ms, buf, sizeof(buf), &len, err);
 	CHECK(rc == DCF_OK && len == dcf_membership_encoded_size(&ms) && len <= DCF_MEMBERSHIP_ENCODED_MAX_BYTES,
@@ -397,6 +418,26 @@ test_membership(void)
 			bad_trunc++;
 	CHECK(bad_trunc == 0, "every truncated membership is refused");
 
+	buf[7] |= 0x80;				/* member 0's flags byte */
+	CHECK(dcf_membership_decode(buf, len, &d, err) == DCF_ERR_PROTO, "unknown member flags are refused: %s", err);
+	buf[7] &= 0x7f;
+	buf[0] = 1;
+	CHECK(dcf_membership_decode(buf, len, &d, err) == DCF_ERR_VERSION,
+		  "a version 1 membership (no history) is refused with a clear error: %s", err);
+	buf[0] = DCF_CODEC_VERSION;
+	ms.members[3].learner = true;	/* a PASSIVE member */
+	CHECK(dcf_membership_encode(&ms, buf, sizeof(buf), &len, err) == DCF_ERR_INVALID,
+		  "a PASSIVE learner is refused: %s", err);
+	ms.members[3].learner = false;
+	ms.prev[4].weight = 0;
+	CHECK(dcf_membership_validate(&ms, err) == DCF_ERR_INVALID, "an invalid previous configuration is refused: %s", err);
+	ms.prev[4].weight = 1;
+	ms.n_prev = 0;
+	CHECK(dcf_membership_validate(&ms, err) == DCF_ERR_INVALID,
+		  "a previous index without previous members is refused: %s", err);
+	ms.prev_index = 0;
+	ms.undo_index = 0;
+	ms.members[1].learner = ms.members[2].learner = false;
 	ms.members[3].node_id = ms.members[2].node_id;
 	CHECK(dcf_membership_encode(&ms, buf, sizeof(buf), &len, err) == DCF_ERR_INVALID,
 		  "duplicate node ids are refused: %s", err);

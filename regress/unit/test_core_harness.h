@@ -8,7 +8,9 @@
  * moves unless the test says so: th_tick() advances one node's clock,
  * th_deliver() delivers queued messages (optionally through a filter that
  * may drop them), th_crash()/th_restart() rebuild a node from its log and
- * hard state.  The simulator (regress/sim) is the randomized counterpart.
+ * hard state (and the membership record, contract H7).  th_admin() steps
+ * admin requests; reports are collected per node.  The simulator
+ * (regress/sim) is the randomized counterpart.
  */
 #ifndef TEST_CORE_HARNESS_H
 #define TEST_CORE_HARNESS_H
@@ -24,6 +26,7 @@
 #define TH_NODES_MAX 7
 #define TH_QUEUE_MAX 4096
 #define TH_LOG_MAX 4096
+#define TH_REPORTS_MAX 64
 
 typedef struct th_entry
 {
@@ -47,6 +50,17 @@ typedef struct th_node
 	uint32_t	leader;
 	uint64_t	term;
 	dcf_log_reader reader;
+	/* the membership record the core asked to persist (H7), if any */
+	bool		has_rec;
+	dcf_membership rec;
+	uint64_t	rec_index;
+	/* options of this node, if they differ from the cluster's */
+	bool		has_opts;
+	dcf_options opts;
+	/* outcomes of admin requests, in order */
+	dcf_admin_report reports[TH_REPORTS_MAX];
+	int			n_reports;
+	uint64_t	msgs_sent[DCF_MSG_TYPE_MAX + 1];	/* by type */
 } th_node;
 
 typedef struct th_msg
@@ -248,6 +262,19 @@ th_handle(th_cluster *c, th_node *tn, const dcf_update *u)
 		qm->from = u->msgs[i].from;
 		qm->to = u->msgs[i].to;
 		c->nq++;
+		tn->msgs_sent[u->msgs[i].type]++;
+	}
+	/* H7: the membership record before the entries */
+	if (u->membership)
+	{
+		tn->has_rec = true;
+		tn->rec = *u->membership;
+		tn->rec_index = u->membership_index;
+	}
+	for (uint32_t i = 0; i < u->n_reports; i++)
+	{
+		if (tn->n_reports < TH_REPORTS_MAX)
+			tn->reports[tn->n_reports++] = u->reports[i];
 	}
 	if (u->hard_state_changed)
 		tn->hs = u->hard_state;
@@ -265,6 +292,12 @@ th_handle(th_cluster *c, th_node *tn, const dcf_update *u)
 		for (uint64_t i = first; i <= tn->n; i++)
 			free(tn->log[i].payload);
 		tn->n = first - 1;
+		if (first - 1 + u->n_entries > TH_LOG_MAX)
+		{
+			printf("# node %u: the harness log holds at most %d entries\n", tn->id, TH_LOG_MAX);
+			c->failures++;
+			return;
+		}
 		for (uint32_t i = 0; i < u->n_entries; i++)
 		{
 			th_entry   *e = &tn->log[++tn->n];
@@ -278,6 +311,8 @@ th_handle(th_cluster *c, th_node *tn, const dcf_update *u)
 				memcpy(e->payload, u->entries[i].payload, e->len);
 		}
 	}
+	else if (u->truncate_from)
+		c->failures++;			/* H2: a truncation always comes with entries */
 	tn->commit = u->commit_index;
 	tn->role = u->role;
 	tn->leader = u->leader_id;
@@ -298,19 +333,22 @@ static inline void
 th_start(th_cluster *c, uint32_t id, uint64_t applied)
 {
 	th_node    *tn = th_get(c, id);
-	dcf_options o = c->opts;
+	dcf_options o = tn->has_opts ? tn->opts : c->opts;
 	char		err[DCF_ERRMSG_MAX];
+	dcf_status	st;
 
 	o.node_id = id;
 	o.prng_seed = 1000 + id;
-	if (dcf_node_create(&o, &tn->hs, &c->ms, 0, applied, &tn->reader, c->now, &tn->node, err) != DCF_OK)
+	if (dcf_node_create(&o, &tn->hs, tn->has_rec ? &tn->rec : &c->ms, tn->has_rec ? tn->rec_index : 0,
+						applied, &tn->reader, c->now, &tn->node, err) != DCF_OK)
 	{
 		printf("# create node %u failed: %s\n", id, err);
 		c->failures++;
 		return;
 	}
+	dcf_node_status(tn->node, &st);
 	tn->commit = applied;
-	tn->role = DCF_ROLE_FOLLOWER;
+	tn->role = st.role;
 	tn->leader = 0;
 	tn->term = tn->hs.term;
 }
@@ -469,6 +507,130 @@ th_logs_equal(th_cluster *c, uint32_t a, uint32_t b, uint64_t upto)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * A cluster of n_hosts hosts (ids 1..n_hosts) whose bootstrap membership
+ * holds only the first n_members: the others are spare hosts that can be
+ * added (they start with that membership, not being in it).
+ */
+static inline void
+th_init_hosts(th_cluster *c, int n_hosts, int n_members)
+{
+	th_init(c, n_hosts);
+	c->ms.n_members = (uint32_t) n_members;
+}
+
+/* Node id's options from now on (and at its next start): a copy to edit. */
+static inline dcf_options *
+th_opts(th_cluster *c, uint32_t id)
+{
+	th_node    *tn = th_get(c, id);
+
+	if (!tn->has_opts)
+	{
+		tn->opts = c->opts;
+		tn->has_opts = true;
+	}
+	return &tn->opts;
+}
+
+/* Steps an admin request at node id; DCF_OK or the refusal (message in err). */
+static inline dcf_rc
+th_admin(th_cluster *c, uint32_t id, const dcf_admin_request *req, char *err)
+{
+	th_node    *tn = th_get(c, id);
+	dcf_event	ev;
+	dcf_update	u;
+	dcf_rc		rc;
+	char		local[DCF_ERRMSG_MAX];
+
+	if (err == NULL)
+		err = local;
+	err[0] = '\0';
+	if (tn == NULL || tn->node == NULL)
+		return DCF_ERR_STATE;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_ADMIN;
+	ev.now_ms = c->now;
+	ev.u.admin = *req;
+	rc = dcf_node_step(tn->node, &ev, &u, err);
+	if (rc == DCF_OK || rc == DCF_ERR_STATE || rc == DCF_ERR_INVALID || rc == DCF_ERR_FULL)
+		th_handle(c, tn, &u);	/* a refusal still returns soft state */
+	else
+		c->failures++;
+	return rc;
+}
+
+static inline dcf_rc
+th_admin_simple(th_cluster *c, uint32_t at, dcf_admin_kind kind, uint32_t node_id, uint32_t value)
+{
+	dcf_admin_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.node_id = node_id;
+	req.value = value;
+	return th_admin(c, at, &req, NULL);
+}
+
+/* Asks leader `at` to add host id as a member of the given role. */
+static inline dcf_rc
+th_add_member(th_cluster *c, uint32_t at, uint32_t id, dcf_role role)
+{
+	dcf_admin_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.kind = DCF_ADMIN_ADD_MEMBER;
+	dcf_member_init(&req.member, id, role);
+	snprintf(req.member.ip, DCF_MEMBER_IP_MAX, "127.0.0.%u", id);
+	req.member.port = (uint16_t) (17000 + id);
+	return th_admin(c, at, &req, NULL);
+}
+
+/* The last report node id produced about `kind`, or NULL. */
+static inline const dcf_admin_report *
+th_report(th_cluster *c, uint32_t id, dcf_admin_kind kind)
+{
+	th_node    *tn = th_get(c, id);
+
+	for (int i = tn->n_reports - 1; i >= 0; i--)
+		if (tn->reports[i].kind == kind)
+			return &tn->reports[i];
+	return NULL;
+}
+
+/* The member id in node at's configuration in force, or NULL. */
+static inline const dcf_member *
+th_member_in(th_cluster *c, uint32_t at, uint32_t id)
+{
+	th_node    *tn = th_get(c, at);
+
+	if (tn->node == NULL)
+		return NULL;
+	return dcf_membership_find(dcf_node_membership(tn->node, NULL), id);
+}
+
+/* Runs time forward by ms in steps of step_ms, delivering everything. */
+static inline void
+th_run(th_cluster *c, uint64_t ms, uint64_t step_ms)
+{
+	for (uint64_t t = 0; t < ms; t += step_ms)
+	{
+		th_advance(c, step_ms);
+		th_deliver(c, NULL, NULL, 0);
+	}
+}
+
+/* Like th_run, delivering through a filter. */
+static inline void
+th_run_filtered(th_cluster *c, uint64_t ms, uint64_t step_ms, th_filter filter, void *arg)
+{
+	for (uint64_t t = 0; t < ms; t += step_ms)
+	{
+		th_advance(c, step_ms);
+		th_deliver(c, filter, arg, 0);
+	}
 }
 
 static inline void
