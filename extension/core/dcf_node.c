@@ -315,6 +315,14 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 		dcf_node_destroy(node);
 		return dcf_errwrap(errmsg, rc, "choosing the configuration of node %u", opts->node_id);
 	}
+	if (opts->work_mode == DCF_WORK_MODE_MINORITY && opts->vote_num > node->total_weight)
+	{
+		uint64_t	total = node->total_weight;
+
+		dcf_node_destroy(node);
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "vote_num %u of minority work mode is above the voters' weight %llu",
+						opts->vote_num, (unsigned long long) total);
+	}
 	node->term = hs->term;
 	node->vote = hs->vote;
 	if (node->log.last_term > node->term)
