@@ -44,7 +44,12 @@
  *       campaign after entering it raises the term by DCF_MINORITY_TERM_STEP
  *       instead of 1, so the minority's term is above any term the lost
  *       majority can have reached: its nodes, when they come back, follow
- *       the minority's leader instead of deposing it.
+ *       the minority's leader instead of deposing it.  A node in minority
+ *       mode ignores appends and heartbeats of a leader in normal mode (as
+ *       if lost): the operator declared that majority gone, and its appends
+ *       still in flight must not lengthen a survivor's log after the
+ *       operator chose the survivors (a LOGGER made longest that way would
+ *       refuse its vote to every survivor that may lead, for good).
  *   E7  TIMEOUT_NOW is obeyed only from the leader the node follows, in the
  *       same term, and only if the node holds the leader's last index as of
  *       sending and no entry of the leader's term after it (that would be

@@ -375,6 +375,9 @@ step_message(dcf_node *node, const dcf_msg *m)
 	if ((m->type == DCF_MSG_PREVOTE_RESP || m->type == DCF_MSG_VOTE_RESP) &&
 		dcf_membership_find(&node->membership, m->from) == NULL)
 		return;					/* M3 */
+	if ((m->type == DCF_MSG_APPEND || m->type == DCF_MSG_HEARTBEAT) &&
+		node->opts.work_mode == DCF_WORK_MODE_MINORITY && !(m->flags & DCF_MSG_F_MINORITY))
+		return;					/* E6: a normal-mode leader is lost to us */
 	node->higher_term_from = DCF_NODE_NONE;
 	if (m->term > node->term)
 	{
@@ -733,6 +736,18 @@ dcf_node_early_send_allowed(const dcf_node *node)
 	/* N8: a change that will make a LOGGER voter fences early sends now */
 	if (node->change.phase != DCF_CHANGE_NONE && node->change.fence)
 		return false;
+	/*
+	 * C5, the other way: until a CONFIG entry that ended a LOGGER voter
+	 * commits, losing it in a crash brings the previous configuration back,
+	 * and with it a logger that may hold what was sent early.
+	 */
+	if (node->membership.n_prev > 0 && node->membership_index > node->commit)
+	{
+		for (uint32_t i = 0; i < node->membership.n_prev; i++)
+			if (dcf_member_is_voter(&node->membership.prev[i]) &&
+				node->membership.prev[i].role == DCF_ROLE_LOGGER)
+				return false;
+	}
 	return true;
 }
 

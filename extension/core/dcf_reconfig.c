@@ -45,7 +45,9 @@
  *       to the last index of that moment.  Every entry the future logger
  *       holds is then durable on the leader that sent it, so the logger can
  *       never be ahead of every node that may lead (which would make it
- *       refuse them all its vote, forever).
+ *       refuse them all its vote, forever).  The other way round, early
+ *       sends stay off while a CONFIG entry that ended a LOGGER voter is
+ *       uncommitted: a crash that loses it brings the logger back.
  *   C6  A leader that removes itself, or makes itself a PASSIVE member,
  *       keeps leading — counting only the voters of the new configuration —
  *       until that change commits; then it sends TIMEOUT_NOW to a caught-up
