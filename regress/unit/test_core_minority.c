@@ -263,10 +263,52 @@ test_two_minorities(void)
 	th_destroy(&c);
 }
 
+/*
+ * E6: a node switched to minority mode ignores the appends of a leader in
+ * normal mode (the majority the operator declared lost), so messages still
+ * in flight cannot lengthen its log after the operator chose the survivors;
+ * back in normal mode it follows that leader again.
+ */
+static void
+test_minority_ignores_normal_leader(void)
+{
+	th_cluster	c;
+	uint64_t	before;
+	uint64_t	idx = 0;
+
+	th_init(&c, 3);
+	for (uint32_t i = 1; i <= 3; i++)
+		th_start(&c, i, 0);
+	for (int k = 0; k < 400 && th_leader(&c) == NULL; k++)
+		th_run_filtered(&c, 5, 5, only_1_campaigns, NULL);
+	if (!CHECK(th_leader(&c) && th_leader(&c)->id == 1, "node 1 leads three nodes"))
+		return;
+	th_run(&c, 50, 5);
+	CHECK(set_mode(&c, 2, DCF_WORK_MODE_MINORITY, 2) == DCF_OK, "node 2 switches to minority, vote_num 2");
+	before = th_get(&c, 2)->n;
+	for (int k = 0; k < 5; k++)
+	{
+		idx = th_propose(&c, 1, (uint8_t) (0x40 + k), 20);
+		th_run(&c, 10, 5);
+	}
+	CHECK(idx > before && th_get(&c, 3)->n >= idx, "node 3 (normal mode) takes the normal leader's entries up to %llu",
+		  (unsigned long long) idx);
+	CHECK(th_get(&c, 2)->n == before, "node 2 (minority mode) took none of them: its log stays at %llu (now %llu)",
+		  (unsigned long long) before, (unsigned long long) th_get(&c, 2)->n);
+	CHECK(th_leader(&c) && th_leader(&c)->id == 1, "node 1 still leads");
+	CHECK(set_mode(&c, 2, DCF_WORK_MODE_NORMAL, 0) == DCF_OK, "node 2 switches back to normal");
+	th_run(&c, 100, 5);
+	CHECK(th_get(&c, 2)->n >= idx && th_logs_equal(&c, 1, 2, idx), "and then catches up with node 1 up to %llu",
+		  (unsigned long long) idx);
+	CHECK(c.failures == 0, "no host-side failures");
+	th_destroy(&c);
+}
+
 int
 main(void)
 {
 	test_lost_majority();
 	test_two_minorities();
+	test_minority_ignores_normal_leader();
 	return unit_done();
 }
