@@ -271,6 +271,37 @@ marker_value(const char *marker, const char *key)
 	return NULL;
 }
 
+/*
+ * pg_rewind takes the timeline of the rewound node's minimum recovery point
+ * from the source's last checkpoint.  A leader promoted a moment ago has not
+ * finished the checkpoint its promotion requested, so that would be the old
+ * timeline, and the rewound node could then never start ("requested
+ * timeline N does not contain minimum recovery point ... on timeline M").
+ * A CHECKPOINT on the source first avoids that.  Failing it is only a
+ * warning: pg_rewind may still work, and says so if not.
+ */
+static void
+checkpoint_source(const char *source)
+{
+	PGconn	   *c = PQconnectdb(source);
+	PGresult   *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "dcf_ctl: warning: could not connect to the leader for a checkpoint: %s",
+				PQerrorMessage(c));
+		PQfinish(c);
+		return;
+	}
+	printf("dcf_ctl: requesting a checkpoint on the leader\n");
+	fflush(stdout);
+	r = PQexec(c, "CHECKPOINT");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fprintf(stderr, "dcf_ctl: warning: CHECKPOINT on the leader failed: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
 static int
 rewind_node(const CtlStartOptions *o, const char *dpath, const char *marker)
 {
@@ -298,6 +329,7 @@ rewind_node(const CtlStartOptions *o, const char *dpath, const char *marker)
 		snprintf(path, sizeof(path), "%s/%s", o->datadir, kept_files[i]);
 		saved[i] = slurp(path, &saved_len[i]);
 	}
+	checkpoint_source(source);
 	bin_path(pg_rewind, sizeof(pg_rewind), "pg_rewind");
 	snprintf(target_opt, sizeof(target_opt), "--target-pgdata=%s", o->datadir);
 	source_opt = malloc(strlen(source) + 32);
