@@ -370,6 +370,16 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 
 		cand_ok = was != NULL && dcf_member_may_lead(was);
 	}
+	/*
+	 * E8 too: a candidate whose log goes beyond ours may hold a CONFIG entry
+	 * we lack that lets it lead (a learner's promotion, say); refusing it
+	 * could leave no electable node, so its log alone decides.  (It campaigns
+	 * only when its own configuration lets it.)
+	 */
+	if (!cand_ok &&
+		(m->log_term > node->log.last_term ||
+		 (m->log_term == node->log.last_term && m->index > dcf_raftlog_last_index(&node->log))))
+		cand_ok = true;
 	if (cand_ok && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||
