@@ -633,6 +633,47 @@ th_run_filtered(th_cluster *c, uint64_t ms, uint64_t step_ms, th_filter filter, 
 	}
 }
 
+/* Filter: only node 1 may campaign (pre-votes and votes of others are dropped). */
+static inline bool
+th_only_1_campaigns(const dcf_msg *m, void *arg)
+{
+	(void) arg;
+	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
+}
+
+/* Filter: messages to or from a node whose bit is set in *(uint32_t *) arg are dropped. */
+static inline bool
+th_cut_mask(const dcf_msg *m, void *arg)
+{
+	uint32_t	mask = *(uint32_t *) arg;
+
+	return !((mask >> m->from) & 1) && !((mask >> m->to) & 1);
+}
+
+/* Elects node 1 (only it may campaign), then lets the cluster settle. */
+static inline th_node *
+th_elect_1(th_cluster *c)
+{
+	for (int k = 0; k < 400 && th_leader(c) == NULL; k++)
+		th_run_filtered(c, 5, 5, th_only_1_campaigns, NULL);
+	th_run(c, 30, 5);
+	return th_leader(c);
+}
+
+/* Runs ms; true if no node led at any step. */
+static inline bool
+th_nobody_leads(th_cluster *c, uint64_t ms)
+{
+	bool		none = true;
+
+	for (uint64_t t = 0; t < ms; t += 5)
+	{
+		th_run(c, 5, 5);
+		none &= th_leader(c) == NULL;
+	}
+	return none;
+}
+
 static inline void
 th_destroy(th_cluster *c)
 {

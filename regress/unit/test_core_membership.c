@@ -23,31 +23,6 @@
 
 #define T_MS 100
 
-static bool
-only_1_campaigns(const dcf_msg *m, void *arg)
-{
-	(void) arg;
-	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
-}
-
-/* messages to or from a node whose bit is set in *arg are dropped */
-static bool
-cut_mask(const dcf_msg *m, void *arg)
-{
-	uint32_t	mask = *(uint32_t *) arg;
-
-	return !((mask >> m->from) & 1) && !((mask >> m->to) & 1);
-}
-
-static th_node *
-elect_1(th_cluster *c)
-{
-	for (int k = 0; k < 400 && th_leader(c) == NULL; k++)
-		th_run_filtered(c, 5, 5, only_1_campaigns, NULL);
-	th_run(c, 30, 5);
-	return th_leader(c);
-}
-
 static dcf_change_status
 change_of(th_node *tn)
 {
@@ -94,7 +69,7 @@ test_add_voter(void)
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(&c, i, 0);
 	CHECK(th_get(&c, 4)->role == DCF_ROLE_UNKNOWN, "host 4, not a member, starts as UNKNOWN");
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads nodes 1..3"))
 		return;
 	for (int k = 0; k < 30; k++)
@@ -111,11 +86,11 @@ test_add_voter(void)
 		  "a second change while this one is in flight is refused");
 
 	/* node 4 hears nothing: the learner entry commits without it, nothing waits for it */
-	th_run_filtered(&c, 50, 5, cut_mask, &cut4);
+	th_run_filtered(&c, 50, 5, th_cut_mask, &cut4);
 	CHECK(l->commit >= learner_entry && th_get(&c, 4)->n == 0 && change_of(l).phase == DCF_CHANGE_WAIT,
 		  "the learner entry commits with the three voters; the promotion waits for node 4 to catch up");
 	idx = th_propose(&c, 1, 0x99, 40);
-	th_run_filtered(&c, 50, 5, cut_mask, &cut4);
+	th_run_filtered(&c, 50, 5, th_cut_mask, &cut4);
 	CHECK(l->commit == idx && th_member_in(&c, 1, 4)->learner,
 		  "a learner counts for nothing: entry %llu commits without it", (unsigned long long) idx);
 
@@ -133,7 +108,7 @@ test_add_voter(void)
 
 	/* it counts now: four voters, quorum 3 */
 	idx = th_propose(&c, 1, 0x9a, 40);
-	th_run_filtered(&c, 50, 5, cut_mask, &cut34);
+	th_run_filtered(&c, 50, 5, th_cut_mask, &cut34);
 	CHECK(l->commit < idx, "with nodes 3 and 4 cut off, nodes 1 and 2 (2 of 4) no longer commit");
 	th_run(&c, 50, 5);
 	CHECK(l->commit >= idx, "healed, entry %llu commits", (unsigned long long) idx);
@@ -155,12 +130,12 @@ test_remove_follower(void)
 	th_init(&c, 3);
 	for (uint32_t i = 1; i <= 3; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads"))
 		return;
 	/* node 3 misses its own removal */
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_REMOVE_MEMBER, 3, 0) == DCF_OK, "removing node 3 is accepted");
-	th_run_filtered(&c, 50, 5, cut_mask, &cut3);
+	th_run_filtered(&c, 50, 5, th_cut_mask, &cut3);
 	CHECK(th_member_in(&c, 1, 3) == NULL && l->commit >= config_index(l) &&
 		  th_report(&c, 1, DCF_ADMIN_REMOVE_MEMBER) && th_report(&c, 1, DCF_ADMIN_REMOVE_MEMBER)->rc == DCF_OK,
 		  "the removal commits on nodes 1 and 2 and is reported");
@@ -175,7 +150,7 @@ test_remove_follower(void)
 		  "node 3 campaigns for 20 election timeouts in vain: nodes 1 and 2 refuse it (lease), term stays %llu",
 		  (unsigned long long) term);
 	idx = th_propose(&c, 1, 1, 10);
-	th_run_filtered(&c, 50, 5, cut_mask, &cut2);
+	th_run_filtered(&c, 50, 5, th_cut_mask, &cut2);
 	CHECK(l->commit < idx, "two voters left: without node 2 nothing commits");
 	CHECK(c.failures == 0, "no host-side failures");
 	th_destroy(&c);
@@ -220,7 +195,7 @@ test_remove_leader(void)
 	c.ms.members[2].priority = 3;	/* the hand-over prefers node 3 */
 	for (uint32_t i = 1; i <= 3; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads"))
 		return;
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_REMOVE_MEMBER, 1, 0) == DCF_OK, "node 1 removes itself");
@@ -271,7 +246,7 @@ test_change_role_priority_group(void)
 	th_init(&c, 3);
 	for (uint32_t i = 1; i <= 3; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads"))
 		return;
 
@@ -294,12 +269,12 @@ test_change_role_priority_group(void)
 	/* a PASSIVE member made FOLLOWER waits until it has caught up */
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 2, DCF_ROLE_PASSIVE) == DCF_OK, "node 2 made PASSIVE");
 	th_run(&c, 50, 5);
-	th_run_filtered(&c, 20, 5, cut_mask, &cut2);
+	th_run_filtered(&c, 20, 5, th_cut_mask, &cut2);
 	for (int k = 0; k < 10; k++)
 		th_propose(&c, 1, (uint8_t) k, 10);
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 2, DCF_ROLE_FOLLOWER) == DCF_OK,
 		  "node 2 (lagging) made FOLLOWER again");
-	th_run_filtered(&c, 100, 5, cut_mask, &cut2);
+	th_run_filtered(&c, 100, 5, th_cut_mask, &cut2);
 	m = th_member_in(&c, 1, 2);
 	CHECK(m && m->role == DCF_ROLE_PASSIVE && change_of(l).phase == DCF_CHANGE_WAIT,
 		  "while node 2 lags the change waits (role still %s)", m ? dcf_role_name(m->role) : "none");
@@ -393,7 +368,7 @@ test_restart_and_rollback(void)
 	th_init_hosts(&c, 6, 5);
 	for (uint32_t i = 1; i <= 6; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	n2 = th_get(&c, 2);
 	if (!CHECK(l && l->id == 1, "node 1 leads five voters"))
 		return;
@@ -493,7 +468,7 @@ test_weighted_changes(void)
 	c.ms.members[0].weight = 3;
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 (weight 3 of 5) leads"))
 		return;
 	CHECK(th_admin_simple(&c, 1, DCF_ADMIN_CHANGE_ROLE, 2, DCF_ROLE_PASSIVE) == DCF_OK,

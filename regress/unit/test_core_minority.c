@@ -21,13 +21,6 @@
 
 #define T_MS 100
 
-static bool
-only_1_campaigns(const dcf_msg *m, void *arg)
-{
-	(void) arg;
-	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
-}
-
 typedef struct flag_watch
 {
 	uint32_t	mask;			/* senders watched */
@@ -90,19 +83,6 @@ max_term(th_cluster *c)
 	return t;
 }
 
-static bool
-nobody_leads(th_cluster *c, uint64_t ms)
-{
-	bool		none = true;
-
-	for (uint64_t t = 0; t < ms; t += 5)
-	{
-		th_run(c, 5, 5);
-		none &= th_leader(c) == NULL;
-	}
-	return none;
-}
-
 static void
 test_lost_majority(void)
 {
@@ -118,7 +98,7 @@ test_lost_majority(void)
 	for (uint32_t i = 1; i <= 5; i++)
 		th_start(&c, i, 0);
 	for (int k = 0; k < 400 && th_leader(&c) == NULL; k++)
-		th_run_filtered(&c, 5, 5, only_1_campaigns, NULL);
+		th_run_filtered(&c, 5, 5, th_only_1_campaigns, NULL);
 	if (!CHECK(th_leader(&c) && th_leader(&c)->id == 1, "node 1 leads five nodes"))
 		return;
 	for (int k = 0; k < 3; k++)
@@ -130,7 +110,7 @@ test_lost_majority(void)
 	th_crash(&c, 4);
 	th_crash(&c, 5);
 	th_run(&c, 2 * T_MS, 5);	/* node 1 steps down (check-quorum) */
-	CHECK(nobody_leads(&c, 10 * T_MS), "nodes 1 and 2 alone (2 of 5) have no leader for 10 election timeouts");
+	CHECK(th_nobody_leads(&c, 10 * T_MS), "nodes 1 and 2 alone (2 of 5) have no leader for 10 election timeouts");
 	t0 = max_term(&c);
 
 	CHECK(set_mode(&c, 1, DCF_WORK_MODE_MINORITY, 6) == DCF_ERR_INVALID,
@@ -175,7 +155,7 @@ test_lost_majority(void)
 			  "node %u down: node 3's copy (normal mode) does not count, entry %llu stays uncommitted",
 			  other, (unsigned long long) idx);
 		th_run(&c, 2 * T_MS, 5);
-		CHECK(nobody_leads(&c, 10 * T_MS),
+		CHECK(th_nobody_leads(&c, 10 * T_MS),
 			  "the minority leader steps down and node 3's votes (normal mode) elect no minority candidate");
 		th_start(&c, other, 0);
 	}
@@ -280,7 +260,7 @@ test_minority_ignores_normal_leader(void)
 	for (uint32_t i = 1; i <= 3; i++)
 		th_start(&c, i, 0);
 	for (int k = 0; k < 400 && th_leader(&c) == NULL; k++)
-		th_run_filtered(&c, 5, 5, only_1_campaigns, NULL);
+		th_run_filtered(&c, 5, 5, th_only_1_campaigns, NULL);
 	if (!CHECK(th_leader(&c) && th_leader(&c)->id == 1, "node 1 leads three nodes"))
 		return;
 	th_run(&c, 50, 5);

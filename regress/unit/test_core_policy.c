@@ -9,22 +9,6 @@
  */
 #include "test_core_harness.h"
 
-static bool
-only_1_campaigns(const dcf_msg *m, void *arg)
-{
-	(void) arg;
-	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
-}
-
-/* messages to or from a node whose bit is set in *arg are dropped */
-static bool
-cut_mask(const dcf_msg *m, void *arg)
-{
-	uint32_t	mask = *(uint32_t *) arg;
-
-	return !((mask >> m->from) & 1) && !((mask >> m->to) & 1);
-}
-
 static th_node *
 setup(th_cluster *c, const uint32_t *groups, uint32_t n_groups, dcf_role role5)
 {
@@ -38,7 +22,7 @@ setup(th_cluster *c, const uint32_t *groups, uint32_t n_groups, dcf_role role5)
 	for (uint32_t i = 1; i <= 5; i++)
 		th_start(c, i, 0);
 	for (int k = 0; k < 400 && th_leader(c) == NULL; k++)
-		th_run_filtered(c, 5, 5, only_1_campaigns, NULL);
+		th_run_filtered(c, 5, 5, th_only_1_campaigns, NULL);
 	th_run(c, 50, 5);
 	return th_leader(c);
 }
@@ -49,7 +33,7 @@ propose_cut(th_cluster *c, uint32_t mask)
 {
 	uint64_t	idx = th_propose(c, 1, 0x77, 16);
 
-	th_run_filtered(c, 200, 5, cut_mask, &mask);
+	th_run_filtered(c, 200, 5, th_cut_mask, &mask);
 	return idx;
 }
 

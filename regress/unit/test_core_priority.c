@@ -35,14 +35,6 @@ drop_timeout_now(const dcf_msg *m, void *arg)
 	return m->type != DCF_MSG_TIMEOUT_NOW;
 }
 
-/* only node 1's campaign messages get through */
-static bool
-only_1_campaigns(const dcf_msg *m, void *arg)
-{
-	(void) arg;
-	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
-}
-
 /* automatic transfer reports with rc at node id */
 static int
 count_auto(th_node *tn, dcf_rc rc)
@@ -149,7 +141,7 @@ test_own_group_first(void)
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(&c, i, 0);
 	for (int k = 0; k < 400 && th_leader(&c) == NULL; k++)
-		th_run_filtered(&c, 5, 5, only_1_campaigns, NULL);
+		th_run_filtered(&c, 5, 5, th_only_1_campaigns, NULL);
 	l = th_leader(&c);
 	if (!CHECK(l && l->id == 1, "node 1 (group 1, priority 0) leads first"))
 		return;

@@ -19,20 +19,6 @@ campaigns(th_cluster *c)
 	return n;
 }
 
-/* runs ms, true if no node led at any step */
-static bool
-nobody_leads(th_cluster *c, uint64_t ms)
-{
-	bool		none = true;
-
-	for (uint64_t t = 0; t < ms; t += 5)
-	{
-		th_run(c, 5, 5);
-		none &= th_leader(c) == NULL;
-	}
-	return none;
-}
-
 static void
 test_run_mode_none(void)
 {
@@ -45,7 +31,7 @@ test_run_mode_none(void)
 	c.ms.members[3].role = DCF_ROLE_LOGGER;
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(&c, i, 0);
-	CHECK(nobody_leads(&c, 20 * T_MS) && campaigns(&c) == 0,
+	CHECK(th_nobody_leads(&c, 20 * T_MS) && campaigns(&c) == 0,
 		  "run_mode 2: no campaign and no leader in 20 election timeouts (%llu campaign messages)",
 		  (unsigned long long) campaigns(&c));
 	CHECK(th_admin_simple(&c, 4, DCF_ADMIN_PROMOTE, 0, 0) == DCF_ERR_STATE,
@@ -63,7 +49,7 @@ test_run_mode_none(void)
 	/* the leader dies: nobody replaces it */
 	th_crash(&c, 2);
 	before = campaigns(&c);
-	CHECK(nobody_leads(&c, 20 * T_MS) && campaigns(&c) == before,
+	CHECK(th_nobody_leads(&c, 20 * T_MS) && campaigns(&c) == before,
 		  "leader down in run_mode 2: no campaign, no leader in 20 election timeouts");
 
 	/* node 1 switched to run_mode 0 elects itself (nodes 3 and 4 still vote) */

@@ -18,22 +18,6 @@
 
 #define T_MS 100
 
-static bool
-only_1_campaigns(const dcf_msg *m, void *arg)
-{
-	(void) arg;
-	return !((m->type == DCF_MSG_PREVOTE_REQ || m->type == DCF_MSG_VOTE_REQ) && m->from != 1);
-}
-
-static th_node *
-elect_1(th_cluster *c)
-{
-	for (int k = 0; k < 400 && th_leader(c) == NULL; k++)
-		th_run_filtered(c, 5, 5, only_1_campaigns, NULL);
-	th_run(c, 30, 5);
-	return th_leader(c);
-}
-
 typedef struct watch
 {
 	th_cluster *c;
@@ -94,7 +78,7 @@ test_switchover(void)
 	th_init(&c, 3);
 	for (uint32_t i = 1; i <= 3; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads"))
 		return;
 	w.cut = 3;
@@ -144,7 +128,7 @@ test_aborts(void)
 	c.ms.members[3].role = DCF_ROLE_LOGGER;
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(&c, i, 0);
-	l = elect_1(&c);
+	l = th_elect_1(&c);
 	if (!CHECK(l && l->id == 1, "node 1 leads"))
 		return;
 
