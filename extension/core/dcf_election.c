@@ -114,7 +114,7 @@ dcf_election_quorum_ack_ms(const dcf_node *node)
 		if (!dcf_member_is_voter(m))
 			continue;
 		/* E6: acknowledgements of the other work mode do not count */
-		if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
+		if (!me && !dcf_node_peer_same_mode(node, &node->progress[i]))
 			continue;
 		v[n].weight = m->weight;
 		v[n].value = me ? node->now_ms : node->progress[i].ack_sent_ms;

@@ -153,6 +153,12 @@ dcf_node_new_msg(dcf_node *node, dcf_msg_type type, uint32_t to)
 	return m;
 }
 
+bool
+dcf_node_peer_same_mode(const dcf_node *node, const dcf_progress *pr)
+{
+	return dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0);
+}
+
 /* Does a message with these flags come from a node in our work mode? */
 bool
 dcf_node_same_mode(const dcf_node *node, uint32_t msg_flags)

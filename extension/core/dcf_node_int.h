@@ -309,6 +309,8 @@ extern void dcf_node_apply_membership(dcf_node *node);
 extern void dcf_node_report(dcf_node *node, dcf_admin_kind kind, uint32_t node_id, dcf_rc rc,
 							uint64_t index, bool automatic, const char *reason);
 extern bool dcf_node_same_mode(const dcf_node *node, uint32_t msg_flags);
+/* Did the peer's last answer come from a node in our work mode? */
+extern bool dcf_node_peer_same_mode(const dcf_node *node, const dcf_progress *pr);
 
 /* dcf_election.c */
 extern void dcf_election_tick(dcf_node *node);

@@ -215,20 +215,24 @@ dcf_replication_send_append(dcf_node *node, dcf_progress *pr, bool send_if_empty
 	return true;
 }
 
+/* An append to pr (empty if it has nothing new), then as many as its window takes. */
+static void
+append_to(dcf_node *node, dcf_progress *pr)
+{
+	if (dcf_replication_send_append(node, pr, true))
+	{
+		while (dcf_replication_send_append(node, pr, false))
+			;
+	}
+}
+
 void
 dcf_replication_bcast_append(dcf_node *node)
 {
 	for (uint32_t i = 0; i < node->membership.n_members; i++)
 	{
-		dcf_progress *pr = &node->progress[i];
-
-		if ((int) i == node->self)
-			continue;
-		if (dcf_replication_send_append(node, pr, true))
-		{
-			while (dcf_replication_send_append(node, pr, false))
-				;
-		}
+		if ((int) i != node->self)
+			append_to(node, &node->progress[i]);
 	}
 }
 
@@ -279,14 +283,9 @@ notify_commit(dcf_node *node)
 	{
 		dcf_progress *pr = &node->progress[i];
 
-		if ((int) i == node->self || pr->sent_commit >= node->commit)
-			continue;
 		/* a paused peer hears of it with the append its next ack resumes */
-		if (dcf_replication_send_append(node, pr, true))
-		{
-			while (dcf_replication_send_append(node, pr, false))
-				;
-		}
+		if ((int) i != node->self && pr->sent_commit < node->commit)
+			append_to(node, pr);
 	}
 }
 
@@ -317,7 +316,7 @@ groups_index(dcf_node *node)
 			if (!dcf_member_is_voter(m) || m->group != node->opts.majority_groups[g])
 				continue;
 			any = true;
-			if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
+			if (!me && !dcf_node_peer_same_mode(node, &node->progress[i]))
 				continue;
 			v = me ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
 			if (v > best)
@@ -354,7 +353,7 @@ dcf_replication_maybe_commit(dcf_node *node)
 #endif
 		}
 		/* E6: copies acknowledged in the other work mode do not count */
-		if (!me && !dcf_node_same_mode(node, node->progress[i].minority ? DCF_MSG_F_MINORITY : 0))
+		if (!me && !dcf_node_peer_same_mode(node, &node->progress[i]))
 			continue;
 #ifdef DCF_PLANT_BUG_IGNORE_WEIGHT
 		v[n].weight = 1;

@@ -82,7 +82,7 @@ dcf_transfer_start(dcf_node *node, uint32_t target, uint32_t timeout_ms, bool au
 		const dcf_progress *pr = dcf_node_progress(node, target);
 
 		/* T5: its votes would not count here, nor ours there (E6) */
-		if (pr != NULL && !dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0))
+		if (pr != NULL && !dcf_node_peer_same_mode(node, pr))
 			return dcf_errf(errmsg, DCF_ERR_STATE, "node %u works in the other work mode", target);
 	}
 	memset(&node->transfer, 0, sizeof(node->transfer));
@@ -111,7 +111,7 @@ dcf_transfer_step(dcf_node *node)
 		memset(tr, 0, sizeof(*tr));
 		return;
 	}
-	if (!dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0))
+	if (!dcf_node_peer_same_mode(node, pr))
 	{
 		/* T5, now that it has answered */
 		dcf_node_report(node, DCF_ADMIN_TRANSFER_LEADER, tr->target, DCF_ERR_STATE, 0, tr->automatic,
@@ -273,7 +273,7 @@ dcf_transfer_priority_tick(dcf_node *node)
 
 		if ((int) i == node->self || !dcf_member_may_lead(m) || m->priority <= me->priority)
 			continue;
-		if (!dcf_node_same_mode(node, pr->minority ? DCF_MSG_F_MINORITY : 0))
+		if (!dcf_node_peer_same_mode(node, pr))
 			continue;
 		if (pr->match < node->commit ||
 			pr->last_heard_ms + node->opts.election_timeout_ms <= node->now_ms)
