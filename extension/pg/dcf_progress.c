@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * dcf_progress.c
+ *		The worker's progress bookkeeping: commit and applied indexes, log
+ *		recycling, and hot standby feedback relayed to the leader.
+ *
+ * Commit: the core's commit index moves the WAL map's committed ends; the
+ * leader's pump reports the committed end of its timeline to the walsender
+ * (write = flush = apply), which releases the backends waiting in
+ * synchronous replication; a follower hands the newly committed WAL to its
+ * standby in batches (see walsrc_batching).
+ *
+ * Applied: the leader has applied everything it committed; a follower what
+ * its standby has flushed.  The applied index goes to the core (the leader
+ * learns every member's) and to the metadata file at most every
+ * WORKER_APPLIED_SAVE_MS.
+ *
+ * Recycling: the log is truncated below the applied index, never below
+ * the cluster's minimum applied index on the leader.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/xlogdefs.h"
+
+#include "pg/dcf_walentry.h"
+#include "pg/dcf_worker_int.h"
+
+/*
+ * Hot standby feedback travels follower -> leader as a host message of 16
+ * bytes (four little-endian u32); the leader hands the oldest xmin and
+ * catalog_xmin of all members that reported recently to its walsender
+ * through the pump, so vacuum on the leader keeps what standbys still read.
+ */
+void
+progress_forward_feedback(DcfWorker *w, uint64_t now_ms)
+{
+	uint8_t		buf[16];
+	char		err[DCF_ERRMSG_MAX];
+
+	if (w->role == DCF_ROLE_LEADER || w->leader_id == 0 || w->fb_mine[0] == 0)
+		return;
+	if (!w->fb_changed && now_ms - w->fb_sent_ms < WORKER_FEEDBACK_EVERY_MS)
+		return;
+	for (int i = 0; i < 4; i++)
+		for (int b = 0; b < 4; b++)
+			buf[i * 4 + b] = (uint8_t) (w->fb_mine[i] >> (8 * b));
+	if (dcf_host_send_app(w->host, w->leader_id, MSG_HOT_STANDBY_FEEDBACK, buf, sizeof(buf), err) == DCF_OK)
+	{
+		w->fb_sent_ms = now_ms;
+		w->fb_changed = false;
+	}
+}
+
+void
+progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	int			slot = -1;
+
+	if (type != MSG_HOT_STANDBY_FEEDBACK || len != 16)
+	{
+		ereport(LOG, (errmsg("dcf: ignoring a host message of type %u (%zu bytes) from node %u", type, len, from)));
+		return;
+	}
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+		if (w->fb_members[i].node_id == from || (slot < 0 && w->fb_members[i].node_id == 0))
+			slot = i;
+	if (slot < 0)
+		return;
+	w->fb_members[slot].node_id = from;
+	for (int i = 0; i < 4; i++)
+		w->fb_members[slot].v[i] = (uint32_t) data[i * 4] | (uint32_t) data[i * 4 + 1] << 8 |
+			(uint32_t) data[i * 4 + 2] << 16 | (uint32_t) data[i * 4 + 3] << 24;
+	w->fb_members[slot].at_ms = w->last_tick_ms;
+}
+
+/* The oldest (epoch, xid) of recent member feedback, into the pump. */
+void
+progress_apply_feedback(DcfWorker *w, uint64_t now_ms)
+{
+	uint64_t	xmin = UINT64_MAX,
+				cxmin = UINT64_MAX;
+
+	if (w->pump == NULL)
+		return;
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+	{
+		uint32_t   *v = w->fb_members[i].v;
+
+		if (w->fb_members[i].node_id == 0 || now_ms - w->fb_members[i].at_ms > WORKER_FEEDBACK_STALE_MS)
+			continue;
+		if (v[0] != 0)
+			xmin = Min(xmin, ((uint64_t) v[1] << 32) | v[0]);
+		if (v[2] != 0)
+			cxmin = Min(cxmin, ((uint64_t) v[3] << 32) | v[2]);
+	}
+	dcf_pump_set_feedback(w->pump,
+						  xmin == UINT64_MAX ? 0 : (uint32_t) xmin,
+						  xmin == UINT64_MAX ? 0 : (uint32_t) (xmin >> 32),
+						  cxmin == UINT64_MAX ? 0 : (uint32_t) cxmin,
+						  cxmin == UINT64_MAX ? 0 : (uint32_t) (cxmin >> 32));
+}
+
+static uint64_t
+progress_index_for_lsn(DcfWorker *w, uint64_t lsn)
+{
+	uint64_t	idx = 0;
+	dcf_log    *log = dcf_host_log(w->host);
+
+	if (dcf_log_find_key(log, lsn + 1, &idx) != DCF_OK)
+		idx = dcf_log_last_index(log) + 1;
+	return idx > 0 ? idx - 1 : 0;
+}
+
+void
+progress_advance_commit(DcfWorker *w, uint64_t now_ms)
+{
+	uint64_t	c = dcf_host_commit_index(w->host);
+	uint64_t	applied;
+	char		err[DCF_ERRMSG_MAX];
+
+	if (c > w->commit_index)
+	{
+		w->commit_index = c;
+		dcf_walmap_commit(w->walmap, c);
+		if (w->feeder_due_ms == 0)
+			w->feeder_due_ms = now_ms + WORKER_FEEDER_BATCH_MS;
+	}
+
+	/* committed WAL for the standby: see feeder_batching */
+	if (w->feeder_due_ms != 0 && (now_ms >= w->feeder_due_ms || !walsrc_batching(w)))
+		walsrc_release(w);
+
+	/* the pump reports the committed end of our timeline */
+	if (w->pump)
+	{
+		const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, w->lead_tli);
+
+		if (tl && tl->committed)
+			dcf_pump_set_commit(w->pump, tl->committed_end);
+	}
+
+	/* applied: the leader has everything it committed; a follower what its standby flushed */
+	if (w->role == DCF_ROLE_LEADER && w->lead == LEAD_PUMP)
+		applied = w->commit_index;
+	else
+		applied = Min(progress_index_for_lsn(w, w->standby_flush_lsn), w->commit_index);
+	if (applied > w->applied_index)
+	{
+		w->applied_index = applied;
+		if (dcf_host_applied(w->host, applied, now_ms, err) != DCF_OK)
+			worker_panic("reporting the applied index", err);
+	}
+	if (now_ms - w->last_applied_save_ms >= WORKER_APPLIED_SAVE_MS)
+	{
+		if (dcf_host_save_applied(w->host, w->applied_index, err) != DCF_OK)
+			worker_panic("saving the applied index", err);
+		w->last_applied_save_ms = now_ms;
+	}
+}
+
+void
+progress_recycle_log(DcfWorker *w, uint64_t now_ms)
+{
+	dcf_status	st;
+	dcf_log_holds holds;
+	uint64_t	below;
+	char		err[DCF_ERRMSG_MAX];
+
+	if (now_ms - w->last_recycle_ms < WORKER_RECYCLE_EVERY_MS)
+		return;
+	w->last_recycle_ms = now_ms;
+	dcf_host_status(w->host, &st);
+	below = w->applied_index;
+	holds.min_applied_index = st.role == DCF_ROLE_LEADER ? st.cluster_min_applied_index : w->applied_index;
+	holds.build_hold_index = 0;
+	if (below == 0 || holds.min_applied_index == 0)
+		return;
+	if (dcf_log_truncate_prefix(dcf_host_log(w->host), below, &holds, NULL, err) != DCF_OK)
+		worker_panic("recycling the log", err);
+}

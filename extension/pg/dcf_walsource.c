@@ -1,0 +1,341 @@
+/*-------------------------------------------------------------------------
+ *
+ * dcf_walsource.c
+ *		The follower's WAL source: what the feeder (feeder.c) serves to the
+ *		local standby's walreceiver.
+ *
+ * The feeder's read path: src_read serves committed WAL of a timeline from
+ * the consensus log (read_from_log, a cursor over WAL entries), and below
+ * the log's coverage the bytes the standby already has in its own pg_wal
+ * (read_from_pg_wal).  src_position says how far it may serve: the
+ * committed end of the newest timeline, and on a follower only what was
+ * released to the standby (walsrc_batching: at most every
+ * WORKER_FEEDER_BATCH_MS).
+ *
+ * Invariant: nothing past the consensus commit index ever reaches the
+ * standby, so a follower's pg_wal never diverges from the cluster's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "access/xlogdefs.h"
+#include "replication/walreceiver.h"
+#include "storage/fd.h"
+
+#include "core/dcf_codec.h"
+#include "pg/dcf_walentry.h"
+#include "pg/dcf_worker_int.h"
+#include "pg/walfile.h"
+
+/* Local WAL the standby already has on timeline tli, from its own pg_wal. */
+static uint64_t
+local_wal_end(DcfWorker *w, uint32_t tli)
+{
+	TimeLineID	rtli = 0,
+				ptli = 0;
+	XLogRecPtr	rcv = GetWalRcvFlushRecPtr(NULL, &rtli);
+	XLogRecPtr	rep = GetXLogReplayRecPtr(&ptli);
+	uint64_t	end = 0;
+	const dcf_walmap_tl *tl;
+
+	if (rtli == tli || (rtli > tli && rtli != 0))
+		end = Max(end, rcv);
+	if (ptli == tli || ptli > tli)
+		end = Max(end, rep);
+	/* bytes of an ended timeline stop at its switch point */
+	tl = dcf_walmap_next(w->walmap, tli);
+	if (tl && end > tl->begin_lsn)
+		end = tl->begin_lsn;
+	return end;
+}
+
+/* Read a whole log entry at index into w->rd_buf. */
+dcf_rc
+walsrc_read_entry(DcfWorker *w, uint64_t index, dcf_log_entry *e, char *errmsg)
+{
+	size_t		n = 0;
+	dcf_rc		rc;
+
+	rc = dcf_log_read(dcf_host_log(w->host), index, index + 1, WORKER_READ_BUF_BYTES,
+					  w->rd_buf, WORKER_READ_BUF_BYTES, e, 1, &n, errmsg);
+	if (rc == DCF_OK && n != 1)
+		rc = dcf_errf(errmsg, DCF_ERR_NOTFOUND, "log index %llu not readable", (unsigned long long) index);
+	return rc;
+}
+
+/*
+ * Copy up to n bytes of (tli, lsn) from committed WAL entries of the log.
+ * *got = 0 when the log has nothing there (yet).
+ */
+static dcf_rc
+read_from_log(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+{
+	dcf_log    *log = dcf_host_log(w->host);
+	uint64_t	idx;
+	uint64_t	first = dcf_log_first_index(log);
+
+	*got = 0;
+	/* sequential reads continue at the cursor; otherwise search by key */
+	idx = w->rd_index;
+	if (idx == 0 || idx < first)
+	{
+		if (dcf_log_find_key(log, lsn + 1, &idx) != DCF_OK)
+			return DCF_OK;
+	}
+	for (int steps = 0; steps < 64 && idx <= w->commit_index && idx >= first; steps++, idx++)
+	{
+		dcf_log_entry e;
+		dcf_wal_chunk c;
+		dcf_rc		rc;
+
+		rc = walsrc_read_entry(w, idx, &e, errmsg);
+		if (rc != DCF_OK)
+			return rc;
+		if (e.type != DCF_ENTRY_WAL)
+			continue;
+		rc = dcf_wal_chunk_decode(e.data, e.len, &c, errmsg);
+		if (rc != DCF_OK)
+			return rc;
+		if (c.tli != tli)
+		{
+			if (c.tli > tli)
+				break;
+			continue;
+		}
+		if (c.start > lsn)
+		{
+			/* the cursor is past lsn: search again from the key */
+			if (w->rd_index != 0)
+			{
+				w->rd_index = 0;
+				return read_from_log(w, tli, lsn, buf, n, got, errmsg);
+			}
+			break;
+		}
+		if (lsn < c.start + c.len)
+		{
+			size_t		off = (size_t) (lsn - c.start);
+			size_t		take = Min(n, (size_t) c.len - off);
+
+			memcpy(buf, c.data + off, take);
+			*got = take;
+			w->rd_index = (off + take == c.len) ? idx + 1 : idx;
+			return DCF_OK;
+		}
+	}
+	w->rd_index = 0;
+	return DCF_OK;
+}
+
+static dcf_rc
+read_from_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+{
+	dcf_walfile_history h;
+	char		content[DCF_FEEDER_HISTORY_MAX_BYTES];
+	size_t		clen = 0;
+	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
+	dcf_rc		rc;
+
+	if (tl && tl->history)
+	{
+		clen = Min(tl->history_len, sizeof(content));
+		memcpy(content, tl->history, clen);
+	}
+	else if (tli > 1)
+	{
+		char		name[DCF_WALFILE_NAME_BYTES];
+		char		path[MAXPGPATH];
+		FILE	   *f;
+
+		dcf_walfile_history_name(name, tli);
+		snprintf(path, sizeof(path), "pg_wal/%s", name);
+		f = AllocateFile(path, "r");
+		if (f == NULL)
+			return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "no history for timeline %u", tli);
+		clen = fread(content, 1, sizeof(content), f);
+		FreeFile(f);
+	}
+	rc = dcf_walfile_history_parse(tli, content, clen, &h, errmsg);
+	if (rc != DCF_OK)
+		return rc;
+	return dcf_walfile_read("pg_wal", (uint32_t) wal_segment_size, &h, lsn, buf, n, got, errmsg);
+}
+
+/*
+ * A follower's standby is not on the commit path (the consensus log is), so
+ * committed WAL is released to it in batches, at most every
+ * WORKER_FEEDER_BATCH_MS: its walreceiver fsyncs pg_wal once per burst it
+ * receives, and one burst every few milliseconds instead of one per commit
+ * saves most of those fsyncs on a busy cluster.  A leader's standby (it
+ * must catch up before promotion) and a node that knows no leader get every
+ * commit at once; so does a new timeline.
+ */
+bool
+walsrc_batching(DcfWorker *w)
+{
+	return w->role != DCF_ROLE_LEADER && w->leader_id != 0;
+}
+
+void
+walsrc_release(DcfWorker *w)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_latest(w->walmap);
+
+	w->feeder_due_ms = 0;
+	if (tl)
+	{
+		w->feeder_tli = tl->tli;
+		w->feeder_end = tl->committed_end;
+	}
+	if (w->feeder)
+		dcf_feeder_wal_available(w->feeder);
+}
+
+static dcf_rc
+src_position(void *ctx, uint32_t *tli, uint64_t *xlogpos, char *errmsg)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	const dcf_walmap_tl *tl = dcf_walmap_latest(w->walmap);
+
+	if (tl == NULL)
+	{
+		/* the log has no WAL yet: what the standby has is all there is */
+		TimeLineID	ptli = 0;
+		XLogRecPtr	rep = GetXLogReplayRecPtr(&ptli);
+
+		*tli = ptli ? ptli : 1;
+		*xlogpos = Max(rep, local_wal_end(w, *tli));
+		return DCF_OK;
+	}
+	/* on the newest timeline the standby never has more than was committed */
+	*tli = tl->tli;
+	*xlogpos = tl->committed_end;
+	/* ... and on a follower, only what advance_commit released to it */
+	if (walsrc_batching(w) && w->feeder_tli == tl->tli)
+		*xlogpos = Min(*xlogpos, w->feeder_end);
+	return DCF_OK;
+}
+
+static dcf_rc
+src_history(void *ctx, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
+	char		name[DCF_WALFILE_NAME_BYTES];
+	char		path[MAXPGPATH];
+	FILE	   *f;
+
+	if (tl && tl->history)
+	{
+		if (tl->history_len > cap)
+			return dcf_errf(errmsg, DCF_ERR_FULL, "history of timeline %u is too large", tli);
+		memcpy(buf, tl->history, tl->history_len);
+		*len = tl->history_len;
+		return DCF_OK;
+	}
+	dcf_walfile_history_name(name, tli);
+	snprintf(path, sizeof(path), "pg_wal/%s", name);
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "timeline %u is not in this node's history", tli);
+	*len = fread(buf, 1, cap, f);
+	FreeFile(f);
+	return DCF_OK;
+}
+
+static dcf_rc
+src_read(void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
+	uint64_t	local = local_wal_end(w, tli);
+	dcf_rc		rc;
+
+	*got = 0;
+	/* committed WAL in the log */
+	if (tl && tl->committed && lsn >= tl->begin_lsn && lsn < tl->committed_end)
+	{
+		rc = read_from_log(w, tli, lsn, buf, Min(n, (size_t) (tl->committed_end - lsn)), got, errmsg);
+		if (rc != DCF_OK || *got > 0)
+			return rc;
+	}
+	/* below the log's coverage: the standby's own WAL */
+	if (lsn < local)
+		return read_from_pg_wal(w, tli, lsn, buf, Min(n, (size_t) (local - lsn)), got, errmsg);
+	if (tl && lsn < tl->committed_end)
+		return dcf_errf(errmsg, DCF_ERR_NOTFOUND,
+						"WAL at %X/%X of timeline %u is no longer in the consensus log",
+						LSN_FORMAT_ARGS(lsn), tli);
+	return DCF_OK;
+}
+
+static void
+src_on_reply(void *ctx, uint64_t write_lsn, uint64_t flush_lsn, uint64_t apply_lsn, int64_t t)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	w->standby_flush_lsn = flush_lsn;
+}
+
+static void
+src_on_feedback(void *ctx, uint32_t xmin, uint32_t xmin_epoch, uint32_t cxmin, uint32_t cepoch)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	uint32_t	v[4] = {xmin, xmin_epoch, cxmin, cepoch};
+
+	if (memcmp(v, w->fb_mine, sizeof(v)) != 0)
+	{
+		memcpy(w->fb_mine, v, sizeof(v));
+		w->fb_changed = true;
+	}
+}
+
+static void
+src_on_diverged(void *ctx, uint32_t tli, uint64_t requested, uint64_t switch_lsn, uint32_t next_tli)
+{
+	DcfWorker  *w = (DcfWorker *) ctx;
+	char		why[256];
+
+	snprintf(why, sizeof(why),
+			 "this server has WAL of timeline %u at %X/%X, past the cluster's switch to timeline %u at %X/%X",
+			 tli, LSN_FORMAT_ARGS(requested), next_tli, LSN_FORMAT_ARGS(switch_lsn));
+	fence_for_rewind(w, why);
+}
+
+static void
+src_on_wal_missing(void *ctx, uint32_t tli, uint64_t lsn, const char *reason)
+{
+	ereport(WARNING,
+			(errmsg("dcf: WAL at %X/%X on timeline %u is no longer available: %s",
+					LSN_FORMAT_ARGS(lsn), tli, reason),
+			 errhint("This node cannot catch up from the consensus log; rebuilding a node (dcf_ctl build) is not implemented yet.")));
+}
+
+static void
+src_log(void *ctx, dcf_feeder_log_level level, const char *msg)
+{
+	ereport(level == DCF_FEEDER_WARNING ? WARNING : level == DCF_FEEDER_LOG ? LOG : DEBUG1,
+			(errmsg("dcf feeder: %s", msg)));
+}
+
+/* The feeder's source table: every callback gets the worker as ctx. */
+void
+walsrc_fill(DcfWorker *w, dcf_feeder_source *src)
+{
+	memset(src, 0, sizeof(*src));
+	src->ctx = w;
+	src->system_id = GetSystemIdentifier();
+	src->position = src_position;
+	src->history = src_history;
+	src->read = src_read;
+	src->on_reply = src_on_reply;
+	src->on_feedback = src_on_feedback;
+	src->on_diverged = src_on_diverged;
+	src->on_wal_missing = src_on_wal_missing;
+	src->log = src_log;
+}
