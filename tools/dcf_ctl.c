@@ -27,6 +27,7 @@
 
 #include "ctl_logdump.h"
 #include "ctl_startstop.h"
+#include "ctl_supervise.h"
 
 #define DCF_CTL_VERSION "1.0"
 #define PIDFILE_LINE_MAX 1024
@@ -51,13 +52,17 @@ usage(FILE *out)
 			"  %s query -D DATADIR [-h HOST] [-p PORT] [-U USER] [-d DBNAME]\n"
 			"  %s start -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
 			"  %s stop -D DATADIR [-m fast|immediate|smart]\n"
+			"  %s supervise -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
 			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
 			"  query      show this node's HA state and consensus replication info\n"
 			"  start      start the node as a standby that joins its cluster, rewinding it\n"
 			"             first when its WAL diverged from the cluster's\n"
-			"  stop       stop the node (a leader immediately, so it rejoins without rewind)\n"
+			"  stop       stop the node (a leader immediately, so it rejoins without rewind);\n"
+			"             a supervised node's supervisor ends too\n"
+			"  supervise  start the node and keep it in its cluster: whenever its server\n"
+			"             stops without dcf_ctl stop, start it again as a standby (foreground)\n"
 			"  log-dump   print a stopped node's consensus log and metadata\n\n"
 			"Options:\n"
 			"  -D, --pgdata=DATADIR   data directory of the node (finds the server from postmaster.pid)\n"
@@ -67,8 +72,8 @@ usage(FILE *out)
 			"  -d, --dbname=DBNAME    database where the dcf extension is installed (default: postgres)\n"
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
-			"Exit status is 0 on success and 1 on failure.\n",
-			progname, progname, progname, progname, progname, progname);
+			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
+			progname, progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -359,6 +364,13 @@ main(int argc, char **argv)
 	if (strcmp(command, "start") == 0)
 		return dcf_ctl_start(&sopt);
 	if (strcmp(command, "stop") == 0)
-		return dcf_ctl_stop(&sopt);
+	{
+		bool		handled;
+		int			rc = dcf_ctl_stop_supervised(&sopt, &handled);
+
+		return handled ? rc : dcf_ctl_stop(&sopt);
+	}
+	if (strcmp(command, "supervise") == 0)
+		return dcf_ctl_supervise(&sopt);
 	fail("unknown command \"%s\"\nTry \"%s --help\" for more information.", command, progname);
 }
