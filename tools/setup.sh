@@ -18,7 +18,8 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	build-essential ca-certificates make gcc pkg-config \
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 libpq-dev \
-	libcjson-dev liblz4-dev libssl-dev libkrb5-dev libipc-run-perl perl openssl
+	libcjson-dev liblz4-dev libssl-dev libkrb5-dev libipc-run-perl perl openssl \
+	python3 python3-psycopg2 nftables
 
 # PostgreSQL 15's bin directory first, so pg_config and pg_ctl are the right ones.
 export PATH=/usr/lib/postgresql/15/bin:$PATH
