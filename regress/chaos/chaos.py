@@ -76,6 +76,11 @@ LEADER_KINDS = {"kill-leader", "pause-leader", "pause-worker-leader", "part-lead
                 "oneway-leader-out", "oneway-leader-in"}
 
 T0 = time.time()
+STOP = threading.Event()     # SIGTERM/SIGINT: stop injecting, heal, check
+
+
+def on_stop_signal(signum, frame):
+    STOP.set()
 
 
 def now():
@@ -562,7 +567,7 @@ class Workload:
         self.args = args
         self.accounts = 10
         self.balance = 1000
-        self.think = 0.005
+        self.think = args.think
         self.deadline = 30.0
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -779,6 +784,9 @@ class Chaos:
         time.sleep(2)
         self.t_faults = time.time()
         for f in sched:
+            if STOP.is_set():
+                LOG("stop requested after %d faults: healing and checking" % (f["n"] - 1))
+                break
             if a.duration and time.time() - self.t_faults > a.duration:
                 LOG("time budget of %d s spent after %d faults" % (a.duration, f["n"] - 1))
                 break
@@ -1021,6 +1029,7 @@ def main():
     ap.add_argument("--converge-timeout", type=int, default=120)
     ap.add_argument("--insert-clients", type=int, default=4)
     ap.add_argument("--bank-clients", type=int, default=2)
+    ap.add_argument("--think", type=float, default=0.02, help="pause between a client's statements (s)")
     ap.add_argument("--workdir", default="/tmp/dcf-chaos")
     ap.add_argument("--user-prefix", default="dcf_chaos_n", help="OS users of the nodes when run as root")
     ap.add_argument("--extra-conf", default="")
@@ -1054,6 +1063,8 @@ def main():
     if a.partitions and not shutil.which("nft"):
         ap.error("partition faults need nftables (apt-get install nftables)")
 
+    signal.signal(signal.SIGTERM, on_stop_signal)
+    signal.signal(signal.SIGINT, on_stop_signal)
     ch = Chaos(a)
     os.makedirs(os.path.dirname(os.path.abspath(a.workdir)) or "/", exist_ok=True)
     rc = 0
