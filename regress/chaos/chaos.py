@@ -876,10 +876,10 @@ class Chaos:
                 contents[nd.name] = (ids, bank)
             except Exception as e:
                 self.finding("reading %s failed: %s" % (nd.name, e))
-        lost_total = 0
+        lost_ids = set()
         for name, (ids, bank) in contents.items():
             lost = ackids - ids
-            lost_total += len(lost)
+            lost_ids |= lost
             if lost:
                 self.finding("%s lacks %d acknowledged inserts, e.g. %s"
                              % (name, len(lost), sorted(lost)[:10]))
@@ -966,7 +966,7 @@ class Chaos:
         print("transfers: %d acknowledged, %d errors; %d bank reads, %d with a wrong total"
               % (sum(1 for e in xfers if e[5] == "ok"), sum(1 for e in xfers if e[5] != "ok"), len(reads), len(bad_reads)))
         print("lost acknowledged inserts: %d; diverged: %s; stuck nodes: %d; acks off the final history: %d"
-              % (lost_total, "yes" if diverged else "no", len(stuck), off_history))
+              % (len(lost_ids), "yes" if diverged else "no", len(stuck), off_history))
         print("acknowledgements by different nodes in overlapping intervals: %d pairs (all on the final history: %s)"
               % (overlap_pairs, "yes" if off_history == 0 else "no"))
         print("longest unavailability (gap between acknowledged inserts): %.2f s (from t=%.1f s)" % (longest, at - T0))
@@ -978,11 +978,8 @@ class Chaos:
                 kinds_fo[k].append(x)
             for k, xs in sorted(kinds_fo.items()):
                 print("  %-22s n=%3d median %.2f s max %.2f s" % (k, len(xs), statistics.median(xs), max(xs)))
-        if recoveries:
-            print("writes again after leader faults (any node): median %.2f s max %.2f s"
-                  % (statistics.median(recoveries), max(recoveries)))
         summary = {"seed": a.seed, "nodes": a.nodes, "faults": nfaults, "by_kind": dict(self.faults_done),
-                   "acked": len(acked), "indeterminate": len(indet), "lost": lost_total, "diverged": diverged,
+                   "acked": len(acked), "indeterminate": len(indet), "lost": len(lost_ids), "diverged": diverged,
                    "stuck": len(stuck), "off_history": off_history, "longest_unavail_s": round(longest, 2),
                    "failover_median_s": round(statistics.median(fo_times), 2) if fo_times else None,
                    "failover_max_s": round(max(fo_times), 2) if fo_times else None,
