@@ -2,7 +2,7 @@
  * walfile.h — WAL positions, timeline history files and WAL segment files
  * of a pg_wal directory, without PostgreSQL server headers.
  *
- * The WAL feeder (feeder.c) and the hosts that feed it (the background
+ * The WAL feeder (feeder*.c) and the hosts that feed it (the background
  * worker, the test harness) need three things PostgreSQL keeps in its
  * server headers:
  *

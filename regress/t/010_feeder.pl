@@ -1,4 +1,4 @@
-# The WAL feeder (extension/pg/feeder.c) against real PostgreSQL 15
+# The WAL feeder (extension/pg/feeder*.c) against real PostgreSQL 15
 # standbys, through build/dcf_feeder_harness, which serves the pg_wal of a
 # node ("source") up to a limit the test sets in a control file.
 #

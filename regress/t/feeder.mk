@@ -1,19 +1,19 @@
 # regress/t/feeder.mk — the WAL feeder's test programs.
 #
-#   build/dcf_feeder_harness   a standalone host for extension/pg/feeder.c:
+#   build/dcf_feeder_harness   a standalone host for extension/pg/feeder*.c:
 #                              serves a directory of WAL segments to a real
 #                              standby (regress/t/010_feeder.pl), or runs the
 #                              protocol self-test (--self-test)
 #   make feeder-check          the self-test, plain and under ASan/UBSan
 #                              (no server needed; part of check-pure)
 #
-# feeder.c and walfile.c live in extension/pg, so PGXS compiles them into
+# feeder*.c and walfile.c live in extension/pg, so PGXS compiles them into
 # dcf.so with PostgreSQL's flags; they include no server header, so they
 # are compiled here again with the plain PURE_CFLAGS.  test_walfile gets an
 # explicit rule (it needs walfile.c, which is not in libdcfpure.a).
 
-FEEDER_SRCS = extension/pg/feeder.c extension/pg/walfile.c
-FEEDER_HDRS = extension/pg/feeder.h extension/pg/walfile.h
+FEEDER_SRCS = $(wildcard extension/pg/feeder*.c) extension/pg/walfile.c
+FEEDER_HDRS = $(wildcard extension/pg/feeder*.h) extension/pg/walfile.h
 
 $(BUILD)/dcf_feeder_harness: regress/unit/feeder_harness.c regress/unit/unit.h $(FEEDER_SRCS) $(FEEDER_HDRS) $(PURE_LIB)
 	@mkdir -p $(dir $@)

@@ -1,6 +1,6 @@
 /*
  * feeder_harness.c — a standalone host for the WAL feeder (extension/pg/
- * feeder.c), for tests.  Not a unit test (its name does not start with
+ * feeder*.c), for tests.  Not a unit test (its name does not start with
  * test_): it runs in two modes.
  *
  * Serve mode: the feeder's source is a directory of WAL segment files and
