@@ -347,7 +347,7 @@ make_active(dcf_feeder *f, feeder_conn *c)
 bool
 feeder_handle_startup(dcf_feeder *f, feeder_conn *c, const char *pkt, uint32_t len)
 {
-	uint32_t	code = get_u32(pkt + 4);
+	uint32_t	code = dcf_wire_get_u32(pkt + 4);
 	const char *p = pkt + 8;
 	const char *end = pkt + len;
 	const char *replication = NULL;

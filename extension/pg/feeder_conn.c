@@ -179,7 +179,7 @@ feeder_process_input(dcf_feeder *f, feeder_conn *c)
 		{
 			if (c->in_len < 4)
 				return;
-			len = get_u32(c->in);
+			len = dcf_wire_get_u32(c->in);
 			if (len < 8 || len > DCF_FEEDER_STARTUP_MAX_BYTES)
 			{
 				feeder_refuse(f, c, "08P01", NULL, "invalid length of startup packet (%u bytes)", len);
@@ -197,7 +197,7 @@ feeder_process_input(dcf_feeder *f, feeder_conn *c)
 		if (c->in_len < 5)
 			return;
 		type = c->in[0];
-		len = get_u32(c->in + 1);
+		len = dcf_wire_get_u32(c->in + 1);
 		if (len < 4 || len - 4 > DCF_FEEDER_CLIENT_MSG_MAX_BYTES)
 		{
 			feeder_refuse(f, c, "08P01", NULL, "invalid length %u of a message of type \"%c\" (the limit is %d bytes)",

@@ -51,6 +51,7 @@
 #ifndef DCF_FEEDER_INT_H
 #define DCF_FEEDER_INT_H
 
+#include "pg/dcf_wire.h"
 #include "pg/feeder.h"
 #include "pg/walfile.h"
 
@@ -64,9 +65,6 @@
 #define OID_INT8				20
 #define OID_INT4				23
 #define OID_TEXT				25
-
-/* µs between the Unix epoch and PostgreSQL's (2000-01-01). */
-#define PG_EPOCH_OFFSET_US		(INT64_C(946684800) * 1000000)
 
 /* Slots: the active walreceiver and one newcomer finishing its startup. */
 #define FEEDER_SLOTS			2
@@ -138,38 +136,6 @@ static inline const char *
 lsn_text(char buf[DCF_WALFILE_LSN_TEXT_BYTES], dcf_lsn lsn)
 {
 	return dcf_walfile_lsn_format(buf, lsn);
-}
-
-/* Big-endian (network order) integers, as in every PostgreSQL message. */
-static inline uint32_t
-get_u32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *) p;
-
-	return ((uint32_t) u[0] << 24) | ((uint32_t) u[1] << 16) |
-		((uint32_t) u[2] << 8) | (uint32_t) u[3];
-}
-
-static inline uint64_t
-get_u64(const char *p)
-{
-	return ((uint64_t) get_u32(p) << 32) | get_u32(p + 4);
-}
-
-static inline void
-put_u32(char *p, uint32_t v)
-{
-	p[0] = (char) (v >> 24);
-	p[1] = (char) (v >> 16);
-	p[2] = (char) (v >> 8);
-	p[3] = (char) v;
-}
-
-static inline void
-put_u64(char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t) (v >> 32));
-	put_u32(p + 4, (uint32_t) v);
 }
 
 /* Bytes queued for the client and not yet written. */

@@ -427,7 +427,7 @@ feeder_stream_send_more(dcf_feeder *f, feeder_conn *c)
 		if (got <= 0)
 			return;				/* failed, or nothing available yet */
 		m.len += (size_t) got;
-		put_u64(hdr + 17, (uint64_t) (f->now_us - PG_EPOCH_OFFSET_US));
+		dcf_wire_put_u64(hdr + 17, (uint64_t) dcf_wire_pg_time(f->now_us));
 		if (!fw_msg_end(&m))
 		{
 			feeder_conn_overflow(f, c);
@@ -551,14 +551,14 @@ feeder_handle_copy_data(dcf_feeder *f, feeder_conn *c, const char *body, size_t 
 						  len, REPLY_MSG_BYTES);
 			return false;
 		}
-		c->write_lsn = get_u64(body + 1);
-		c->flush_lsn = get_u64(body + 9);
-		c->apply_lsn = get_u64(body + 17);
-		reply_time = get_u64(body + 25);
+		c->write_lsn = dcf_wire_get_u64(body + 1);
+		c->flush_lsn = dcf_wire_get_u64(body + 9);
+		c->apply_lsn = dcf_wire_get_u64(body + 17);
+		reply_time = dcf_wire_get_u64(body + 25);
 		reply_requested = body[33] != 0;
 		if (f->src.on_reply)
 			f->src.on_reply(f->src.ctx, c->write_lsn, c->flush_lsn, c->apply_lsn,
-							(int64_t) reply_time + PG_EPOCH_OFFSET_US);
+							dcf_wire_unix_time((int64_t) reply_time));
 		if (check_replayed_past_end(f, c))
 			return true;
 		if (reply_requested && !c->done_sending && !fw_send_keepalive(c, f->now_us, false))
@@ -577,8 +577,9 @@ feeder_handle_copy_data(dcf_feeder *f, feeder_conn *c, const char *body, size_t 
 			return false;
 		}
 		if (f->src.on_feedback)
-			f->src.on_feedback(f->src.ctx, get_u32(body + 9), get_u32(body + 13),
-							   get_u32(body + 17), get_u32(body + 21));
+			f->src.on_feedback(f->src.ctx, dcf_wire_get_u32(body + 9),
+							   dcf_wire_get_u32(body + 13), dcf_wire_get_u32(body + 17),
+							   dcf_wire_get_u32(body + 21));
 		return true;
 	}
 	feeder_refuse(f, c, "08P01", NULL, "unexpected standby message type \"%c\"",

@@ -76,7 +76,7 @@ fw_msg_u32(msgbuf *m, uint32_t v)
 {
 	char		b[4];
 
-	put_u32(b, v);
+	dcf_wire_put_u32(b, v);
 	fw_msg_bytes(m, b, 4);
 }
 
@@ -85,7 +85,7 @@ fw_msg_u64(msgbuf *m, uint64_t v)
 {
 	char		b[8];
 
-	put_u64(b, v);
+	dcf_wire_put_u64(b, v);
 	fw_msg_bytes(m, b, 8);
 }
 
@@ -101,7 +101,7 @@ fw_msg_end(msgbuf *m)
 {
 	if (m->overflow)
 		return false;
-	put_u32(m->data + 1, (uint32_t) (m->len - 1));
+	dcf_wire_put_u32(m->data + 1, (uint32_t) (m->len - 1));
 	m->c->out_len += m->len;
 	return true;
 }
@@ -173,7 +173,7 @@ fw_send_keepalive(feeder_conn *c, int64_t now_us, bool reply_requested)
 	fw_msg_begin(c, &m, 'd');
 	fw_msg_u8(&m, 'k');
 	fw_msg_u64(&m, c->sent_ptr);
-	fw_msg_u64(&m, (uint64_t) (now_us - PG_EPOCH_OFFSET_US));
+	fw_msg_u64(&m, (uint64_t) dcf_wire_pg_time(now_us));
 	fw_msg_u8(&m, reply_requested ? 1 : 0);
 	return fw_msg_end(&m);
 }

@@ -13,15 +13,13 @@
  * position moves and at least every DCF_PUMP_REPLY_INTERVAL_US.
  */
 #include "pg/pump.h"
+#include "pg/dcf_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "libpq-fe.h"
-
-/* seconds between 1970-01-01 and 2000-01-01 */
-#define PG_EPOCH_OFFSET_SECS 946684800LL
 
 struct dcf_pump
 {
@@ -51,42 +49,6 @@ struct dcf_pump
 	uint64_t	sock_generation;
 	char		errmsg[DCF_PUMP_ERRMSG_MAX];
 };
-
-int64_t
-dcf_pump_pg_time(int64_t unix_us)
-{
-	return unix_us - PG_EPOCH_OFFSET_SECS * 1000000LL;
-}
-
-static void
-put_u64(char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--)
-	{
-		p[i] = (char) (v & 0xff);
-		v >>= 8;
-	}
-}
-
-static void
-put_u32(char *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--)
-	{
-		p[i] = (char) (v & 0xff);
-		v >>= 8;
-	}
-}
-
-static uint64_t
-get_u64(const char *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (unsigned char) p[i];
-	return v;
-}
 
 static dcf_pump_state
 pump_fail(dcf_pump *p, const char *fmt, const char *detail)
@@ -272,13 +234,13 @@ static bool
 send_reply(dcf_pump *p, int64_t now_us, bool reply_requested)
 {
 	char		msg[1 + 8 * 4 + 1];
-	int64_t		t = dcf_pump_pg_time(now_us);
+	int64_t		t = dcf_wire_pg_time(now_us);
 
 	msg[0] = 'r';
-	put_u64(msg + 1, p->commit_lsn);
-	put_u64(msg + 9, p->commit_lsn);
-	put_u64(msg + 17, p->commit_lsn);
-	put_u64(msg + 25, (uint64_t) t);
+	dcf_wire_put_u64(msg + 1, p->commit_lsn);
+	dcf_wire_put_u64(msg + 9, p->commit_lsn);
+	dcf_wire_put_u64(msg + 17, p->commit_lsn);
+	dcf_wire_put_u64(msg + 25, (uint64_t) t);
 	msg[33] = reply_requested ? 1 : 0;
 	if (!send_copy(p, msg, sizeof(msg)))
 		return false;
@@ -294,11 +256,11 @@ send_feedback(dcf_pump *p, int64_t now_us)
 	char		msg[1 + 8 + 4 * 4];
 
 	msg[0] = 'h';
-	put_u64(msg + 1, (uint64_t) dcf_pump_pg_time(now_us));
-	put_u32(msg + 9, p->fb_xmin);
-	put_u32(msg + 13, p->fb_xmin_epoch);
-	put_u32(msg + 17, p->fb_catalog_xmin);
-	put_u32(msg + 21, p->fb_catalog_xmin_epoch);
+	dcf_wire_put_u64(msg + 1, (uint64_t) dcf_wire_pg_time(now_us));
+	dcf_wire_put_u32(msg + 9, p->fb_xmin);
+	dcf_wire_put_u32(msg + 13, p->fb_xmin_epoch);
+	dcf_wire_put_u32(msg + 17, p->fb_catalog_xmin);
+	dcf_wire_put_u32(msg + 21, p->fb_catalog_xmin_epoch);
 	if (!send_copy(p, msg, sizeof(msg)))
 		return false;
 	p->feedback_due = false;
@@ -462,7 +424,7 @@ handle_stream(dcf_pump *p, int64_t now_us)
 		}
 		if (buf[0] == 'w' && len >= 25)
 		{
-			uint64_t	start = get_u64(buf + 1);
+			uint64_t	start = dcf_wire_get_u64(buf + 1);
 
 			if (start != p->next_lsn)
 			{

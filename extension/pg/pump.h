@@ -93,7 +93,4 @@ extern const char *dcf_pump_error(const dcf_pump *p);
 extern uint64_t dcf_pump_received_lsn(const dcf_pump *p);	/* end of WAL handed out */
 extern uint64_t dcf_pump_reported_lsn(const dcf_pump *p);
 
-/* µs since 2000-01-01 for a Unix time in µs, as the protocol wants. */
-extern int64_t dcf_pump_pg_time(int64_t unix_us);
-
 #endif							/* DCF_PUMP_H */

@@ -13,7 +13,7 @@
 # explicit rule (it needs walfile.c, which is not in libdcfpure.a).
 
 FEEDER_SRCS = $(wildcard extension/pg/feeder*.c) extension/pg/walfile.c
-FEEDER_HDRS = $(wildcard extension/pg/feeder*.h) extension/pg/walfile.h
+FEEDER_HDRS = $(wildcard extension/pg/feeder*.h) extension/pg/walfile.h extension/pg/dcf_wire.h
 
 $(BUILD)/dcf_feeder_harness: regress/unit/feeder_harness.c regress/unit/unit.h $(FEEDER_SRCS) $(FEEDER_HDRS) $(PURE_LIB)
 	@mkdir -p $(dir $@)
