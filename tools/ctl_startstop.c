@@ -365,9 +365,12 @@ rewind_node(const CtlStartOptions *o, const char *dpath, const char *marker)
 	return 0;
 }
 
-/* Has the node joined?  Logins are refused until it has. */
-static bool
-node_joined(const char *datadir)
+/*
+ * A connection to the local server found through postmaster.pid, as
+ * application_name appname; NULL when it cannot be made.
+ */
+static PGconn *
+local_connect(const char *datadir, const char *appname)
 {
 	char		path[CTL_PATH_MAX];
 	char		line[CTL_PATH_MAX];
@@ -376,14 +379,13 @@ node_joined(const char *datadir)
 	FILE	   *f;
 	int			n = 0;
 	PGconn	   *c;
-	bool		ok;
 	const char *keys[] = {"host", "port", "dbname", "application_name", "connect_timeout", NULL};
 	const char *vals[6];
 
 	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return false;
+		return NULL;
 	while (fgets(line, sizeof(line), f))
 	{
 		n++;
@@ -397,13 +399,51 @@ node_joined(const char *datadir)
 	vals[0] = host[0] ? host : "localhost";
 	vals[1] = port;
 	vals[2] = "postgres";
-	vals[3] = "dcf_ctl_start";
+	vals[3] = appname;
 	vals[4] = "5";
 	vals[5] = NULL;
 	c = PQconnectdbParams(keys, vals, 0);
-	ok = PQstatus(c) == CONNECTION_OK;
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Has the node joined?  Logins are refused until it has. */
+static bool
+node_joined(const char *datadir)
+{
+	PGconn	   *c = local_connect(datadir, "dcf_ctl_start");
+
+	if (c == NULL)
+		return false;
 	PQfinish(c);
-	return ok;
+	return true;
+}
+
+/*
+ * Is the server a standby (a dcf follower)?  1 yes, 0 no (the leader),
+ * -1 unknown.  postmaster.pid cannot tell: a hot standby's status line says
+ * "ready" like a primary's.  dcf_ctl's application_name is let in even on
+ * a node that refuses other logins.
+ */
+static int
+server_in_recovery(const char *datadir)
+{
+	PGconn	   *c = local_connect(datadir, "dcf_ctl");
+	PGresult   *r;
+	int			ret = -1;
+
+	if (c == NULL)
+		return -1;
+	r = PQexec(c, "SELECT pg_is_in_recovery()");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		ret = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 1 : 0;
+	PQclear(r);
+	PQfinish(c);
+	return ret;
 }
 
 int
@@ -536,7 +576,6 @@ dcf_ctl_start(const CtlStartOptions *o)
 int
 dcf_ctl_stop(const CtlStartOptions *o)
 {
-	char		status[64] = "";
 	char		pg_ctl[CTL_PATH_MAX];
 	const char *mode = o->mode;
 
@@ -545,14 +584,18 @@ dcf_ctl_stop(const CtlStartOptions *o)
 		ctl_error("no data directory given: use -D DATADIR");
 		return 1;
 	}
-	if (!server_running(o->datadir, status, sizeof(status)))
+	if (!server_running(o->datadir, NULL, 0))
 	{
 		ctl_error("no server running in \"%s\"", o->datadir);
 		return 1;
 	}
-	/* a primary is the dcf leader: see the header comment */
+	/*
+	 * A primary is the dcf leader: immediate (see the header comment); a
+	 * standby fast.  Unknown (no connection) is treated like a leader:
+	 * immediate is crash-safe either way.
+	 */
 	if (mode == NULL)
-		mode = strncmp(status, "ready", 5) == 0 ? "immediate" : "fast";
+		mode = server_in_recovery(o->datadir) == 1 ? "fast" : "immediate";
 	bin_path(pg_ctl, sizeof(pg_ctl), "pg_ctl");
 	{
 		char	   *argv[] = {pg_ctl, "stop", "-w", "-D", (char *) o->datadir, "-m", (char *) mode, NULL};
