@@ -287,6 +287,15 @@ class Net:
         if not self.enabled:
             return
         self.teardown(quiet=True)
+        # tables left by harnesses that were killed outright (SIGKILL)
+        p = subprocess.run(["nft", "list", "tables"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for line in p.stdout.decode(errors="replace").splitlines():
+            w = line.split()
+            if len(w) == 3 and w[2].startswith(NFT_TABLE + "_"):
+                pid = w[2][len(NFT_TABLE) + 1:].split("_")[0]
+                if pid.isdigit() and not os.path.exists("/proc/" + pid):
+                    LOG("removing the stale nftables table %s" % w[2])
+                    subprocess.run(["nft", "delete", "table", w[1], w[2]])
         uidmap = ", ".join("%d : %d" % (n.uid, n.i) for n in self.c.nodes)
         self.nft("""
 table inet %(t)s {
