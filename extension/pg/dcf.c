@@ -38,6 +38,8 @@
 #include "utils/guc.h"
 
 #include "core/dcf_assert.h"
+#include "pg/dcf_guard.h"
+#include "pg/dcf_inject.h"
 #include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker.h"
@@ -81,7 +83,6 @@ char		dcf_data_path_abs[MAXPGPATH];
 static DcfConfigError config_last_error;
 static bool config_last_failed = false;
 
-static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -194,7 +195,7 @@ define_parameters(void)
 							NULL,
 							&dcf_election_timeout_ms,
 							1000, 100, 600000,
-							PGC_SIGHUP,
+							PGC_POSTMASTER,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("dcf.heartbeat_interval",
@@ -202,7 +203,7 @@ define_parameters(void)
 							NULL,
 							&dcf_heartbeat_interval_ms,
 							100, 10, 60000,
-							PGC_SIGHUP,
+							PGC_POSTMASTER,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("dcf.run_mode",
@@ -258,74 +259,6 @@ dcf_feeder_port(void)
 	const DcfMember *self = dcf_config_find(&dcf_config_parsed, (uint32_t) dcf_node_id);
 
 	return self ? self->port : 0;
-}
-
-/*
- * Logins are refused while the node has not joined its cluster (its data
- * may be arbitrarily stale, and a fresh leader is not writable yet) and
- * once a leader was fenced.  Exempt: replication connections (the WAL
- * pump is one) while not fenced, and dcf_ctl, which only reads state.
- */
-static void
-dcf_login_hook(Port *port, int status)
-{
-	bool		joined,
-				fenced,
-				suspended;
-
-	if (prev_client_auth_hook)
-		prev_client_auth_hook(port, status);
-	if (status != STATUS_OK || dcf_shared == NULL || !dcf_shared->enabled)
-		return;
-	LWLockAcquire(dcf_shared->lock, LW_SHARED);
-	joined = dcf_shared->joined;
-	fenced = dcf_shared->fenced;
-	suspended = dcf_shared->suspended;
-	LWLockRelease(dcf_shared->lock);
-	if (fenced)
-		ereport(FATAL,
-				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
-				 errmsg("this dcf node lost leadership and is shutting down"),
-				 errhint("Connect to the current leader.")));
-	if (suspended && !am_walsender &&
-		!(port->application_name && strcmp(port->application_name, "dcf_ctl") == 0))
-		ereport(FATAL,
-				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
-				 errmsg("this dcf node lost contact with the majority of its cluster"),
-				 errdetail("It acknowledges no commit until it is elected again."),
-				 errhint("Connect to the current leader.")));
-	if (!joined && !am_walsender &&
-		!(port->application_name && strcmp(port->application_name, "dcf_ctl") == 0))
-		ereport(FATAL,
-				(errcode(ERRCODE_CANNOT_CONNECT_NOW),
-				 errmsg("this dcf node has not joined its cluster yet"),
-				 errdetail("Logins are accepted once the node leads or follows a leader."),
-				 errhint("Retry shortly; dcf_ctl query -D shows the node's state.")));
-}
-
-/*
- * synchronous_commit = off or local would acknowledge a commit before a
- * majority has it (remote_write, on and remote_apply all wait for the
- * consensus commit position the WAL pump reports).  Refuse such commits of
- * transactions that wrote something.
- */
-static void
-dcf_xact_callback(XactEvent event, void *arg)
-{
-	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE)
-		return;
-	if (dcf_shared == NULL || !dcf_shared->enabled)
-		return;
-	if (synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_WRITE)
-		return;
-	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("cannot commit with synchronous_commit = %s while dcf is enabled",
-					synchronous_commit == SYNCHRONOUS_COMMIT_OFF ? "off" : "local"),
-			 errdetail("A commit is acknowledged only after a majority of the dcf cluster has made it durable."),
-			 errhint("Use synchronous_commit = on, remote_write or remote_apply.")));
 }
 
 /*
@@ -493,7 +426,7 @@ arrange_server(void)
 	SetConfigOption("primary_conninfo", conninfo, PGC_POSTMASTER, PGC_S_OVERRIDE);
 	SetConfigOption("primary_slot_name", "", PGC_POSTMASTER, PGC_S_OVERRIDE);
 	SetConfigOption("recovery_target_timeline", "latest", PGC_POSTMASTER, PGC_S_OVERRIDE);
-	SetConfigOption("synchronous_standby_names", "dcf", PGC_POSTMASTER, PGC_S_OVERRIDE);
+	SetConfigOption("synchronous_standby_names", DCF_STANDBY_NAME, PGC_POSTMASTER, PGC_S_OVERRIDE);
 	SetConfigOption("wal_log_hints", "on", PGC_POSTMASTER, PGC_S_OVERRIDE);
 	SetConfigOption("hot_standby", "on", PGC_POSTMASTER, PGC_S_OVERRIDE);
 	/* follow a new timeline quickly; a user's own setting wins */
@@ -557,6 +490,8 @@ _PG_init(void)
 		return;
 
 	define_parameters();
+	dcf_guard_define_parameters();
+	dcf_inject_define_parameter();
 
 	/*
 	 * A single-user server (pg_rewind runs one for crash recovery) gets the
@@ -584,9 +519,7 @@ _PG_init(void)
 	check_enabled_configuration();
 	arrange_server();
 
-	prev_client_auth_hook = ClientAuthentication_hook;
-	ClientAuthentication_hook = dcf_login_hook;
-	RegisterXactCallback(dcf_xact_callback, NULL);
+	dcf_guard_install();
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;

@@ -23,6 +23,7 @@
 #include "postmaster/postmaster.h"
 
 #include "core/dcf_codec.h"
+#include "pg/dcf_shmem.h"
 #include "pg/dcf_walentry.h"
 #include "pg/dcf_worker_int.h"
 
@@ -113,16 +114,28 @@ propose_collected(DcfWorker *w, uint64_t now_ms)
 	}
 }
 
+/*
+ * Our own walsender over the first Unix socket directory, with the per-boot
+ * token that lets this connection report for the reserved standby name
+ * (dcf_guard.c).
+ */
 static char *
 propose_conninfo(void)
 {
 	char	   *dirs = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
 	char	   *comma = strchr(dirs, ',');
+	char		token[DCF_PUMP_TOKEN_BYTES];
+	char	   *ci;
 
 	if (comma)
 		*comma = '\0';
-	return psprintf("host='%s' port=%d dbname=replication connect_timeout=10",
-					dirs[0] ? dirs : "localhost", PostPortNumber);
+	LWLockAcquire(dcf_shared->lock, LW_SHARED);
+	memcpy(token, dcf_shared->pump_token, sizeof(token));
+	LWLockRelease(dcf_shared->lock);
+	ci = psprintf("host='%s' port=%d dbname=replication connect_timeout=10 options='-c dcf.pump_token=%s'",
+				  dirs[0] ? dirs : "localhost", PostPortNumber, token);
+	pfree(dirs);
+	return ci;
 }
 
 void
@@ -136,7 +149,7 @@ propose_start_pump(DcfWorker *w, uint64_t now_ms)
 		return;
 	ci = propose_conninfo();
 	w->pending_key = dcf_host_last_key(w->host);
-	w->pump = dcf_pump_start(ci, "dcf", tl->tli, tl->appended_end,
+	w->pump = dcf_pump_start(ci, DCF_STANDBY_NAME, tl->tli, tl->appended_end,
 							Max(tl->committed_end, tl->begin_lsn), &cb);
 	pfree(ci);
 	if (w->pump == NULL)

@@ -13,7 +13,9 @@
 
 #include "access/xlogdefs.h"
 #include "storage/lwlock.h"
+#include "utils/timestamp.h"
 
+#include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker_int.h"
 
@@ -58,8 +60,20 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 	dcf_shared->paxos_write_lsn = atl ? atl->appended_end : InvalidXLogRecPtr;
 	dcf_shared->paxos_commit_lsn = tl ? tl->committed_end : InvalidXLogRecPtr;
 	if (joined)
+	{
+		w->joined_at_ms = now_ms;
 		dcf_shared->joined = true;
+	}
+	else if (dcf_shared->joined &&
+			 now_ms - w->joined_at_ms > (uint64_t) WORKER_UNJOIN_TIMEOUTS * dcf_election_timeout_ms)
+	{
+		/* brief gaps (a feeder reconnect, an election) keep the node joined */
+		dcf_shared->joined = false;
+		ereport(LOG, (errmsg("dcf: node %d no longer follows a leader; refusing logins until it rejoins",
+							 dcf_node_id)));
+	}
 	dcf_shared->leading = (w->lead == LEAD_PUMP);
+	dcf_shared->published_at = GetCurrentTimestamp();
 	for (int i = 0; i < dcf_shared->nmembers; i++)
 	{
 		DcfMemberState *ms = &dcf_shared->members[i];

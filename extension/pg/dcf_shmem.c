@@ -43,6 +43,14 @@ dcf_shmem_startup(void)
 		dcf_shared->enabled = dcf_enable;
 		dcf_shared->node_id = dcf_node_id;
 		strlcpy(dcf_shared->role, "UNKNOWN", DCF_ROLE_NAME_BYTES);
+		{
+			uint8		raw[(DCF_PUMP_TOKEN_BYTES - 1) / 2];
+
+			if (!pg_strong_random(raw, sizeof(raw)))
+				ereport(FATAL, (errmsg("could not generate random bytes for the dcf pump token")));
+			for (size_t i = 0; i < sizeof(raw); i++)
+				snprintf(dcf_shared->pump_token + 2 * i, 3, "%02x", raw[i]);
+		}
 		dcf_shared->run_mode = 0;
 		dcf_shared->work_mode = 0;
 		dcf_shared->paxos_write_lsn = InvalidXLogRecPtr;

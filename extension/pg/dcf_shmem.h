@@ -17,6 +17,7 @@
 #include "storage/lwlock.h"
 
 #include "pg/dcf_config.h"
+#include "pg/dcf_guard.h"
 
 #define DCF_ROLE_NAME_BYTES 16
 
@@ -39,6 +40,9 @@ typedef struct DcfShared
 	bool		enabled;
 	int			node_id;
 
+	/* the WAL pump's proof at login, new at every postmaster (re)start */
+	char		pump_token[DCF_PUMP_TOKEN_BYTES];
+
 	/* worker process */
 	pid_t		worker_pid;		/* 0 when not running */
 	int64		worker_started_at;	/* TimestampTz of last start */
@@ -54,6 +58,7 @@ typedef struct DcfShared
 	bool		fenced;
 	bool		suspended;		/* leader without its majority: see dcf_worker.c */
 	bool		leading;		/* promoted leader pumping WAL */
+	int64		published_at;	/* TimestampTz of the worker's last publish */
 
 	/* consensus state, written by the worker */
 	char		role[DCF_ROLE_NAME_BYTES];

@@ -189,6 +189,17 @@ sub server_pids
 	return @pids;
 }
 
+# The pid of a node's dcf worker, or undef.
+sub worker_pid
+{
+	my ($self, $node) = @_;
+	my $pm = $node->{_pid};
+	return undef unless $pm;
+	my $out = `ps -o pid=,args= --ppid $pm`;
+	return $1 if $out =~ /^\s*(\d+)\s+postgres: .*dcf worker/m;
+	return undef;
+}
+
 # Try to commit on each node until one succeeds; returns [node, seconds].
 sub first_commit
 {
