@@ -36,6 +36,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
+#include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
@@ -114,7 +115,7 @@ cb_on_truncate(void *ctx, uint64_t from_index)
 {
 	DcfWorker  *w = (DcfWorker *) ctx;
 	dcf_walmap_truncate(w->walmap, from_index);
-	w->rd_index = 0;
+	dcf_walreader_reset(&w->rd);
 }
 
 static void
@@ -195,6 +196,27 @@ scan_log(DcfWorker *w)
 	}
 }
 
+/*
+ * A standby that once led still has the pump's physical slot, which would
+ * hold back its pg_wal (and, through the feedback the pump relayed, xmin)
+ * for good: drop it.
+ */
+static void
+drop_pump_slot(void)
+{
+	ReplicationSlot *slot;
+	bool		idle;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	slot = SearchNamedReplicationSlot(DCF_STANDBY_NAME, false);
+	idle = slot != NULL && slot->active_pid == 0;
+	LWLockRelease(ReplicationSlotControlLock);
+	if (!idle)
+		return;
+	ReplicationSlotDrop(DCF_STANDBY_NAME, true);
+	ereport(LOG, (errmsg("dcf: dropped the replication slot \"%s\" this node used while it led", DCF_STANDBY_NAME)));
+}
+
 static void
 worker_start(DcfWorker *w, uint64_t now_ms)
 {
@@ -202,13 +224,14 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	dcf_host_callbacks hcb;
 	dcf_membership boot;
 	dcf_feeder_source src;
+	uint8_t    *rd_buf;
 	char		err[DCF_ERRMSG_MAX];
 	dcf_rc		rc;
 
 	memset(w, 0, sizeof(*w));
 	w->walmap = dcf_walmap_create();
-	w->rd_buf = malloc(WORKER_READ_BUF_BYTES);
-	if (w->walmap == NULL || w->rd_buf == NULL)
+	rd_buf = malloc(DCF_WALREADER_BUF_BYTES);
+	if (w->walmap == NULL || rd_buf == NULL)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 	to_core_membership(&dcf_config_parsed, &boot);
@@ -247,6 +270,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 		ereport(FATAL,
 				(errcode(rc == DCF_ERR_CORRUPT ? ERRCODE_DATA_CORRUPTED : ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("dcf cannot start: %s", err)));
+	dcf_walreader_init(&w->rd, dcf_host_log(w->host), rd_buf);
 
 	/* the WAL map from what the log holds, committed up to the applied index */
 	{
@@ -262,6 +286,8 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	/* restarted while the server is the primary this node promoted */
 	if (!RecoveryInProgress())
 		lead_adopt_primary(w, now_ms);
+	else
+		drop_pump_slot();
 
 	walsrc_fill(w, &src);
 	w->feeder = dcf_feeder_create(dcf_data_path_abs, dcf_feeder_port(), &src, err);
@@ -357,6 +383,7 @@ dcf_worker_main(Datum main_arg)
 	strlcpy(dcf_shared->role, "UNKNOWN", DCF_ROLE_NAME_BYTES);
 	dcf_shared->leader_id = 0;
 	dcf_shared->leading = false;
+	dcf_shared->joined = false;	/* until this worker sees the node join */
 	dcf_shared->worker_pid = MyProcPid;
 	dcf_shared->worker_started_at = GetCurrentTimestamp();
 	dcf_shared->worker_starts++;

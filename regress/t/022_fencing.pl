@@ -70,6 +70,8 @@ $old->_update_pid(1);
 ok($c->wait_query($old, "SELECT count(*) FROM t WHERE src = 'new'", '100'), 'the fenced leader follows the new one');
 is($old->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id = -1'), '0',
 	'its unacknowledged row is gone (rewound)');
+ok($c->wait_query($old, 'SELECT count(*) FROM pg_replication_slots', '0', 30),
+	'the former leader dropped the pump\'s replication slot (it would hold back its WAL)');
 
 $_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
 done_testing();
