@@ -5,7 +5,7 @@
  *		local standby's walreceiver.
  *
  * The feeder's read path: src_read serves committed WAL of a timeline from
- * the consensus log (read_from_log, a cursor over WAL entries), and below
+ * the consensus log (walreader.c, a cursor over WAL entries), and below
  * the log's coverage the bytes the standby already has in its own pg_wal
  * (read_from_pg_wal).  src_position says how far it may serve: the
  * committed end of the newest timeline, and on a follower only what was
@@ -32,6 +32,7 @@
 #include "pg/dcf_walentry.h"
 #include "pg/dcf_worker_int.h"
 #include "pg/walfile.h"
+#include "pg/walreader.h"
 
 /* Local WAL the standby already has on timeline tli, from its own pg_wal. */
 static uint64_t
@@ -55,82 +56,11 @@ local_wal_end(DcfWorker *w, uint32_t tli)
 	return end;
 }
 
-/* Read a whole log entry at index into w->rd_buf. */
+/* Read a whole log entry at index into the reader's buffer. */
 dcf_rc
 walsrc_read_entry(DcfWorker *w, uint64_t index, dcf_log_entry *e, char *errmsg)
 {
-	size_t		n = 0;
-	dcf_rc		rc;
-
-	rc = dcf_log_read(dcf_host_log(w->host), index, index + 1, WORKER_READ_BUF_BYTES,
-					  w->rd_buf, WORKER_READ_BUF_BYTES, e, 1, &n, errmsg);
-	if (rc == DCF_OK && n != 1)
-		rc = dcf_errf(errmsg, DCF_ERR_NOTFOUND, "log index %llu not readable", (unsigned long long) index);
-	return rc;
-}
-
-/*
- * Copy up to n bytes of (tli, lsn) from committed WAL entries of the log.
- * *got = 0 when the log has nothing there (yet).
- */
-static dcf_rc
-read_from_log(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
-{
-	dcf_log    *log = dcf_host_log(w->host);
-	uint64_t	idx;
-	uint64_t	first = dcf_log_first_index(log);
-
-	*got = 0;
-	/* sequential reads continue at the cursor; otherwise search by key */
-	idx = w->rd_index;
-	if (idx == 0 || idx < first)
-	{
-		if (dcf_log_find_key(log, lsn + 1, &idx) != DCF_OK)
-			return DCF_OK;
-	}
-	for (int steps = 0; steps < 64 && idx <= w->commit_index && idx >= first; steps++, idx++)
-	{
-		dcf_log_entry e;
-		dcf_wal_chunk c;
-		dcf_rc		rc;
-
-		rc = walsrc_read_entry(w, idx, &e, errmsg);
-		if (rc != DCF_OK)
-			return rc;
-		if (e.type != DCF_ENTRY_WAL)
-			continue;
-		rc = dcf_wal_chunk_decode(e.data, e.len, &c, errmsg);
-		if (rc != DCF_OK)
-			return rc;
-		if (c.tli != tli)
-		{
-			if (c.tli > tli)
-				break;
-			continue;
-		}
-		if (c.start > lsn)
-		{
-			/* the cursor is past lsn: search again from the key */
-			if (w->rd_index != 0)
-			{
-				w->rd_index = 0;
-				return read_from_log(w, tli, lsn, buf, n, got, errmsg);
-			}
-			break;
-		}
-		if (lsn < c.start + c.len)
-		{
-			size_t		off = (size_t) (lsn - c.start);
-			size_t		take = Min(n, (size_t) c.len - off);
-
-			memcpy(buf, c.data + off, take);
-			*got = take;
-			w->rd_index = (off + take == c.len) ? idx + 1 : idx;
-			return DCF_OK;
-		}
-	}
-	w->rd_index = 0;
-	return DCF_OK;
+	return dcf_walreader_entry(&w->rd, index, e, errmsg);
 }
 
 static dcf_rc
@@ -261,7 +191,7 @@ src_read(void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got
 	/* committed WAL in the log */
 	if (tl && tl->committed && lsn >= tl->begin_lsn && lsn < tl->committed_end)
 	{
-		rc = read_from_log(w, tli, lsn, buf, Min(n, (size_t) (tl->committed_end - lsn)), got, errmsg);
+		rc = dcf_walreader_read(&w->rd, w->commit_index, tli, lsn, buf, Min(n, (size_t) (tl->committed_end - lsn)), got, errmsg);
 		if (rc != DCF_OK || *got > 0)
 			return rc;
 	}

@@ -37,6 +37,7 @@
 #include "pg/dcf_walmap.h"
 #include "pg/feeder.h"
 #include "pg/pump.h"
+#include "pg/walreader.h"
 
 #define WORKER_TICK_MIN_MS			10	/* tick the core at most this often */
 #define WORKER_WAIT_MAX_MS			100 /* longest sleep of one turn */
@@ -45,8 +46,8 @@
 #define WORKER_RECYCLE_EVERY_MS		10000	/* try prefix truncation this often */
 #define WORKER_PROMOTE_TIMEOUT_MS	60000	/* promotion must finish within this */
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
-#define WORKER_READ_BUF_BYTES		(DCF_LOG_READ_BUFFER_MIN_BYTES + DCF_WAL_CHUNK_MAX_BYTES)
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
+#define WORKER_UNJOIN_TIMEOUTS		3	/* election timeouts without a leader before logins are refused */
 #define WORKER_PUBLISH_EVERY_MS		10	/* refresh shared memory at most this often */
 #define WORKER_FEEDER_BATCH_MS		10	/* a follower hands committed WAL to its standby at most this often */
 #define WORKER_FEEDBACK_EVERY_MS	1000	/* a follower forwards hot standby feedback */
@@ -92,6 +93,7 @@ typedef struct DcfWorker
 	uint64_t	last_applied_save_ms;
 	uint64_t	last_recycle_ms;
 	uint64_t	last_publish_ms;
+	uint64_t	joined_at_ms;	/* when the node last counted as joined */
 	uint64_t	applied_index;
 	uint64_t	commit_index;	/* committed and durable here */
 
@@ -108,9 +110,8 @@ typedef struct DcfWorker
 	uint64_t	pending_key;	/* key of the last proposed entry */
 	bool		pump_paused;	/* proposals refused (core full) */
 
-	/* a cursor for sequential feeder reads */
-	uint64_t	rd_index;
-	uint8_t    *rd_buf;
+	/* the feeder's reads of committed WAL from the log */
+	dcf_walreader rd;
 
 	/* hot standby feedback: ours (follower) and the members' (leader) */
 	uint32_t	fb_mine[4];		/* xmin, epoch, catalog_xmin, epoch */

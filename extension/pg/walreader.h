@@ -1,0 +1,52 @@
+/*
+ * walreader.h — reading a timeline's committed WAL bytes out of the
+ * consensus log, for the follower's feeder (dcf_walsource.c).
+ *
+ * Pure: no PostgreSQL server header, so the unit tests link it with the
+ * storage layer alone.
+ *
+ * The log holds WAL chunks (DCF_ENTRY_WAL: timeline, start LSN, bytes) and
+ * timeline switches; a chunk's key is its end LSN raised to the previous key
+ * (dcf_walentry.h), so "first entry with key > lsn" is never after the chunk
+ * that holds lsn.  Between that entry and the chunk of the wanted timeline
+ * there may be any number of chunks of an older timeline that lie past the
+ * newer timeline's switch point (a failover during a large record): they
+ * are skipped, however many there are.  A cursor remembers where the last
+ * read ended, so sequential reads do not search again.
+ */
+#ifndef DCF_WALREADER_H
+#define DCF_WALREADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dcf_err.h"
+#include "storage/log.h"
+
+typedef struct dcf_walreader
+{
+	dcf_log    *log;
+	uint8_t    *buf;			/* one entry's worth, DCF_WALREADER_BUF_BYTES */
+	uint64_t	cursor;			/* index to continue at; 0: search by key */
+} dcf_walreader;
+
+#define DCF_WALREADER_BUF_BYTES (DCF_LOG_READ_BUFFER_MIN_BYTES)
+
+/* buf must hold DCF_WALREADER_BUF_BYTES and live as long as the reader. */
+extern void dcf_walreader_init(dcf_walreader *r, dcf_log *log, uint8_t *buf);
+
+/* Forget the cursor (the log was truncated). */
+extern void dcf_walreader_reset(dcf_walreader *r);
+
+/*
+ * Copy up to n bytes of timeline tli at lsn from WAL entries at or below
+ * last_index (the commit index) into out.  *got = 0 when the log holds no
+ * such bytes at or below last_index.
+ */
+extern dcf_rc dcf_walreader_read(dcf_walreader *r, uint64_t last_index, uint32_t tli,
+								 uint64_t lsn, char *out, size_t n, size_t *got, char *errmsg);
+
+/* Read the whole entry at index into the reader's buffer. */
+extern dcf_rc dcf_walreader_entry(dcf_walreader *r, uint64_t index, dcf_log_entry *e, char *errmsg);
+
+#endif							/* DCF_WALREADER_H */
