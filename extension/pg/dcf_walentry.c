@@ -83,3 +83,30 @@ dcf_tlswitch_decode(const uint8_t *payload, size_t len, dcf_tlswitch *s, char *e
 	s->history = (const char *) payload + DCF_TLSWITCH_HEADER_BYTES;
 	return DCF_OK;
 }
+
+size_t
+dcf_tlreserve_encode(const dcf_tlreserve *r, uint8_t *buf, size_t cap)
+{
+	if (cap < DCF_TLRESERVE_BYTES)
+		return 0;
+	dcf_le_put32(buf, DCF_WALENTRY_VERSION);
+	dcf_le_put32(buf + 4, r->tli);
+	dcf_le_put32(buf + 8, r->leader_id);
+	return DCF_TLRESERVE_BYTES;
+}
+
+dcf_rc
+dcf_tlreserve_decode(const uint8_t *payload, size_t len, dcf_tlreserve *r, char *errmsg)
+{
+	if (len != DCF_TLRESERVE_BYTES)
+		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "timeline reservation entry of %zu bytes, not %d",
+						len, DCF_TLRESERVE_BYTES);
+	if (dcf_le_get32(payload) != DCF_WALENTRY_VERSION)
+		return dcf_errf(errmsg, DCF_ERR_VERSION, "timeline reservation entry has unknown version %u",
+						dcf_le_get32(payload));
+	r->tli = dcf_le_get32(payload + 4);
+	r->leader_id = dcf_le_get32(payload + 8);
+	if (r->tli < 2)
+		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "timeline reservation of timeline %u", r->tli);
+	return DCF_OK;
+}

@@ -12,6 +12,12 @@
  *                       u32 version | u32 new tli | u64 switch LSN |
  *                       u32 leader node id | u32 leader PostgreSQL port |
  *                       u32 history length | history file bytes
+ *   DCF_ENTRY_TLRESERVE written by a new leader, and committed, before it
+ *                       promotes: the timeline it will promote to, so that
+ *                       no two leaders ever use the same timeline ID, even
+ *                       when one promoted and died before its switch entry
+ *                       committed:
+ *                       u32 version | u32 tli | u32 leader node id
  *
  * Integers are little-endian.  Every entry's key is non-decreasing along the
  * log (the storage layer and the core require it): a WAL chunk's key is its
@@ -32,12 +38,14 @@
 
 #define DCF_ENTRY_WAL				16
 #define DCF_ENTRY_TLSWITCH			17
+#define DCF_ENTRY_TLRESERVE			18
 
 #define DCF_WALENTRY_VERSION		1
 #define DCF_WAL_CHUNK_HEADER_BYTES	16
 #define DCF_WAL_CHUNK_MAX_BYTES		(128 * 1024)	/* WAL bytes per entry */
 #define DCF_TLSWITCH_HEADER_BYTES	28
 #define DCF_TLSWITCH_HISTORY_MAX_BYTES (64 * 1024)
+#define DCF_TLRESERVE_BYTES			12
 
 typedef struct dcf_wal_chunk
 {
@@ -57,15 +65,24 @@ typedef struct dcf_tlswitch
 	uint32_t	history_len;
 } dcf_tlswitch;
 
+typedef struct dcf_tlreserve
+{
+	uint32_t	tli;			/* the timeline the leader will promote to */
+	uint32_t	leader_id;
+} dcf_tlreserve;
+
 /* Encoders write into buf (cap bytes) and return the length, 0 if too small. */
 extern size_t dcf_wal_chunk_encode(const dcf_wal_chunk *c, uint8_t *buf, size_t cap);
 extern size_t dcf_tlswitch_encode(const dcf_tlswitch *s, uint8_t *buf, size_t cap);
+extern size_t dcf_tlreserve_encode(const dcf_tlreserve *r, uint8_t *buf, size_t cap);
 
 /* Decoders point into payload; DCF_ERR_CORRUPT with a message when malformed. */
 extern dcf_rc dcf_wal_chunk_decode(const uint8_t *payload, size_t len, dcf_wal_chunk *c,
 								   char *errmsg);
 extern dcf_rc dcf_tlswitch_decode(const uint8_t *payload, size_t len, dcf_tlswitch *s,
 								  char *errmsg);
+extern dcf_rc dcf_tlreserve_decode(const uint8_t *payload, size_t len, dcf_tlreserve *r,
+								   char *errmsg);
 
 /* The key rule above: max(previous key, natural key). */
 static inline uint64_t

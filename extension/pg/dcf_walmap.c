@@ -17,10 +17,22 @@ typedef struct pending
 	bool		is_switch;
 } pending;
 
+/* A timeline a leader reserved before promoting (DCF_ENTRY_TLRESERVE). */
+typedef struct reservation
+{
+	uint32_t	tli;
+	uint32_t	leader_id;
+	uint64_t	index;
+} reservation;
+
 struct dcf_walmap
 {
-	dcf_walmap_tl tls[DCF_WALMAP_TIMELINES_MAX];
+	dcf_walmap_tl *tls;			/* grows as needed */
 	uint32_t	ntls;
+	uint32_t	tls_cap;
+	reservation *res;			/* grows as needed */
+	uint32_t	nres;
+	uint32_t	res_cap;
 	pending    *fifo;			/* ring of uncommitted entries */
 	uint32_t	fifo_head;
 	uint32_t	fifo_len;
@@ -50,8 +62,28 @@ dcf_walmap_destroy(dcf_walmap *m)
 		return;
 	for (uint32_t i = 0; i < m->ntls; i++)
 		free(m->tls[i].history);
+	free(m->tls);
+	free(m->res);
 	free(m->fifo);
 	free(m);
+}
+
+/* Room for one more element in a growing array of elements of size sz. */
+static dcf_rc
+grow(void **arr, uint32_t *cap, uint32_t n, size_t sz, char *errmsg)
+{
+	void	   *p;
+	uint32_t	ncap;
+
+	if (n < *cap)
+		return DCF_OK;
+	ncap = *cap ? *cap * 2 : 16;
+	p = realloc(*arr, sz * ncap);
+	if (p == NULL)
+		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory for the WAL map");
+	*arr = p;
+	*cap = ncap;
+	return DCF_OK;
 }
 
 static pending *
@@ -107,9 +139,9 @@ dcf_walmap_add(dcf_walmap *m, uint64_t index, uint8_t type, const uint8_t *paylo
 			return dcf_errf(errmsg, DCF_ERR_CORRUPT,
 							"log index %llu switches to timeline %u after timeline %u",
 							(unsigned long long) index, s.tli, m->tls[m->ntls - 1].tli);
-		if (m->ntls >= DCF_WALMAP_TIMELINES_MAX)
-			return dcf_errf(errmsg, DCF_ERR_FULL, "more than %d timelines in the log",
-							DCF_WALMAP_TIMELINES_MAX);
+		rc = grow((void **) &m->tls, &m->tls_cap, m->ntls, sizeof(dcf_walmap_tl), errmsg);
+		if (rc != DCF_OK)
+			return rc;
 		tl = &m->tls[m->ntls];
 		memset(tl, 0, sizeof(*tl));
 		tl->tli = s.tli;
@@ -139,6 +171,9 @@ dcf_walmap_add(dcf_walmap *m, uint64_t index, uint8_t type, const uint8_t *paylo
 		if (m->ntls == 0)
 		{
 			/* WAL before any switch: the timeline the cluster started on */
+			rc = grow((void **) &m->tls, &m->tls_cap, 0, sizeof(dcf_walmap_tl), errmsg);
+			if (rc != DCF_OK)
+				return rc;
 			tl = &m->tls[0];
 			memset(tl, 0, sizeof(*tl));
 			tl->tli = c.tli;
@@ -164,6 +199,21 @@ dcf_walmap_add(dcf_walmap *m, uint64_t index, uint8_t type, const uint8_t *paylo
 		tl->appended_end = c.start + c.len;
 		return push(m, index, m->ntls - 1, c.start + c.len, false, errmsg);
 	}
+	if (type == DCF_ENTRY_TLRESERVE)
+	{
+		dcf_tlreserve r;
+
+		rc = dcf_tlreserve_decode(payload, len, &r, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "log index %llu", (unsigned long long) index);
+		rc = grow((void **) &m->res, &m->res_cap, m->nres, sizeof(reservation), errmsg);
+		if (rc != DCF_OK)
+			return rc;
+		m->res[m->nres].tli = r.tli;
+		m->res[m->nres].leader_id = r.leader_id;
+		m->res[m->nres].index = index;
+		m->nres++;
+	}
 	return DCF_OK;
 }
 
@@ -173,6 +223,8 @@ dcf_walmap_truncate(dcf_walmap *m, uint64_t from_index)
 	DCF_ASSERT(from_index > m->commit_index);
 	while (m->fifo_len > 0 && fifo_at(m, m->fifo_len - 1)->index >= from_index)
 		m->fifo_len--;
+	while (m->nres > 0 && m->res[m->nres - 1].index >= from_index)
+		m->nres--;
 	/* drop timelines whose switch entry went away */
 	while (m->ntls > 0 && m->tls[m->ntls - 1].switch_index >= from_index)
 	{
@@ -248,4 +300,40 @@ uint64_t
 dcf_walmap_commit_index(const dcf_walmap *m)
 {
 	return m->commit_index;
+}
+
+uint32_t
+dcf_walmap_max_tli(const dcf_walmap *m)
+{
+	uint32_t	max = 0;
+
+	for (uint32_t i = 0; i < m->ntls; i++)
+		if (m->tls[i].tli > max)
+			max = m->tls[i].tli;
+	for (uint32_t i = 0; i < m->nres; i++)
+		if (m->res[i].tli > max)
+			max = m->res[i].tli;
+	return max;
+}
+
+bool
+dcf_walmap_reserved(const dcf_walmap *m, uint32_t tli, uint64_t *index)
+{
+	for (uint32_t i = 0; i < m->nres; i++)
+		if (m->res[i].tli == tli)
+		{
+			if (index)
+				*index = m->res[i].index;
+			return true;
+		}
+	return false;
+}
+
+bool
+dcf_walmap_abandoned(const dcf_walmap *m, uint32_t tli)
+{
+	uint64_t	index = 0;
+
+	return dcf_walmap_reserved(m, tli, &index) && index <= m->commit_index &&
+		dcf_walmap_find(m, tli) == NULL && dcf_walmap_max_tli(m) > tli;
 }

@@ -17,6 +17,8 @@
  *      is the end of its last committed WAL chunk (begin_lsn before any).
  *   3. Entries above the commit index sit in a bounded FIFO until committed
  *      or truncated; truncation never reaches committed entries.
+ *   4. Timeline reservations (DCF_ENTRY_TLRESERVE) are kept in log order;
+ *      a new leader reserves a timeline above every one the log names.
  */
 #ifndef DCF_WALMAP_H
 #define DCF_WALMAP_H
@@ -26,7 +28,6 @@
 
 #include "core/dcf_err.h"
 
-#define DCF_WALMAP_TIMELINES_MAX	1024
 #define DCF_WALMAP_PENDING_MAX		(1u << 20)	/* uncommitted entries tracked */
 
 typedef struct dcf_walmap_tl
@@ -76,5 +77,19 @@ extern const dcf_walmap_tl *dcf_walmap_find(const dcf_walmap *m, uint32_t tli);
 extern const dcf_walmap_tl *dcf_walmap_next(const dcf_walmap *m, uint32_t tli);
 
 extern uint64_t dcf_walmap_commit_index(const dcf_walmap *m);
+
+/* The highest timeline ID the log switched to or reserved (0: none). */
+extern uint32_t dcf_walmap_max_tli(const dcf_walmap *m);
+
+/* Whether the log holds a reservation of tli (its index into *index). */
+extern bool dcf_walmap_reserved(const dcf_walmap *m, uint32_t tli, uint64_t *index);
+
+/*
+ * Whether tli was abandoned: reserved by a committed entry, never switched
+ * to in the log, and a newer timeline was reserved or switched to since.
+ * A server on an abandoned timeline promoted but its leadership never
+ * reached the log: its WAL diverged from the cluster's.
+ */
+extern bool dcf_walmap_abandoned(const dcf_walmap *m, uint32_t tli);
 
 #endif							/* DCF_WALMAP_H */
