@@ -3,10 +3,15 @@
 #
 #   make bench-failover [TRIALS=10]   failover time under load (bench/failover.pl)
 #   make bench-pgbench                dcf vs native quorum sync rep (bench/pgbench.pl)
-.PHONY: bench-failover bench-pgbench
+#   make bench-bulk [ROWS=300000 ROUNDS=3 SECONDS=20]
+#                                     bulk loads and pgbench -c 8/32, dcf vs native (bench/bulk.pl)
+.PHONY: bench-failover bench-pgbench bench-bulk
 bench-failover:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/failover.pl PROVE_FLAGS=-v
 bench-pgbench:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/pgbench.pl PROVE_FLAGS=-v
+bench-bulk:
+	@mkdir -p $(BUILD)
+	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/bulk.pl PROVE_FLAGS=-v
