@@ -19,6 +19,7 @@
 #
 #   make bench-bulk [ROWS=300000 ROUNDS=3 SECONDS=20 SCALE=10 CLIENTS="8 32" STEPS="insert copy index pgbench"]
 #   DCF_CONF='dcf.compress = lz4' adds settings to the dcf nodes only.
+#   BENCH_MARK_DIR=DIR: DIR/STEP-KIND lists the server processes while a step runs.
 use strict;
 use warnings;
 use FindBin;
@@ -177,6 +178,25 @@ sub wal_mb
 	return $n->safe_psql('postgres', "SELECT pg_wal_lsn_diff('$to', '$from')") / 1e6;
 }
 
+# BENCH_MARK_DIR=dir: while a step runs, dir/STEP-KIND lists the server
+# processes (pid and title), for a profiler attached from outside
+sub mark
+{
+	my ($kind, $step, $on) = @_;
+	return unless $ENV{BENCH_MARK_DIR};
+	my $f = "$ENV{BENCH_MARK_DIR}/$step-$kind";
+	if (!$on)
+	{
+		unlink $f;
+		return;
+	}
+	my $s = snap($kind);
+	open my $o, '>', "$f.tmp" or die "$f.tmp: $!";
+	print $o "$_ " . proc_key($s->{$_}[0]) . "\n" for sort keys %$s;
+	close $o;
+	rename "$f.tmp", $f or die $!;
+}
+
 sub timed_sql
 {
 	my ($kind, $step, $prep, $sql) = @_;
@@ -186,9 +206,11 @@ sub timed_sql
 	catch_up($kind);
 	my $l0 = wal_lsn($n);
 	my $s0 = snap($kind);
+	mark($kind, $step, 1);
 	my $t0 = time;
 	$n->safe_psql('postgres', $sql);
 	my $secs = time - $t0;
+	mark($kind, $step, 0);
 	my $s1 = snap($kind);
 	my $mb = wal_mb($n, $l0, wal_lsn($n));
 	push @{ $res{$step}{$kind} }, [ $secs, $mb, $secs, proc_diff($s0, $s1) ];
@@ -205,8 +227,10 @@ sub run_pgbench
 	my $l0 = wal_lsn($n);
 	my $s0 = snap($kind);
 	my ($out, $err) = ('', '');
+	mark($kind, $step, 1);
 	IPC::Run::run(['pgbench', '-n', '-c', $clients, '-j', 2, '-T', $seconds, '-d', $n->connstr('postgres')],
 		'>', \$out, '2>', \$err) or die "pgbench failed on $kind: $err";
+	mark($kind, $step, 0);
 	my $s1 = snap($kind);
 	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
 	die "cannot parse pgbench output: $out" unless defined $tps;
