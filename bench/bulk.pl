@@ -244,12 +244,12 @@ sub one_round
 	my ($kind) = @_;
 	if ($step_on{insert})
 	{
-		timed_sql($kind, 'insert', 'DROP TABLE IF EXISTS b1; CREATE TABLE b1 (LIKE src)',
+		timed_sql($kind, 'insert', 'DROP TABLE IF EXISTS b1; CREATE TABLE b1 (LIKE src) WITH (autovacuum_enabled = off)',
 			'INSERT INTO b1 SELECT * FROM src');
 	}
 	if ($step_on{copy} || $step_on{index})
 	{
-		timed_sql($kind, 'copy', 'DROP TABLE IF EXISTS b2; CREATE TABLE b2 (LIKE src)',
+		timed_sql($kind, 'copy', 'DROP TABLE IF EXISTS b2; CREATE TABLE b2 (LIKE src) WITH (autovacuum_enabled = off)',
 			"COPY b2 FROM '$sys{$kind}{file}'");
 	}
 	if ($step_on{index})
