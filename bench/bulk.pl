@@ -348,5 +348,5 @@ if (open my $out, '>', "$ENV{TESTDIR}/build/bench-bulk.txt")
 	print $out "$_\n" for @lines;
 	close $out;
 }
-$_->stop('immediate') for ($c->nodes, $p, @s);
+$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } ($c->nodes, $p, @s);
 done_testing();
