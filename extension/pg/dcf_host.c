@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/dcf_assert.h"
 #include "core/dcf_codec.h"
@@ -66,6 +67,9 @@ struct dcf_host
 	uint64_t	term;
 
 	bool		need_sync;
+	uint64_t	syncs;			/* dcf_log_sync calls, their total and longest time */
+	uint64_t	sync_us_total;
+	uint64_t	sync_us_max;
 	read_buf   *reads;			/* freed at the start of every step */
 
 	/* encode buffer */
@@ -415,7 +419,20 @@ dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
 		dcf_event	ev;
 
 		h->need_sync = false;
-		rc = dcf_log_sync(h->log, &durable, errmsg);
+		{
+			struct timespec t0,
+						t1;
+			uint64_t	us;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			rc = dcf_log_sync(h->log, &durable, errmsg);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			us = (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+			h->syncs++;
+			h->sync_us_total += us;
+			if (us > h->sync_us_max)
+				h->sync_us_max = us;
+		}
 		if (rc != DCF_OK)
 			return dcf_errwrap(errmsg, rc, "syncing the log");
 		if (durable == 0)
@@ -833,4 +850,12 @@ dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg)
 	if (applied == h->applied_saved)
 		return DCF_OK;
 	return save_meta(h, applied, errmsg);
+}
+
+void
+dcf_host_sync_stats(const dcf_host *h, uint64_t *syncs, uint64_t *us_total, uint64_t *us_max)
+{
+	*syncs = h->syncs;
+	*us_total = h->sync_us_total;
+	*us_max = h->sync_us_max;
 }

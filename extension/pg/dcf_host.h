@@ -106,6 +106,10 @@ extern dcf_log *dcf_host_log(dcf_host *h);
 extern const dcf_membership *dcf_host_membership(const dcf_host *h);
 extern bool dcf_host_peer_connected(dcf_host *h, uint32_t node_id);
 
+/* Log syncs since open: how many, their total and longest time (microseconds). */
+extern void dcf_host_sync_stats(const dcf_host *h, uint64_t *syncs, uint64_t *us_total,
+								uint64_t *us_max);
+
 /* Save the applied index durably (rate-limit: it costs an fsync). */
 extern dcf_rc dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg);
 
