@@ -43,3 +43,61 @@ LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION dcf_check_config(text, integer) IS
 'validate a dcf.config JSON value the way the server does at start';
+
+-- Every member as this node sees it: on the leader (view 'leader') with
+-- each member's progress and last status report, elsewhere (view 'local')
+-- only this node and its leader.  state: leading, promoting, streaming,
+-- catching up, needs build, fenced, down, unknown.  lag_bytes: committed
+-- WAL the member's standby has not replayed; lag_seconds: how long it has
+-- been behind; last_heard_ms: how long ago the leader heard from it.
+CREATE FUNCTION dcf_members(
+    OUT node_id integer,
+    OUT is_self boolean,
+    OUT view text,
+    OUT role text,
+    OUT state text,
+    OUT dcf_address text,
+    OUT pg_host text,
+    OUT pg_port integer,
+    OUT term bigint,
+    OUT timeline integer,
+    OUT match_index bigint,
+    OUT applied_index bigint,
+    OUT lag_entries bigint,
+    OUT lag_bytes bigint,
+    OUT lag_seconds double precision,
+    OUT last_heard_ms bigint,
+    OUT connected boolean,
+    OUT flush_lsn pg_lsn,
+    OUT replay_lsn pg_lsn)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dcf_members'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED ROWS 5;
+
+COMMENT ON FUNCTION dcf_members() IS
+'one row per cluster member: role, state, addresses, term, timeline, lag';
+
+-- Cumulative counters of this node, for monitoring systems to scrape
+-- (docs/postgres_exporter.yml).  Kept across restarts in dcf.data_path.
+CREATE FUNCTION dcf_stats(
+    OUT counters_since timestamptz,
+    OUT elections bigint,
+    OUT elections_won bigint,
+    OUT leader_changes bigint,
+    OUT term_changes bigint,
+    OUT committed_entries bigint,
+    OUT committed_bytes bigint,
+    OUT log_fsyncs bigint,
+    OUT log_fsync_time_ms double precision,
+    OUT log_fsync_max_ms double precision,
+    OUT commits_timed bigint,
+    OUT commit_latency_ms double precision,
+    OUT fences bigint,
+    OUT admin_requests bigint,
+    OUT admin_failures bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'dcf_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION dcf_stats() IS
+'cumulative counters of this dcf node: elections, commits, log syncs, fences';

@@ -33,6 +33,7 @@
 
 #include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
 /* "rewind_needed" in dcf.data_path: why, and the leader to rewind from. */
@@ -85,6 +86,7 @@ fence_and_stop(DcfWorker *w, const char *reason)
 		fprintf(f, "reason=%s\nterm=" UINT64_FORMAT "\n", reason, w->term);
 		FreeFile(f);
 	}
+	observe_fenced(w);
 	/* immediate shutdown: terminates every backend, writes no checkpoint */
 	kill(PostmasterPid, SIGQUIT);
 	for (;;)

@@ -28,6 +28,8 @@
 #include "access/xlogdefs.h"
 
 #include "pg/dcf_walentry.h"
+#include "pg/dcf_monitor.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
 /*
@@ -62,6 +64,11 @@ progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *d
 	DcfWorker  *w = (DcfWorker *) ctx;
 	int			slot = -1;
 
+	if (type == DCF_MSG_MEMBER_REPORT)
+	{
+		observe_on_report(w, from, data, len);
+		return;
+	}
 	if (type != MSG_HOT_STANDBY_FEEDBACK || len != 16)
 	{
 		ereport(LOG, (errmsg("dcf: ignoring a host message of type %u (%zu bytes) from node %u", type, len, from)));

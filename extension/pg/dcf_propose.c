@@ -25,6 +25,7 @@
 #include "core/dcf_codec.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_walentry.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
 static int
@@ -94,10 +95,13 @@ propose_collected(DcfWorker *w, uint64_t now_ms)
 {
 	char		err[DCF_ERRMSG_MAX];
 	dcf_rc		rc = DCF_OK;
+	uint64_t	first = 0;
 
 	if (w->nprops == 0)
 		return;
-	rc = dcf_host_propose(w->host, w->props, w->nprops, now_ms, NULL, err);
+	rc = dcf_host_propose(w->host, w->props, w->nprops, now_ms, &first, err);
+	if (rc == DCF_OK)
+		observe_proposed(w, first, w->nprops);
 	for (uint32_t i = 0; i < w->nprops; i++)
 		free(w->prop_bufs[i]);
 	w->nprops = 0;

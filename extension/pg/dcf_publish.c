@@ -17,6 +17,7 @@
 
 #include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
 void
@@ -93,4 +94,5 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 		}
 	}
 	LWLockRelease(dcf_shared->lock);
+	observe_publish(w, &st, joined, dcf_shared->fenced || dcf_shared->suspended, now_ms);
 }

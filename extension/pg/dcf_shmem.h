@@ -18,6 +18,7 @@
 
 #include "pg/dcf_config.h"
 #include "pg/dcf_guard.h"
+#include "pg/dcf_monitor.h"
 
 #define DCF_ROLE_NAME_BYTES 16
 
@@ -30,6 +31,13 @@ typedef struct DcfMemberState
 	uint64		applied_index;
 	int64		last_heard_ms;	/* ms since the worker last heard it; -1 never */
 	bool		connected;
+
+	/*
+	 * The member's own status report (dcf_monitor.h), kept by the leader for
+	 * every member and by any node for itself; kept when the member goes
+	 * down, so the last known PostgreSQL address stays visible.
+	 */
+	DcfMemberReport report;
 } DcfMemberState;
 
 typedef struct DcfShared
@@ -77,6 +85,10 @@ typedef struct DcfShared
 
 	int			nmembers;
 	DcfMemberState members[DCF_MAX_MEMBERS];
+
+	/* monitoring, written by the worker (dcf_monitor.h) */
+	uint32		leader_pg_port; /* the current leader's PostgreSQL port; 0 unknown */
+	DcfCounters counters;
 } DcfShared;
 
 extern DcfShared *dcf_shared;

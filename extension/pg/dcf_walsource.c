@@ -30,6 +30,7 @@
 
 #include "core/dcf_codec.h"
 #include "pg/dcf_walentry.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 #include "pg/walfile.h"
 #include "pg/walreader.h"
@@ -240,6 +241,7 @@ src_on_diverged(void *ctx, uint32_t tli, uint64_t requested, uint64_t switch_lsn
 static void
 src_on_wal_missing(void *ctx, uint32_t tli, uint64_t lsn, const char *reason)
 {
+	observe_wal_missing((DcfWorker *) ctx);
 	ereport(WARNING,
 			(errmsg("dcf: WAL at %X/%X on timeline %u is no longer available: %s",
 					LSN_FORMAT_ARGS(lsn), tli, reason),

@@ -48,6 +48,7 @@
 #include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
 #define WORKER_EVENTS_MAX			64	/* sockets in the wait set */
@@ -122,6 +123,7 @@ static void
 cb_on_role(void *ctx, dcf_role role, uint32_t leader_id, uint64_t term)
 {
 	DcfWorker  *w = (DcfWorker *) ctx;
+	observe_on_role(w, role, leader_id, term);
 	w->role_event = true;
 	w->role_events++;
 	if (role != w->role || leader_id != w->leader_id || term != w->term)
@@ -271,6 +273,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 				(errcode(rc == DCF_ERR_CORRUPT ? ERRCODE_DATA_CORRUPTED : ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("dcf cannot start: %s", err)));
 	dcf_walreader_init(&w->rd, dcf_host_log(w->host), rd_buf);
+	observe_start(w);
 
 	/* the WAL map from what the log holds, committed up to the applied index */
 	{
@@ -524,6 +527,7 @@ dcf_worker_main(Datum main_arg)
 			now_ms - w->suspended_since_ms > (uint64_t) WORKER_SUSPEND_TIMEOUTS * dcf_election_timeout_ms)
 			fence_and_stop(w, "it was not elected again in time");
 		progress_advance_commit(w, now_ms);
+		observe_turn(w);
 		lead_step(w, now_ms);
 		progress_forward_feedback(w, now_ms);
 		progress_apply_feedback(w, now_ms);
