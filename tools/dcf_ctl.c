@@ -25,6 +25,7 @@
 
 #include "libpq-fe.h"
 
+#include "ctl_list.h"
 #include "ctl_logdump.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
@@ -50,6 +51,7 @@ usage(FILE *out)
 			"%s administers a dcf (consensus-based high availability) PostgreSQL node.\n\n"
 			"Usage:\n"
 			"  %s query -D DATADIR [-h HOST] [-p PORT] [-U USER] [-d DBNAME]\n"
+			"  %s list -D DATADIR | -h HOST -p PORT [-U USER] [-d DBNAME] [--watch SECONDS] [--json]\n"
 			"  %s start -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
 			"  %s stop -D DATADIR [-m fast|immediate|smart]\n"
 			"  %s supervise -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
@@ -57,6 +59,8 @@ usage(FILE *out)
 			"  %s --help | --version\n\n"
 			"Commands:\n"
 			"  query      show this node's HA state and consensus replication info\n"
+			"  list       one row per cluster member: role, state, addresses, term, timeline,\n"
+			"             lag (the leader's view when it can be reached)\n"
 			"  start      start the node as a standby that joins its cluster, rewinding it\n"
 			"             first when its WAL diverged from the cluster's\n"
 			"  stop       stop the node (a leader immediately, so it rejoins without rewind);\n"
@@ -70,10 +74,12 @@ usage(FILE *out)
 			"  -p, --port=PORT        server port (default: from postmaster.pid)\n"
 			"  -U, --username=USER    user name to connect as (default: the current user)\n"
 			"  -d, --dbname=DBNAME    database where the dcf extension is installed (default: postgres)\n"
+			"  -w, --watch=SECONDS    list: refresh every SECONDS until interrupted\n"
+			"  -j, --json             list: print JSON\n"
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
-			progname, progname, progname, progname, progname, progname, progname);
+			progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -272,17 +278,21 @@ main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"mode", required_argument, NULL, 'm'},
 		{"source-server", required_argument, NULL, 1},
+		{"watch", required_argument, NULL, 'w'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, '?'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
 	CtlOptions	opt;
 	CtlStartOptions sopt;
+	CtlListOptions lopt;
 	const char *command = NULL;
 	int			c;
 
 	memset(&opt, 0, sizeof(opt));
 	memset(&sopt, 0, sizeof(sopt));
+	memset(&lopt, 0, sizeof(lopt));
 	if (argc > 1 && strcmp(argv[1], "log-dump") == 0)
 		return dcf_ctl_logdump(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
@@ -304,7 +314,7 @@ main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "D:h:p:U:d:l:o:t:m:V?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "D:h:p:U:d:l:o:t:m:w:jV?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -338,6 +348,18 @@ main(int argc, char **argv)
 			case 1:
 				sopt.source_server = optarg;
 				break;
+			case 'w':
+				{
+					char	   *end;
+
+					lopt.watch_s = strtod(optarg, &end);
+					if (*end != '\0' || lopt.watch_s <= 0)
+						fail("invalid --watch value \"%s\": give a positive number of seconds", optarg);
+				}
+				break;
+			case 'j':
+				lopt.json = true;
+				break;
 			case 'V':
 				printf("dcf_ctl (dcf) %s\n", DCF_CTL_VERSION);
 				return 0;
@@ -360,6 +382,15 @@ main(int argc, char **argv)
 		fail("no command given\nTry \"%s --help\" for more information.", progname);
 	if (strcmp(command, "query") == 0)
 		return cmd_query(&opt);
+	if (strcmp(command, "list") == 0)
+	{
+		lopt.datadir = opt.datadir;
+		lopt.host = opt.host;
+		lopt.port = opt.port;
+		lopt.user = opt.user;
+		lopt.dbname = opt.dbname;
+		return dcf_ctl_list(&lopt);
+	}
 	sopt.datadir = opt.datadir;
 	if (strcmp(command, "start") == 0)
 		return dcf_ctl_start(&sopt);
