@@ -1,9 +1,11 @@
 #!/bin/bash
 # tools/setup.sh — README's first command: on Debian 12, as root, installs
 # the build and test dependencies, builds dcf and installs it into the
-# PostgreSQL 15 installation (dcf.so, SQL script, control file, dcf_ctl),
-# then starts the local 3-node demo cluster (tools/demo.sh) and prints who
-# leads.  DCF_SETUP_NO_DEMO=1 skips the demo.
+# PostgreSQL 15 installation (dcf.so, SQL script, control file, dcf_ctl,
+# linked into /usr/local/bin so that it is on the PATH), then starts the
+# local 3-node demo cluster (tools/demo.sh) and prints who leads.
+# DCF_SETUP_NO_DEMO=1 skips the demo.  tools/build-deb.sh builds the same
+# as a Debian package instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -25,7 +27,9 @@ apt-get install -y -q --no-install-recommends \
 export PATH=/usr/lib/postgresql/15/bin:$PATH
 make -j"$(nproc)" all
 make install
-echo "dcf built and installed into $(pg_config --pkglibdir) and $(pg_config --bindir)"
+# dcf_ctl on the PATH (PostgreSQL's own bin directory is not on it)
+ln -sf "$(pg_config --bindir)/dcf_ctl" /usr/local/bin/dcf_ctl
+echo "dcf built and installed into $(pg_config --pkglibdir) and $(pg_config --bindir); dcf_ctl linked into /usr/local/bin"
 
 if [ -z "${DCF_SETUP_NO_DEMO:-}" ]; then
 	tools/demo.sh stop >/dev/null 2>&1 || true
