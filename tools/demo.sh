@@ -2,17 +2,21 @@
 # tools/demo.sh — a local 3-node dcf cluster on loopback, for a first look.
 #
 #   tools/demo.sh start [DIR]   create (first time) and start the cluster, print who leads
-#   tools/demo.sh status [DIR]  dcf_ctl query of every node
-#   tools/demo.sh stop [DIR]    stop every node
+#   tools/demo.sh status [DIR]  dcf_ctl list: every member's role, state and lag
+#   tools/demo.sh stop [DIR]    stop every node (and its supervisor)
 #
 # DIR defaults to /tmp/dcf-demo.  Nodes n1..n3 listen for SQL on ports
-# 55431..55433 and for dcf traffic on 127.0.0.1:17781..17783.  As root the
-# script runs itself as the user `postgres` (PostgreSQL refuses root).
+# 55431..55433 and for dcf traffic on 127.0.0.1:17781..17783.  Every node
+# runs under `dcf_ctl supervise` (its log: DIR/nX.supervise.log), so a node
+# whose server is killed or fenced comes back by itself as a follower.  As
+# root the script runs itself as the user `postgres` (PostgreSQL refuses
+# root).
 set -euo pipefail
 
 cmd=${1:-start}
 dir=${2:-/tmp/dcf-demo}
-bin=/usr/lib/postgresql/15/bin
+# DCF_PG_BIN: another PostgreSQL 15 installation (default: Debian's)
+bin=${DCF_PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH=$bin:$PATH
 
 if [ "$(id -u)" = 0 ]; then
@@ -26,7 +30,7 @@ config='[{"stream_id":1,"node_id":1,"ip":"127.0.0.1","port":17781,"role":"LEADER
 create() {
 	mkdir -p "$dir"
 	echo "creating a 3-node cluster in $dir"
-	initdb -D "$dir/template" -A trust -U postgres >/dev/null
+	initdb -D "$dir/template" -A trust -U "$(id -un)" >/dev/null
 	openssl rand -hex 32 >"$dir/cluster.key"
 	chmod 600 "$dir/cluster.key"
 	for i in 1 2 3; do
@@ -55,16 +59,15 @@ query_role() {
 case "$cmd" in
 	start)
 		[ -d "$dir/n1" ] || create
-		later=""
 		for i in 1 2 3; do
-			[ -f "$dir/n$i/postmaster.pid" ] && continue
-			# a node that must be rewound first comes back through dcf_ctl
-			# start once a leader exists to rewind it from
-			if [ -f "$dir/dcf$i/rewind_needed" ] || [ -f "$dir/dcf$i/fenced" ]; then
-				later="$later $i"
+			# one supervisor per node; it starts the node (rewinding it
+			# first when needed) and starts it again whenever it stops
+			# without dcf_ctl stop
+			if [ -f "$dir/dcf$i/supervise.pid" ] && kill -0 "$(cat "$dir/dcf$i/supervise.pid")" 2>/dev/null; then
 				continue
 			fi
-			pg_ctl -D "$dir/n$i" -l "$dir/n$i.log" -w start >/dev/null
+			setsid dcf_ctl supervise -D "$dir/n$i" -l "$dir/n$i.log" -t 120 \
+				>>"$dir/n$i.supervise.log" 2>&1 </dev/null &
 		done
 		echo "waiting for the nodes to elect a leader..."
 		leader=""
@@ -83,27 +86,29 @@ case "$cmd" in
 			exit 1
 		fi
 		psql -XAtq -h "$dir" -p "5543$leader" -d postgres -c "CREATE EXTENSION IF NOT EXISTS dcf" >/dev/null
-		for i in $later; do
-			dcf_ctl start -D "$dir/n$i" -l "$dir/n$i.log" >/dev/null
-		done
 		sleep 1
 		for i in 1 2 3; do
 			echo "node $i (port 5543$i): $(query_role $i)"
 		done
 		echo "node $leader leads; try: psql -h $dir -p 5543$leader -d postgres"
+		echo "kill -9 the leader's postmaster and watch it come back: tools/demo.sh status"
 		;;
 	status)
+		# any running node will do: dcf_ctl list asks the leader
 		for i in 1 2 3; do
-			echo "== node $i"
-			dcf_ctl query -D "$dir/n$i" || true
+			[ -f "$dir/n$i/postmaster.pid" ] || continue
+			dcf_ctl list -D "$dir/n$i" 2>/dev/null && exit 0
 		done
+		echo "no node of $dir answers; see $dir/n*.log and $dir/n*.supervise.log" >&2
+		exit 1
 		;;
 	stop)
 		for i in 1 2 3; do
 			# dcf_ctl stops a leader with -m immediate: a fast shutdown would
 			# write a shutdown checkpoint the cluster never saw, and the node
 			# would need a rewind before it could follow again
-			[ -f "$dir/n$i/postmaster.pid" ] && dcf_ctl stop -D "$dir/n$i" >/dev/null || true
+			# with a supervisor running, dcf_ctl stop ends it too
+			dcf_ctl stop -D "$dir/n$i" >/dev/null 2>&1 || true
 		done
 		echo "stopped"
 		;;
