@@ -101,3 +101,92 @@ LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION dcf_stats() IS
 'cumulative counters of this dcf node: elections, commits, log syncs, fences';
+
+-- ---- membership changes over the admin channel (issue 13) ------------------
+--
+-- Callable by superusers and members of dcf_admin, the role for HA
+-- operators (created here when it does not exist; roles are cluster-wide).
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'dcf_admin') THEN
+        CREATE ROLE dcf_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+CREATE TYPE dcf_member AS (
+    node_id integer,
+    ip text,
+    port integer,
+    role text,
+    weight integer,
+    "group" integer,
+    priority integer,
+    learner boolean);
+
+COMMENT ON TYPE dcf_member IS
+'a member of the dcf cluster; learner: a voter still catching up, it counts for nothing yet';
+
+CREATE FUNCTION dcf_membership()
+RETURNS SETOF dcf_member
+AS 'MODULE_PATHNAME', 'dcf_membership_sql'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION dcf_membership() IS
+'the dcf membership in force on this node';
+
+CREATE FUNCTION dcf_add_member(node_id integer, ip text, port integer,
+                               role text DEFAULT 'FOLLOWER', weight integer DEFAULT 1,
+                               "group" integer DEFAULT 0, priority integer DEFAULT 0,
+                               timeout integer DEFAULT 60)
+RETURNS SETOF dcf_member
+AS 'MODULE_PATHNAME', 'dcf_add_member'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_add_member(integer, text, integer, text, integer, integer, integer, integer) IS
+'add a member (on the leader); returns the new membership once committed (a voter: once caught up and promoted)';
+
+CREATE FUNCTION dcf_remove_member(node_id integer, timeout integer DEFAULT 60)
+RETURNS SETOF dcf_member
+AS 'MODULE_PATHNAME', 'dcf_remove_member'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_remove_member(integer, integer) IS
+'remove a member (on the leader); returns the new membership once committed';
+
+CREATE FUNCTION dcf_change_member(node_id integer, role text DEFAULT NULL,
+                                  priority integer DEFAULT NULL, "group" integer DEFAULT NULL,
+                                  timeout integer DEFAULT 60)
+RETURNS SETOF dcf_member
+AS 'MODULE_PATHNAME', 'dcf_change_member'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_change_member(integer, text, integer, integer, integer) IS
+'change a member''s role, priority or group (on the leader); returns the new membership once committed';
+
+CREATE FUNCTION dcf_admin_requests(
+    OUT id bigint,
+    OUT kind text,
+    OUT node_id integer,
+    OUT state text,
+    OUT reason text,
+    OUT config_index bigint,
+    OUT posted_at timestamptz,
+    OUT finished_at timestamptz,
+    OUT requester_pid integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dcf_admin_requests'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION dcf_admin_requests() IS
+'recent dcf admin requests of this node and their outcome (committed, refused, aborted, running)';
+
+REVOKE ALL ON FUNCTION dcf_add_member(integer, text, integer, text, integer, integer, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dcf_remove_member(integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dcf_change_member(integer, text, integer, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dcf_admin_requests() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dcf_add_member(integer, text, integer, text, integer, integer, integer, integer) TO dcf_admin;
+GRANT EXECUTE ON FUNCTION dcf_remove_member(integer, integer) TO dcf_admin;
+GRANT EXECUTE ON FUNCTION dcf_change_member(integer, text, integer, integer, integer) TO dcf_admin;
+GRANT EXECUTE ON FUNCTION dcf_admin_requests() TO dcf_admin;

@@ -41,6 +41,7 @@
 #include "pg/dcf_guard.h"
 #include "pg/dcf_inject.h"
 #include "pg/dcf_guc.h"
+#include "pg/dcf_admin.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker.h"
 
@@ -92,6 +93,7 @@ dcf_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	dcf_shmem_request();
+	dcf_admin_shmem_request();
 }
 
 static void
@@ -100,6 +102,7 @@ dcf_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	dcf_shmem_startup();
+	dcf_admin_shmem_startup();
 }
 
 /*

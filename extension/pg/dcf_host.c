@@ -386,6 +386,11 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 		}
 	}
 
+	/* outcomes of admin requests */
+	if (h->cb.on_report)
+		for (uint32_t i = 0; i < u->n_reports; i++)
+			h->cb.on_report(h->cb.ctx, &u->reports[i]);
+
 	/* soft state */
 	h->commit_index = u->commit_index;
 	h->persisted_index = u->persisted_index;

@@ -53,6 +53,8 @@ typedef struct dcf_host_callbacks
 	/* a host-to-host message (not consensus) from an authenticated member */
 	void		(*on_app_message) (void *ctx, uint32_t from, uint8_t type,
 								   const uint8_t *data, size_t len);
+	/* the outcome of an admin request (or of an automatic change) */
+	void		(*on_report) (void *ctx, const dcf_admin_report *report);
 } dcf_host_callbacks;
 
 typedef struct dcf_host_options

@@ -45,6 +45,7 @@
 #include "utils/wait_event.h"
 
 #include "core/dcf_codec.h"
+#include "pg/dcf_admin.h"
 #include "pg/dcf_guc.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker.h"
@@ -266,6 +267,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	hcb.on_truncate = cb_on_truncate;
 	hcb.on_role = cb_on_role;
 	hcb.on_app_message = progress_on_app_message;
+	hcb.on_report = dcf_admin_on_report;
 
 	rc = dcf_host_open(&ho, &hcb, now_ms, &w->host, err);
 	if (rc != DCF_OK)
@@ -398,6 +400,7 @@ dcf_worker_main(Datum main_arg)
 					dcf_node_id, dcf_data_path_abs)));
 
 	worker_start(w, worker_mono_ms());
+	dcf_admin_worker_start();
 
 	while (!shutdown_requested)
 	{
@@ -537,6 +540,7 @@ dcf_worker_main(Datum main_arg)
 		if (dcf_host_flush(w->host, now_ms, err) != DCF_OK)
 			worker_panic("making the consensus log durable", err);
 		progress_recycle_log(w, now_ms);
+		dcf_admin_worker_step(w->host, now_ms);	/* admin requests from backends */
 		/* shared state: on every role change, else at most every few ms */
 		if (w->role_event_published != w->role_events || now_ms - w->last_publish_ms >= WORKER_PUBLISH_EVERY_MS)
 		{
