@@ -40,6 +40,7 @@ end whatever happens.
 """
 
 import argparse
+import bisect
 import collections
 import hashlib
 import json
@@ -56,6 +57,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 
 try:
     import psycopg2
@@ -817,6 +819,75 @@ class Chaos:
             LOG("planted: acknowledged insert %d deleted on %s" % (victim[1], ld.name))
         self.final_checks()
 
+    def check_only(self):
+        """The end of a run whose harness was killed: rebuild the cluster's
+        description, the faults and the history from the work directory,
+        then heal, converge and check as usual."""
+        global T0
+        a = self.args
+        wd = self.c.workdir
+        names = sorted((d for d in os.listdir(wd) if d[0] == "n" and d[1:].isdigit()), key=lambda d: int(d[1:]))
+        conf = {}
+        for d in names:
+            kv = {}
+            with open(os.path.join(wd, d, "data", "postgresql.conf")) as f:
+                for line in f:
+                    if "=" in line and not line.lstrip().startswith("#"):
+                        k, v = line.split("=", 1)
+                        kv[k.strip()] = v.strip().strip("'")
+            conf[d] = kv
+        members = json.loads(conf[names[0]]["dcf.config"])
+        dport = {m["node_id"]: m["port"] for m in members}
+        self.c.nodes = []
+        for d in names:
+            i = int(d[1:])
+            nd = Node.__new__(Node)
+            nd.c, nd.i, nd.name = self.c, i, d
+            nd.pg_port, nd.dcf_port = int(conf[d]["port"]), dport[i]
+            nd.dir = os.path.join(wd, d)
+            nd.data, nd.dcf_data = os.path.join(nd.dir, "data"), os.path.join(nd.dir, "dcf")
+            nd.logfile = os.path.join(nd.dir, "server.log")
+            st = os.stat(nd.dir)
+            nd.user = pwd.getpwuid(st.st_uid).pw_name if os.getuid() == 0 else None
+            nd.uid = st.st_uid
+            nd.stopped_pids = []
+            self.c.nodes.append(nd)
+        a.nodes = len(names)
+        # the run's time origin: the work directory's birth
+        p = subprocess.run(["stat", "-c", "%W", wd], stdout=subprocess.PIPE)
+        born = int(p.stdout.decode().strip() or 0)
+        events = []
+        with open(os.path.join(wd, "history.jsonl")) as f:
+            for line in f:
+                try:
+                    events.append(tuple(json.loads(line)))
+                except ValueError:
+                    pass       # a line cut by the kill
+        T0 = float(born) if born > 0 else min(e[3] for e in events)
+        import re
+        pat = re.compile(r"^\[\s*([0-9.]+)\] fault (\d+)/(\d+): (\S+) on n(\d+) \(leader n(\d+)\)")
+        with open(os.path.join(wd, "chaos.log")) as f:
+            for line in f:
+                m = re.match(r"^\[\s*[0-9.]+\] chaos: seed (\d+)", line)
+                if m:
+                    a.seed = int(m.group(1))
+                m = pat.match(line)
+                if m:
+                    t, kind, target = T0 + float(m.group(1)), m.group(4), int(m.group(5))
+                    self.fault_times.append(t)
+                    self.faults_done[kind] += 1
+                    if kind in LEADER_KINDS:
+                        self.leader_faults.append((int(m.group(2)), kind, t, target))
+        a.faults = sum(self.faults_done.values())
+        LOG("check-only: %d nodes, %d faults, %d events from %s (time origin %s)"
+            % (a.nodes, a.faults, len(events), wd, time.strftime("%H:%M:%S", time.gmtime(T0))))
+        self.wl = types.SimpleNamespace(events=events, accounts=10, balance=1000)
+        self.t_end_faults = max(e[4] for e in events)
+        self.net.enabled = os.getuid() == 0 and shutil.which("nft") is not None
+        self.net.setup()       # removes tables of dead harnesses
+        self.heal_all()
+        self.final_checks()
+
     def heal_all(self):
         self.net.heal()
         for nd in self.c.nodes:
@@ -936,11 +1007,11 @@ class Chaos:
                 # acknowledgements of different nodes in overlapping intervals
                 by_t = sorted(acked, key=lambda e: e[3])
                 for k, e in enumerate(by_t):
-                    for e2 in by_t[k + 1:]:
-                        if e2[3] > e[4]:
-                            break
-                        if e2[2] != e[2]:
+                    j = k + 1
+                    while j < len(by_t) and by_t[j][3] <= e[4]:
+                        if by_t[j][2] != e[2]:
                             overlap_pairs += 1
+                        j += 1
             except Exception as ex:
                 self.finding("history check failed: %s" % ex)
         if off_history:
@@ -952,20 +1023,20 @@ class Chaos:
         for x, y in zip(acks_sorted, acks_sorted[1:]):
             if y - x > longest:
                 longest, at = y - x, x
-        failovers, recoveries = [], []
+        failovers = []
+        by_end = sorted(acked, key=lambda e: e[4])
+        ends = [e[4] for e in by_end]
         for (fno, kind, tf, old) in self.leader_faults:
-            nxt = [x for x in self.fault_times if x > tf] + [self.t_end_faults + 60]
-            after = [e for e in acked if tf <= e[4] < nxt[0]]
-            if not after:
-                continue
-            first_any = min(after, key=lambda e: e[4])
-            recoveries.append(first_any[4] - tf)
-            other = [e for e in after if e[2] != old]
-            if other:
-                fe = min(other, key=lambda e: e[4])
-                failovers.append((fe[4] - tf, kind))
+            nxt = min([x for x in self.fault_times if x > tf] + [self.t_end_faults + 60])
+            j = bisect.bisect_left(ends, tf)
+            while j < len(by_end) and by_end[j][4] < nxt:
+                if by_end[j][2] != old:
+                    failovers.append((by_end[j][4] - tf, kind))
+                    break
+                j += 1
         fo_times = [x for x, _ in failovers]
         present_indet = sum(1 for e in indet if any(e[1] in c[0] for c in contents.values()))
+        LOG("checks done", echo=False)
         nfaults = sum(self.faults_done.values())
         print("")
         print("==== chaos result: seed %d, %d nodes ====" % (a.seed, a.nodes))
@@ -1041,6 +1112,8 @@ def main():
     ap.add_argument("--extra-conf", default="")
     ap.add_argument("--keep", action="store_true", help="keep the work directory even when the run passed")
     ap.add_argument("--plant", choices=["lost"], help="plant a lost write to prove the checks catch it")
+    ap.add_argument("--check-only", action="store_true",
+                    help="heal, converge and check the cluster of an interrupted run in --workdir")
     a = ap.parse_args()
     if a.nodes < 3:
         ap.error("--nodes must be at least 3")
@@ -1075,9 +1148,13 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(a.workdir)) or "/", exist_ok=True)
     rc = 0
     try:
-        ch.c.create(a.nodes)
-        LOG = Log(os.path.join(ch.c.workdir, "chaos.log"))
-        ch.run()
+        if a.check_only:
+            LOG = Log(os.path.join(ch.c.workdir, "chaos.log"))
+            ch.check_only()
+        else:
+            ch.c.create(a.nodes)
+            LOG = Log(os.path.join(ch.c.workdir, "chaos.log"))
+            ch.run()
         rc = 1 if ch.failed else 0
     except HarnessError as e:
         if LOG:
@@ -1094,7 +1171,7 @@ def main():
         ch.cleanup()
     if rc == 0:
         print("chaos: PASS (seed %d)" % a.seed)
-        if not a.keep:
+        if not a.keep and not a.check_only:
             shutil.rmtree(ch.c.workdir, ignore_errors=True)
     else:
         print("chaos: FAIL (seed %d, exit %d); logs kept in %s; replay with: make chaos SEED=%d FAULTS=%d NODES=%d%s"
