@@ -769,8 +769,8 @@ class Chaos:
     def run(self):
         a = self.args
         kinds = a.kinds
-        LOG("chaos: seed %d, %d nodes, %d faults, kinds %s, partitions %s, workdir %s"
-            % (a.seed, a.nodes, a.faults, ",".join(kinds), "on" if a.partitions else "off", self.c.workdir))
+        LOG("chaos: seed %d, %d nodes, %d faults, kinds %s, partitions %s, workdir %s, t0 %.3f"
+            % (a.seed, a.nodes, a.faults, ",".join(kinds), "on" if a.partitions else "off", self.c.workdir, T0))
         sched = make_schedule(a.seed, a.faults, kinds, a.nodes, a.hold_min, a.hold_max)
         with open(os.path.join(self.c.workdir, "schedule.json"), "w") as f:
             json.dump(sched, f, indent=0)
@@ -853,9 +853,6 @@ class Chaos:
             nd.stopped_pids = []
             self.c.nodes.append(nd)
         a.nodes = len(names)
-        # the run's time origin: the work directory's birth
-        p = subprocess.run(["stat", "-c", "%W", wd], stdout=subprocess.PIPE)
-        born = int(p.stdout.decode().strip() or 0)
         events = []
         with open(os.path.join(wd, "history.jsonl")) as f:
             for line in f:
@@ -863,21 +860,33 @@ class Chaos:
                     events.append(tuple(json.loads(line)))
                 except ValueError:
                     pass       # a line cut by the kill
-        T0 = float(born) if born > 0 else min(e[3] for e in events)
         import re
         pat = re.compile(r"^\[\s*([0-9.]+)\] fault (\d+)/(\d+): (\S+) on n(\d+) \(leader n(\d+)\)")
         with open(os.path.join(wd, "chaos.log")) as f:
-            for line in f:
-                m = re.match(r"^\[\s*[0-9.]+\] chaos: seed (\d+)", line)
-                if m:
-                    a.seed = int(m.group(1))
-                m = pat.match(line)
-                if m:
-                    t, kind, target = T0 + float(m.group(1)), m.group(4), int(m.group(5))
-                    self.fault_times.append(t)
-                    self.faults_done[kind] += 1
-                    if kind in LEADER_KINDS:
-                        self.leader_faults.append((int(m.group(2)), kind, t, target))
+            lines = f.readlines()
+        # the run's time origin: logged by this version; for older logs,
+        # the first fault came 2 s after the workload's first operation
+        # (the figures are then good to about 0.1 s)
+        T0 = None
+        for line in lines:
+            m = re.match(r"^\[\s*[0-9.]+\] chaos: seed (\d+).*, t0 ([0-9.]+)$", line.strip())
+            if m:
+                T0 = float(m.group(2))
+        if T0 is None:
+            first = next(float(m.group(1)) for m in map(pat.match, lines) if m)
+            T0 = min(e[3] for e in events) + 2.0 - first
+            LOG("check-only: time origin reconstructed from the first fault (about 0.1 s)")
+        for line in lines:
+            m = re.match(r"^\[\s*[0-9.]+\] chaos: seed (\d+)", line)
+            if m:
+                a.seed = int(m.group(1))
+            m = pat.match(line)
+            if m:
+                t, kind, target = T0 + float(m.group(1)), m.group(4), int(m.group(5))
+                self.fault_times.append(t)
+                self.faults_done[kind] += 1
+                if kind in LEADER_KINDS:
+                    self.leader_faults.append((int(m.group(2)), kind, t, target))
         a.faults = sum(self.faults_done.values())
         LOG("check-only: %d nodes, %d faults, %d events from %s (time origin %s)"
             % (a.nodes, a.faults, len(events), wd, time.strftime("%H:%M:%S", time.gmtime(T0))))
@@ -1075,10 +1084,13 @@ class Chaos:
         except Exception:
             pass
         self.net.teardown()
+        # every node at once: stopping them one by one is itself a fault
+        # schedule (the leader first, a new one elected, stopped in turn...)
         for nd in self.c.nodes:
             nd.signal_all(signal.SIGCONT)
-            if nd.running():
-                nd.run(["pg_ctl", "stop", "-D", nd.data, "-m", "immediate"], timeout=60)
+        for nd in self.c.nodes:
+            nd.signal_all(signal.SIGKILL)
+        for nd in self.c.nodes:
             for p in nd.pids():
                 try:
                     os.kill(p, signal.SIGKILL)
