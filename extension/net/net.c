@@ -490,6 +490,7 @@ sess_on_open(void *arg, dcf_sess *s)
 	char		name[160];
 
 	c->state = CONN_OPEN;
+	net->generation++;			/* dcf_net_socks lists open connections first */
 	c->deadline_ms = 0;
 	c->last_read_ms = c->last_write_ms = net->now_ms;
 	if (c->outbound)
@@ -1431,19 +1432,25 @@ dcf_net_socks(dcf_net *net, dcf_net_sock *out, int max)
 		}
 		n++;
 	}
-	for (int i = 0; i < net->nconns; i++)
-	{
-		net_conn   *c = net->conns[i];
-
-		if (c->dead)
-			continue;
-		if (n < max)
+	/*
+	 * Open (authenticated) connections first, then those still connecting or
+	 * authenticating: a caller whose wait set is too small for all of them
+	 * drops strangers, never a member.
+	 */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < net->nconns; i++)
 		{
-			out[n].fd = c->fd;
-			out[n].events = conn_events(c);
+			net_conn   *c = net->conns[i];
+
+			if (c->dead || (c->state == CONN_OPEN) != (pass == 0))
+				continue;
+			if (n < max)
+			{
+				out[n].fd = c->fd;
+				out[n].events = conn_events(c);
+			}
+			n++;
 		}
-		n++;
-	}
 	return n;
 }
 

@@ -239,7 +239,9 @@ extern void dcf_net_flush(dcf_net *net, uint64_t now_ms);
 /*
  * The sockets to wait on: writes up to max entries, returns how many there
  * are (call again with a larger array if that is more than max; at most
- * max_conns + 1).  While dcf_net_generation() is unchanged the same fds come
+ * max_conns + 1).  The listening socket comes first, then every open
+ * (authenticated) connection, then those still connecting or
+ * authenticating, so a short array never leaves out a member.  While dcf_net_generation() is unchanged the same fds come
  * back in the same order and only their events change (ModifyWaitEvent);
  * when it changed, rebuild the wait set.
  */

@@ -682,6 +682,58 @@ log_limit(const char *key)
 	tn_free(&E);
 }
 
+/*
+ * With strangers connected and still authenticating, dcf_net_socks lists
+ * B's open connections (to its member A) before theirs, so a caller whose
+ * wait set is too small drops strangers, never a member (issue 11, point 8).
+ */
+static void
+socks_members_first(void)
+{
+	int			raw[4];
+	uint16_t	raw_port[4];
+	dcf_net_sock out[64];
+	int			n,
+				first_stranger = -1,
+				last_member = -1,
+				members = 0,
+				strangers = 0;
+
+	for (int i = 0; i < 4; i++)
+		raw[i] = raw_connect(port_b, &raw_port[i]);
+	tn_pump_for(nodes, 4, 50);
+	n = dcf_net_socks(B.net, out, 64);
+	for (int i = 0; i < n && i < 64; i++)
+	{
+		struct sockaddr_in peer;
+		socklen_t	plen = sizeof(peer);
+		int			stranger = 0;
+
+		if (getpeername(out[i].fd, (struct sockaddr *) &peer, &plen) != 0)
+			continue;			/* the listening socket */
+		for (int k = 0; k < 4; k++)
+			if (ntohs(peer.sin_port) == raw_port[k])
+				stranger = 1;
+		if (stranger)
+		{
+			strangers++;
+			if (first_stranger < 0)
+				first_stranger = i;
+		}
+		else
+		{
+			members++;
+			last_member = i;
+		}
+	}
+	CHECK(members >= 1 && strangers >= 1 && last_member < first_stranger,
+		  "dcf_net_socks: %d open member connections listed before %d strangers (last member at %d, first stranger at %d)",
+		  members, strangers, last_member, first_stranger);
+	for (int i = 0; i < 4; i++)
+		close(raw[i]);
+	tn_pump_for(nodes, 4, 50);
+}
+
 int
 main(void)
 {
@@ -713,6 +765,7 @@ main(void)
 	CHECK(tn_pump_until(nodes, 4, a_connected, NULL, 5000), "A and B connected both ways");
 	a_batch(20);
 
+	socks_members_first();
 	raw_attacks(key);
 	flood();
 	impostors(wrong_key, key);
