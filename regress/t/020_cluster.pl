@@ -77,12 +77,12 @@ ok($c->wait_query($f[1], 'SELECT v FROM t WHERE id = 2', 'two'), 'the other foll
 # the second follower stops, and on a loaded machine psql can be later.
 my ($o, $e) = ('', '');
 my $h = IPC::Run::start(['psql', '-XAtq', '-d', $leader->connstr('postgres'), '-c',
-		"SELECT pg_sleep(3); INSERT INTO t VALUES (3, 'three')"],
+		"SELECT pg_sleep(2); INSERT INTO t VALUES (3, 'three')"],
 	'>', \$o, '2>', \$e);
 usleep(500_000);
 $f[1]->stop('fast');
 my $t0 = time;
-while (time - $t0 < 5) { $h->pump_nb; usleep(50_000); }
+while (time - $t0 < 3) { $h->pump_nb; usleep(50_000); }
 ok($h->pumpable, 'with both followers stopped the commit does not return');
 
 # ... and returns once one follower is back
