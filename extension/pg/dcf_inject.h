@@ -15,6 +15,7 @@
 #define DCF_INJECT_H
 
 /* the named points */
+#define DCF_INJECT_RESERVE_BEFORE_PROMOTE	"reserve_before_promote"	/* timeline reserved, not yet promoted */
 #define DCF_INJECT_PROMOTE_BEFORE_SWITCH	"promote_before_switch"	/* promoted, switch entry not yet appended */
 #define DCF_INJECT_SWITCH_BEFORE_COMMIT	"switch_before_commit"	/* switch entry appended, not yet committed */
 #define DCF_INJECT_APPEND_BEFORE_FSYNC	"append_before_fsync"	/* entries appended, not yet made durable */

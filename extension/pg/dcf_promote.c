@@ -9,19 +9,29 @@
  *      then is everything before it committed, so the log we are about to
  *      make our server's history is final.
  *   2. WAIT_RECEIVE: wait until our standby has received every committed
- *      WAL byte (the feeder serves it).  Promotion ends recovery at the end
- *      of what was received; anything missing would be lost from the new
- *      timeline.  If our server has WAL beyond the log (it led before and
- *      wrote WAL that was never committed) it must not lead: it is fenced,
- *      and `dcf_ctl start` rewinds it.
- *   3. PROMOTE: create "promote" and signal the postmaster; wait until
- *      recovery has ended.  The startup process replays what was received
- *      and starts a new timeline at the end of the last whole record.
- *   4. SWITCH: append a DCF_ENTRY_TLSWITCH entry (the new timeline, its
+ *      WAL byte (the feeder serves it) and replayed every whole record of
+ *      it (lead_replayed_all).  The new timeline begins where replay ends;
+ *      a standby stuck below committed WAL would start it below commits
+ *      that were acknowledged.  If our server has WAL beyond the log (it led
+ *      before and wrote WAL that was never committed) it must not lead: it
+ *      is fenced, and `dcf_ctl start` rewinds it.
+ *   3. RESERVE: append a DCF_ENTRY_TLRESERVE naming the timeline we will
+ *      promote to, above every timeline the log names, and wait until it is
+ *      committed.  A leader that promotes and dies before its switch entry
+ *      commits leaves its reservation behind, so the next leader picks
+ *      another ID: no timeline ID is ever used by two leaders, and a node
+ *      that promoted to an abandoned one is known to have diverged.
+ *      PostgreSQL picks the first timeline after its recovery target with
+ *      no history file, so placeholder history files for the skipped IDs
+ *      make it pick exactly the reserved one.
+ *   4. PROMOTE: create "promote" and signal the postmaster; wait until
+ *      recovery has ended (failing only when replay stops moving for
+ *      WORKER_PROMOTE_STALL_MS, not on a long backlog).
+ *   5. SWITCH: append a DCF_ENTRY_TLSWITCH entry (the new timeline, its
  *      switch point, its history file, our PostgreSQL port) before any WAL
  *      of the new timeline, so followers' feeders end the old timeline
  *      exactly where ours did.
- *   5. PUMP: stream our own WAL from the switch point into the log and
+ *   6. PUMP: stream our own WAL from the switch point into the log and
  *      report the consensus commit LSN back as write = flush = apply, so
  *      commits waiting in synchronous replication return once a majority
  *      has made them durable (dcf_propose.c).
@@ -51,36 +61,34 @@
 #include "pg/dcf_walentry.h"
 #include "pg/dcf_worker_int.h"
 #include "pg/walfile.h"
+#include "pg/dcf_inject.h"
+#include "access/xlog_internal.h"
+#include "access/xlogrecord.h"
+#include "storage/fd.h"
+#include <sys/stat.h>
+#include <dirent.h>
 
 static const char *const lead_state_names[] = {
-	"none", "waiting for the no-op to commit", "waiting for the standby to receive the log",
-	"promoting", "appending the timeline switch", "pumping WAL"
+	"none", "waiting for the no-op to commit", "waiting for the standby to replay the log",
+	"reserving the new timeline", "promoting", "appending the timeline switch", "pumping WAL"
 };
 
 static bool lead_resume(DcfWorker *w, uint64_t now_ms);
 
-bool
-lead_read_history_file(uint32_t tli, char **content, uint32_t *len, uint64_t *switch_lsn)
+/* The history file PostgreSQL wrote for our new timeline tli, and where tli begins. */
+static bool
+lead_read_history_file(DcfWorker *w, uint32_t tli, char **content, uint32_t *len, uint64_t *switch_lsn)
 {
-	char		name[DCF_WALFILE_NAME_BYTES];
-	char		path[MAXPGPATH];
 	char		err[DCF_ERRMSG_MAX];
-	FILE	   *f;
 	char	   *buf = palloc(DCF_TLSWITCH_HISTORY_MAX_BYTES);
-	size_t		n;
+	size_t		n = 0;
 	dcf_walfile_history h;
 	const dcf_walfile_span *sp;
 
-	dcf_walfile_history_name(name, tli);
-	snprintf(path, sizeof(path), "pg_wal/%s", name);
-	f = AllocateFile(path, "r");
-	if (f == NULL)
-		return false;
-	n = fread(buf, 1, DCF_TLSWITCH_HISTORY_MAX_BYTES, f);
-	FreeFile(f);
-	if (dcf_walfile_history_parse(tli, buf, n, &h, err) != DCF_OK)
+	if (walsrc_history_file(tli, buf, DCF_TLSWITCH_HISTORY_MAX_BYTES, &n, err) != DCF_OK ||
+		dcf_walfile_history_parse(tli, buf, n, &h, err) != DCF_OK)
 	{
-		ereport(WARNING, (errmsg("dcf: cannot parse \"%s\": %s", path, err)));
+		ereport(WARNING, (errmsg("dcf: cannot read the history of timeline %u: %s", tli, err)));
 		return false;
 	}
 	sp = dcf_walfile_history_find(&h, tli);
@@ -108,7 +116,78 @@ lead_wait_commit(DcfWorker *w, uint64_t now_ms)
 						 w->commit_index)));
 }
 
-/* 2. WAIT_RECEIVE: the standby must hold every committed byte first. */
+/*
+ * Has the standby replayed every whole record of tl's committed WAL?  Replay
+ * (ending at rep on timeline ptli) stops at the end of the last whole record
+ * it has; below the committed end there may be left only the beginning of
+ * one record the log does not hold whole (the pump's chunks end anywhere).
+ * So read the length of the record at rep from the log: if that record ends
+ * within committed WAL, replay is stuck below it, and promoting would start
+ * the new timeline below commits that were acknowledged.
+ */
+static bool
+lead_replayed_all(DcfWorker *w, const dcf_walmap_tl *tl, XLogRecPtr rep, TimeLineID ptli)
+{
+	uint64_t	end = tl->committed_end;
+	uint64_t	pos;
+	uint8_t		len_bytes[4];
+	size_t		have = 0;
+	uint32_t	remaining;
+	char		err[DCF_ERRMSG_MAX];
+
+	if (ptli < tl->tli)
+		return end == tl->begin_lsn && rep >= tl->begin_lsn;	/* nothing of tl yet */
+	if (rep >= end)
+		return true;
+	pos = TYPEALIGN(MAXIMUM_ALIGNOF, rep);
+	if (pos % XLOG_BLCKSZ == 0)
+		pos += (pos % wal_segment_size == 0) ? SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+	if (pos + sizeof(len_bytes) > end)
+		return true;			/* not even the next record's length is committed */
+	while (have < sizeof(len_bytes))
+	{
+		size_t		got = 0;
+
+		if (dcf_walreader_read(&w->rd, w->commit_index, tl->tli, pos + have,
+							   (char *) len_bytes + have, sizeof(len_bytes) - have, &got, err) != DCF_OK ||
+			got == 0)
+			return false;		/* cannot tell yet */
+		have += got;
+	}
+	remaining = (uint32_t) len_bytes[0] | (uint32_t) len_bytes[1] << 8 |
+		(uint32_t) len_bytes[2] << 16 | (uint32_t) len_bytes[3] << 24;
+	if (remaining < SizeOfXLogRecord)
+		return false;			/* not a record: replay is stuck on bad bytes */
+	for (;;)
+	{
+		uint64_t	page_end = pos - pos % XLOG_BLCKSZ + XLOG_BLCKSZ;
+		uint64_t	take = Min((uint64_t) remaining, page_end - pos);
+
+		pos += take;
+		remaining -= (uint32_t) take;
+		if (remaining == 0)
+			break;
+		pos = page_end + ((page_end % wal_segment_size == 0) ? SizeOfXLogLongPHD : SizeOfXLogShortPHD);
+	}
+	return pos > end;
+}
+
+/* Note replay progress; false once it has not moved for stall_ms. */
+static bool
+lead_progressing(DcfWorker *w, uint64_t now_ms, uint64_t stall_ms)
+{
+	TimeLineID	ptli = 0;
+	XLogRecPtr	rep = GetXLogReplayRecPtr(&ptli);
+
+	if (rep != w->lead_progress_lsn || w->lead_progress_ms == 0)
+	{
+		w->lead_progress_lsn = rep;
+		w->lead_progress_ms = now_ms;
+	}
+	return now_ms - w->lead_progress_ms <= stall_ms;
+}
+
+/* 2. WAIT_RECEIVE: the standby must hold and replay every committed byte first. */
 static void
 lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 {
@@ -118,7 +197,6 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 	XLogRecPtr	rcv = GetWalRcvFlushRecPtr(NULL, &rtli);
 	XLogRecPtr	rep = GetXLogReplayRecPtr(&ptli);
 	bool		have_all;
-	FILE	   *f;
 
 	if (!RecoveryInProgress())
 		fence_and_stop(w, "the server is a primary that was not promoted by this leader");
@@ -137,11 +215,129 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 		if (ptli == tl->tli && rep > tl->committed_end)
 			fence_and_stop(w, psprintf("the server replayed WAL up to %X/%X, beyond the cluster's %X/%X",
 									   LSN_FORMAT_ARGS(rep), LSN_FORMAT_ARGS(tl->committed_end)));
-		have_all = have >= tl->committed_end;
+		have_all = have >= tl->committed_end && lead_replayed_all(w, tl, rep, ptli);
 	}
 	if (!have_all)
+	{
+		if (!lead_progressing(w, now_ms, WORKER_PROMOTE_STALL_MS) && !w->lead_stall_logged)
+		{
+			w->lead_stall_logged = true;
+			ereport(WARNING,
+					(errmsg("dcf: the standby of leader %d has not replayed the committed log for %d s",
+							dcf_node_id, WORKER_PROMOTE_STALL_MS / 1000),
+					 errdetail("Replay is at %X/%X on timeline %u; the log is committed up to %X/%X on timeline %u.",
+							   LSN_FORMAT_ARGS(rep), ptli,
+							   LSN_FORMAT_ARGS(tl ? tl->committed_end : 0), tl ? tl->tli : 0)));
+		}
+		return;
+	}
+	w->lead = LEAD_RESERVE;
+	w->lead_reserve_index = 0;
+	ereport(LOG, (errmsg("dcf: standby replayed the whole log; reserving the new timeline")));
+}
+
+/* The highest timeline ID of a history file in pg_wal (1 if none). */
+static uint32_t
+lead_local_max_tli(void)
+{
+	DIR		   *dir = AllocateDir(XLOGDIR);
+	struct dirent *de;
+	uint32_t	max = 1;
+
+	while ((de = ReadDir(dir, XLOGDIR)) != NULL)
+	{
+		unsigned int tli;
+		char		tail;
+
+		if (strlen(de->d_name) == 16 && sscanf(de->d_name, "%08X.histor%c", &tli, &tail) == 2 &&
+			tail == 'y' && tli > max)
+			max = tli;
+	}
+	FreeDir(dir);
+	return max;
+}
+
+/*
+ * History files for every missing timeline ID below the reserved one, so
+ * that PostgreSQL's promotion (the first ID after its recovery target with
+ * no history file) picks the reserved ID: the log's copy for a timeline the
+ * cluster used, else a placeholder no standby ever switches to
+ * (walsrc_placeholder_history).
+ */
+static void
+lead_write_placeholders(DcfWorker *w, uint32_t reserved)
+{
+	char	   *content = palloc(DCF_TLSWITCH_HISTORY_MAX_BYTES);
+
+	for (uint32_t k = 2; k < reserved; k++)
+	{
+		char		name[DCF_WALFILE_NAME_BYTES];
+		char		path[MAXPGPATH];
+		char		tmp[MAXPGPATH];
+		char		err[DCF_ERRMSG_MAX];
+		struct stat st;
+		size_t		len = 0;
+		FILE	   *f;
+
+		dcf_walfile_history_name(name, k);
+		snprintf(path, sizeof(path), XLOGDIR "/%s", name);
+		if (stat(path, &st) == 0)
+			continue;
+		/* the log's copy of a real timeline, else a placeholder */
+		if (walsrc_history(w, k, content, DCF_TLSWITCH_HISTORY_MAX_BYTES, &len, err) != DCF_OK &&
+			walsrc_placeholder_history(k, content, DCF_TLSWITCH_HISTORY_MAX_BYTES, &len, err) != DCF_OK)
+			ereport(ERROR, (errmsg("dcf: %s", err)));
+		snprintf(tmp, sizeof(tmp), "%s.dcftmp", path);
+		f = AllocateFile(tmp, PG_BINARY_W);
+		if (f == NULL)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not create \"%s\": %m", tmp)));
+		if (fwrite(content, 1, len, f) != len || fflush(f) != 0 || pg_fsync(fileno(f)) != 0 || FreeFile(f) != 0)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp)));
+		durable_rename(tmp, path, ERROR);
+		ereport(LOG, (errmsg("dcf: wrote the history file of timeline %u before promoting", k)));
+	}
+	pfree(content);
+}
+
+/* 3. RESERVE: the new timeline ID becomes a fact of the log before promotion. */
+static void
+lead_reserve(DcfWorker *w, uint64_t now_ms)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_latest(w->walmap);
+	char		err[DCF_ERRMSG_MAX];
+	FILE	   *f;
+
+	if (w->lead_reserve_index == 0)
+	{
+		dcf_tlreserve r;
+		dcf_proposal p;
+		uint8_t		buf[DCF_TLRESERVE_BYTES];
+		uint64_t	index = 0;
+		uint32_t	above = Max(dcf_walmap_max_tli(w->walmap), lead_local_max_tli());
+
+		if (tl)
+			above = Max(above, tl->tli);
+		r.tli = above + 1;
+		r.leader_id = (uint32_t) dcf_node_id;
+		p.type = DCF_ENTRY_TLRESERVE;
+		p.payload = buf;
+		p.len = (uint32_t) dcf_tlreserve_encode(&r, buf, sizeof(buf));
+		p.key = dcf_host_last_key(w->host);
+		if (dcf_host_propose(w->host, &p, 1, now_ms, &index, err) != DCF_OK)
+		{
+			ereport(LOG, (errmsg("dcf: cannot reserve timeline %u: %s", r.tli, err)));
+			return;				/* leadership is going; the role change follows */
+		}
+		w->lead_reserve_tli = r.tli;
+		w->lead_reserve_index = index;
+		ereport(LOG, (errmsg("dcf: reserving timeline %u at log index " UINT64_FORMAT, r.tli, index)));
+		return;
+	}
+	if (w->commit_index < w->lead_reserve_index)
 		return;
 
+	dcf_inject(DCF_INJECT_RESERVE_BEFORE_PROMOTE);
+	lead_write_placeholders(w, w->lead_reserve_tli);
 	f = AllocateFile(PROMOTE_SIGNAL_FILE, "w");
 	if (f == NULL || FreeFile(f) != 0)
 		ereport(PANIC, (errcode_for_file_access(),
@@ -151,10 +347,11 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 	w->promoted = true;
 	w->lead = LEAD_PROMOTE;
 	w->lead_since_ms = now_ms;
-	ereport(LOG, (errmsg("dcf: standby has the whole log; promoting")));
+	w->lead_progress_ms = 0;
+	ereport(LOG, (errmsg("dcf: timeline %u reserved; promoting", w->lead_reserve_tli)));
 }
 
-/* 3. PROMOTE: wait for the end of recovery. */
+/* 4. PROMOTE: wait for the end of recovery. */
 static void
 lead_promote(DcfWorker *w, uint64_t now_ms)
 {
@@ -162,12 +359,11 @@ lead_promote(DcfWorker *w, uint64_t now_ms)
 
 	if (RecoveryInProgress())
 	{
-		if (now_ms - w->lead_since_ms > WORKER_PROMOTE_TIMEOUT_MS)
-			fence_and_stop(w, "promotion did not finish in time");
+		if (!lead_progressing(w, now_ms, WORKER_PROMOTE_STALL_MS))
+			fence_and_stop(w, psprintf("promotion made no progress for %d s", WORKER_PROMOTE_STALL_MS / 1000));
 		return;
 	}
 	w->lead_tli = GetWALInsertionTimeLine();
-	w->lead = LEAD_SWITCH;
 
 	/*
 	 * Promotion removed standby.signal.  Put it back at once: it does
@@ -179,6 +375,11 @@ lead_promote(DcfWorker *w, uint64_t now_ms)
 	if (f == NULL || FreeFile(f) != 0)
 		ereport(PANIC, (errcode_for_file_access(),
 						errmsg("could not create \"%s\": %m", STANDBY_SIGNAL_FILE)));
+	if (w->lead_tli != w->lead_reserve_tli)
+		fence_and_stop(w, psprintf("the server promoted to timeline %u, not to the reserved timeline %u",
+								   w->lead_tli, w->lead_reserve_tli));
+	w->lead = LEAD_SWITCH;
+	dcf_inject(DCF_INJECT_PROMOTE_BEFORE_SWITCH);
 }
 
 /* 4. SWITCH: the timeline switch entry precedes any WAL of the new timeline. */
@@ -194,7 +395,7 @@ lead_switch(DcfWorker *w, uint64_t now_ms)
 	uint64_t	sw = 0;
 	dcf_rc		rc;
 
-	if (!lead_read_history_file(w->lead_tli, &hist, &hlen, &sw))
+	if (!lead_read_history_file(w, w->lead_tli, &hist, &hlen, &sw))
 		fence_and_stop(w, psprintf("cannot read the history file of new timeline %u", w->lead_tli));
 	s.tli = w->lead_tli;
 	s.switch_lsn = sw;
@@ -239,6 +440,9 @@ lead_step(DcfWorker *w, uint64_t now_ms)
 			break;
 		case LEAD_WAIT_RECEIVE:
 			lead_wait_receive(w, now_ms);
+			break;
+		case LEAD_RESERVE:
+			lead_reserve(w, now_ms);
 			break;
 		case LEAD_PROMOTE:
 			lead_promote(w, now_ms);

@@ -25,6 +25,7 @@
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
 #include "access/xlogdefs.h"
+#include "access/xlog_internal.h"
 #include "replication/walreceiver.h"
 #include "storage/fd.h"
 
@@ -64,34 +65,90 @@ walsrc_read_entry(DcfWorker *w, uint64_t index, dcf_log_entry *e, char *errmsg)
 	return dcf_walreader_entry(&w->rd, index, e, errmsg);
 }
 
+/*
+ * A history file for a timeline ID that no server may follow: it forked
+ * from timeline 1 at 0/0.  A standby that finds it never switches to it
+ * (PostgreSQL refuses a timeline that forked before the current recovery
+ * point, or whose history does not hold the current timeline), but
+ * promotion skips its ID.
+ */
+dcf_rc
+walsrc_placeholder_history(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg)
+{
+	int			n = snprintf(buf, cap, "1\t0/0\tdcf: timeline %u was reserved by a leader and never used\n", tli);
+
+	if (n < 0 || (size_t) n >= cap)
+		return dcf_errf(errmsg, DCF_ERR_FULL, "placeholder history of timeline %u is larger than %zu bytes", tli, cap);
+	*len = (size_t) n;
+	return DCF_OK;
+}
+
+/*
+ * The content of <tli>.history, for the feeder and for the leader: the
+ * log's copy when the log switched to tli; for a timeline the log only
+ * reserved (a leader promoted to it and lost its leadership, or is about to
+ * promote to it), a placeholder, so that no standby ever follows it (a
+ * walreceiver fetches the history of every timeline ID up to the newest);
+ * otherwise the file in pg_wal.  Never truncated: a history larger than cap is an error.
+ */
+dcf_rc
+walsrc_history(DcfWorker *w, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
+
+	*len = 0;
+	if (tl && tl->history)
+	{
+		if (tl->history_len > cap)
+			return dcf_errf(errmsg, DCF_ERR_FULL, "history of timeline %u is larger than %zu bytes", tli, cap);
+		memcpy(buf, tl->history, tl->history_len);
+		*len = tl->history_len;
+		return DCF_OK;
+	}
+	if (tl == NULL && dcf_walmap_reserved(w->walmap, tli, NULL))
+		return walsrc_placeholder_history(tli, buf, cap, len, errmsg);
+	if (tli == 1)
+		return DCF_OK;			/* timeline 1 has no history */
+	return walsrc_history_file(tli, buf, cap, len, errmsg);
+}
+
+/* <tli>.history from pg_wal; never truncated: larger than cap is an error. */
+dcf_rc
+walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg)
+{
+	char		name[DCF_WALFILE_NAME_BYTES];
+	char		path[MAXPGPATH];
+	FILE	   *f;
+	size_t		n;
+
+	*len = 0;
+	dcf_walfile_history_name(name, tli);
+	snprintf(path, sizeof(path), XLOGDIR "/%s", name);
+	f = AllocateFile(path, PG_BINARY_R);
+	if (f == NULL)
+		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "timeline %u is not in this node's history", tli);
+	n = fread(buf, 1, cap, f);
+	if (n == cap && fgetc(f) != EOF)
+	{
+		FreeFile(f);
+		return dcf_errf(errmsg, DCF_ERR_FULL, "\"%s\" is larger than %zu bytes", path, cap);
+	}
+	FreeFile(f);
+	*len = n;
+	return DCF_OK;
+}
+
 static dcf_rc
 read_from_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
 {
 	dcf_walfile_history h;
 	char		content[DCF_FEEDER_HISTORY_MAX_BYTES];
 	size_t		clen = 0;
-	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
 	dcf_rc		rc;
 
-	if (tl && tl->history)
-	{
-		clen = Min(tl->history_len, sizeof(content));
-		memcpy(content, tl->history, clen);
-	}
-	else if (tli > 1)
-	{
-		char		name[DCF_WALFILE_NAME_BYTES];
-		char		path[MAXPGPATH];
-		FILE	   *f;
-
-		dcf_walfile_history_name(name, tli);
-		snprintf(path, sizeof(path), "pg_wal/%s", name);
-		f = AllocateFile(path, "r");
-		if (f == NULL)
-			return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "no history for timeline %u", tli);
-		clen = fread(content, 1, sizeof(content), f);
-		FreeFile(f);
-	}
+	rc = walsrc_history(w, tli, content, sizeof(content), &clen, errmsg);
+	if (rc != DCF_OK)
+		return rc;
 	rc = dcf_walfile_history_parse(tli, content, clen, &h, errmsg);
 	if (rc != DCF_OK)
 		return rc;
@@ -156,28 +213,7 @@ src_position(void *ctx, uint32_t *tli, uint64_t *xlogpos, char *errmsg)
 static dcf_rc
 src_history(void *ctx, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg)
 {
-	DcfWorker  *w = (DcfWorker *) ctx;
-	const dcf_walmap_tl *tl = dcf_walmap_find(w->walmap, tli);
-	char		name[DCF_WALFILE_NAME_BYTES];
-	char		path[MAXPGPATH];
-	FILE	   *f;
-
-	if (tl && tl->history)
-	{
-		if (tl->history_len > cap)
-			return dcf_errf(errmsg, DCF_ERR_FULL, "history of timeline %u is too large", tli);
-		memcpy(buf, tl->history, tl->history_len);
-		*len = tl->history_len;
-		return DCF_OK;
-	}
-	dcf_walfile_history_name(name, tli);
-	snprintf(path, sizeof(path), "pg_wal/%s", name);
-	f = AllocateFile(path, "r");
-	if (f == NULL)
-		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "timeline %u is not in this node's history", tli);
-	*len = fread(buf, 1, cap, f);
-	FreeFile(f);
-	return DCF_OK;
+	return walsrc_history((DcfWorker *) ctx, tli, buf, cap, len, errmsg);
 }
 
 static dcf_rc
@@ -270,4 +306,28 @@ walsrc_fill(DcfWorker *w, dcf_feeder_source *src)
 	src->on_diverged = src_on_diverged;
 	src->on_wal_missing = src_on_wal_missing;
 	src->log = src_log;
+}
+
+/*
+ * A standby replaying a timeline the log abandoned (reserved by a leader
+ * that promoted to it, then lost its leadership before the switch entry
+ * committed) has WAL the cluster never had: stop it for pg_rewind.
+ */
+void
+walsrc_check_abandoned(DcfWorker *w)
+{
+	TimeLineID	ptli = 0;
+	char		why[256];
+
+	if (!RecoveryInProgress())
+		return;
+	(void) GetXLogReplayRecPtr(&ptli);
+	if (ptli == 0 || !dcf_walmap_abandoned(w->walmap, ptli))
+		return;
+	snprintf(why, sizeof(why),
+			 "this server is on timeline %u, which its leader reserved and promoted to but never switched the cluster to",
+			 ptli);
+	fence_for_rewind(w, why);
+	for (;;)
+		pg_usleep(100000L);		/* the postmaster stops us */
 }
