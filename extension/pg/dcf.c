@@ -62,6 +62,7 @@ char	   *dcf_ssl_cert_file = NULL;
 char	   *dcf_ssl_key_file = NULL;
 char	   *dcf_ssl_ca_file = NULL;
 int			dcf_compress = 0;
+int			dcf_log_retention_size_mb = 4096;
 
 static const struct config_enum_entry run_mode_options[] = {
 	{"0", 0, false},
@@ -253,6 +254,14 @@ define_parameters(void)
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("dcf.log_retention_size",
+							"Most WAL a leader keeps in its consensus log for a member that lags behind.",
+							"A member further behind is released and must be rebuilt (dcf_ctl build); 0 keeps the log for every member however far behind.",
+							&dcf_log_retention_size_mb,
+							4096, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dcf");
 }
 

@@ -27,10 +27,13 @@
 
 #include "access/xlogdefs.h"
 
+#include "pg/dcf_guc.h"
 #include "pg/dcf_walentry.h"
 #include "pg/dcf_monitor.h"
 #include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
+
+static void on_recycle_floor(DcfWorker *w, uint32_t from, const uint8_t *data);
 
 /*
  * Hot standby feedback travels follower -> leader as a host message of 16
@@ -64,6 +67,11 @@ progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *d
 	DcfWorker  *w = (DcfWorker *) ctx;
 	int			slot = -1;
 
+	if (type == MSG_RECYCLE_FLOOR && len == 9)
+	{
+		on_recycle_floor(w, from, data);
+		return;
+	}
 	if (type == DCF_MSG_MEMBER_REPORT)
 	{
 		observe_on_report(w, from, data, len);
@@ -171,6 +179,117 @@ progress_advance_commit(DcfWorker *w, uint64_t now_ms)
 	}
 }
 
+/*
+ * The leader's recycling floor: the lowest index a member still needs (its
+ * applied index; a LOGGER's match index, as it applies nothing but must
+ * store the log), except members that fell further behind than
+ * dcf.log_retention_size (in WAL bytes from their index to the end of the
+ * log) or whose next entries are already gone: those are released, and
+ * shown as needing a build.  A member that stays down can thus no longer
+ * fill the leader's disk.
+ */
+static uint64_t
+retention_floor(DcfWorker *w, const dcf_status *st)
+{
+	dcf_log    *log = dcf_host_log(w->host);
+	uint64_t	first = dcf_log_first_index(log);
+	uint64_t	last = dcf_log_last_index(log);
+	uint64_t	last_key = 0;
+	uint64_t	cap = (uint64_t) dcf_log_retention_size_mb * 1024 * 1024;
+	uint64_t	floor = w->applied_index;
+
+	(void) dcf_log_key_at(log, last, &last_key);
+	for (uint32_t p = 0; p < st->n_peers; p++)
+	{
+		const dcf_peer_status *ps = &st->peers[p];
+		uint64_t	idx = ps->role == DCF_ROLE_LOGGER ? ps->match_index : ps->applied_index;
+		uint64_t	key = 0;
+		bool		released = ps->state == DCF_PROGRESS_STALE;
+
+		if (!released && cap > 0)
+		{
+			if (idx < first || dcf_log_key_at(log, Max(idx, first), &key) != DCF_OK)
+				key = 0;
+			released = last_key > key && last_key - key > cap;
+		}
+		progress_mark_released(w, ps->node_id, released, last_key - Min(key, last_key));
+		if (!released)
+			floor = Min(floor, idx);
+	}
+	return floor;
+}
+
+/* Remember (and log once) which members the leader released. */
+void
+progress_mark_released(DcfWorker *w, uint32_t node_id, bool released, uint64_t lag_bytes)
+{
+	int			slot = -1;
+
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+		if (w->released[i] == node_id)
+			slot = i;
+	if (released && slot < 0)
+	{
+		for (int i = 0; i < DCF_MEMBERS_MAX && slot < 0; i++)
+			if (w->released[i] == 0)
+				slot = i;
+		if (slot >= 0)
+			w->released[slot] = node_id;
+		ereport(LOG,
+				(errmsg("dcf: node %u is released from log retention; it needs a build", node_id),
+				 errdetail("It is " UINT64_FORMAT " MB behind, beyond dcf.log_retention_size (%d MB), or needs entries the log no longer has.",
+						   lag_bytes / (1024 * 1024), dcf_log_retention_size_mb),
+				 errhint("Rebuild it with dcf_ctl build.")));
+	}
+	else if (!released && slot >= 0)
+		w->released[slot] = 0;
+}
+
+bool
+progress_is_released(const DcfWorker *w, uint32_t node_id)
+{
+	for (int i = 0; i < DCF_MEMBERS_MAX; i++)
+		if (w->released[i] == node_id && node_id != 0)
+			return true;
+	return false;
+}
+
+/* Tell every member the floor, and whether it was released. */
+static void
+announce_floor(DcfWorker *w, const dcf_status *st, uint64_t floor)
+{
+	uint8_t		buf[9];
+	char		err[DCF_ERRMSG_MAX];
+
+	for (int b = 0; b < 8; b++)
+		buf[b] = (uint8_t) (floor >> (8 * b));
+	for (uint32_t p = 0; p < st->n_peers; p++)
+	{
+		buf[8] = progress_is_released(w, st->peers[p].node_id) ? 1 : 0;
+		(void) dcf_host_send_app(w->host, st->peers[p].node_id, MSG_RECYCLE_FLOOR, buf, sizeof(buf), err);
+	}
+}
+
+/* A member learns the leader's recycling floor and whether it was released. */
+static void
+on_recycle_floor(DcfWorker *w, uint32_t from, const uint8_t *data)
+{
+	uint64_t	floor = 0;
+	bool		released = data[8] != 0;
+
+	if (from != w->leader_id)
+		return;
+	for (int b = 0; b < 8; b++)
+		floor |= (uint64_t) data[b] << (8 * b);
+	w->leader_floor = floor;
+	if (released && !w->needs_build)
+		ereport(WARNING,
+				(errmsg("dcf: node %d fell too far behind its leader (node %u) and needs a build", dcf_node_id, from),
+				 errdetail("The leader no longer keeps the log this node needs (dcf.log_retention_size)."),
+				 errhint("Rebuild it with dcf_ctl build.")));
+	w->needs_build = released;
+}
+
 void
 progress_recycle_log(DcfWorker *w, uint64_t now_ms)
 {
@@ -183,10 +302,19 @@ progress_recycle_log(DcfWorker *w, uint64_t now_ms)
 		return;
 	w->last_recycle_ms = now_ms;
 	dcf_host_status(w->host, &st);
-	below = w->applied_index;
-	holds.min_applied_index = st.role == DCF_ROLE_LEADER ? st.cluster_min_applied_index : w->applied_index;
+	if (st.role == DCF_ROLE_LEADER)
+	{
+		below = retention_floor(w, &st);
+		announce_floor(w, &st, below);
+	}
+	else
+	{
+		/* only below what the leader says every member has */
+		below = Min(w->applied_index, w->leader_floor);
+	}
+	holds.min_applied_index = below;
 	holds.build_hold_index = 0;
-	if (below == 0 || holds.min_applied_index == 0)
+	if (below == 0)
 		return;
 	if (dcf_log_truncate_prefix(dcf_host_log(w->host), below, &holds, NULL, err) != DCF_OK)
 		worker_panic("recycling the log", err);

@@ -31,6 +31,7 @@ typedef struct DcfMemberState
 	uint64		applied_index;
 	int64		last_heard_ms;	/* ms since the worker last heard it; -1 never */
 	bool		connected;
+	bool		needs_build;	/* leader's view: released from log retention */
 
 	/*
 	 * The member's own status report (dcf_monitor.h), kept by the leader for
@@ -66,6 +67,7 @@ typedef struct DcfShared
 	bool		fenced;
 	bool		suspended;		/* leader without its majority: see dcf_worker.c */
 	bool		leading;		/* promoted leader pumping WAL */
+	bool		needs_build;	/* the leader released this node: rebuild it */
 	int64		published_at;	/* TimestampTz of the worker's last publish */
 
 	/* consensus state, written by the worker */

@@ -79,6 +79,8 @@ members_jsonb(const DcfShared *st)
 		append_json_string(&buf, dcf_member_role_name(m->role));
 		appendStringInfo(&buf, ", \"weight\": %d, \"group\": %d, \"priority\": %d",
 						 m->weight, m->group, m->priority);
+		if (m->node_id == (uint32) st->node_id ? st->needs_build : ms->needs_build)
+			appendStringInfoString(&buf, ", \"needs_build\": true");
 		if (st->leader_id != 0 && st->leader_id == (uint32) st->node_id &&
 			m->node_id != (uint32) st->node_id)
 			appendStringInfo(&buf,
