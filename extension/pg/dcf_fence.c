@@ -43,11 +43,12 @@ fence_write_rewind_marker(DcfWorker *w, const char *why)
 	char		path[MAXPGPATH];
 	FILE	   *f;
 	const dcf_walmap_tl *tl = dcf_walmap_latest(w->walmap);
-	const DcfMember *leader = NULL;
+	const dcf_membership *ms = dcf_host_membership(w->host);
+	const dcf_member *leader = NULL;
 
-	for (int i = 0; i < dcf_config_parsed.nmembers; i++)
-		if (tl && dcf_config_parsed.members[i].node_id == tl->leader_id)
-			leader = &dcf_config_parsed.members[i];
+	for (uint32_t i = 0; i < ms->n_members; i++)
+		if (tl && ms->members[i].node_id == tl->leader_id)
+			leader = &ms->members[i];
 	snprintf(path, sizeof(path), "%s/rewind_needed", dcf_data_path_abs);
 	f = AllocateFile(path, "w");
 	if (f == NULL)

@@ -52,7 +52,20 @@
 #include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
-#define WORKER_EVENTS_MAX			64	/* sockets in the wait set */
+/*
+ * The wait set: latch and postmaster death, the transport's sockets (its
+ * listening socket, strangers still authenticating, two connections per
+ * member — dcf_net_socks lists members first, so strangers beyond the limit
+ * can never push a member out), the feeder's and the pump's.
+ */
+#define WORKER_NET_SOCKS_MAX		(1 + DCF_NET_MAX_PENDING + 2 * DCF_MEMBERS_MAX)
+#define WORKER_EVENTS_MAX			(2 + WORKER_NET_SOCKS_MAX + DCF_FEEDER_MAX_FDS + 1)
+
+/* one limit on the number of members, whichever layer counts them */
+StaticAssertDecl(DCF_MAX_MEMBERS == DCF_MEMBERS_MAX,
+				 "dcf.config and the core must agree on the most members");
+StaticAssertDecl(DCF_MEMBERS_MAX <= DCF_NET_MAX_MEMBERS,
+				 "the transport must reach every member the core may have");
 
 static DcfWorker W;
 static volatile sig_atomic_t shutdown_requested = false;
@@ -100,16 +113,40 @@ cb_host_log(void *ctx, dcf_host_log_level level, const char *msg)
 			(errmsg("dcf: %s", msg)));
 }
 
+/*
+ * Map one log entry's WAL.  An entry the WAL map refuses (malformed, or WAL
+ * that does not continue its timeline) must not take every node down in a
+ * boot loop: the map stops there, the feeder serves WAL only below it, and
+ * the node refuses logins and says why, until a leader overwrites the entry
+ * or the node is rebuilt.
+ */
+static void
+map_entry(DcfWorker *w, uint64_t index, uint8_t type, const void *payload, uint32_t len)
+{
+	char		err[DCF_ERRMSG_MAX];
+	dcf_rc		rc;
+
+	if (w->bad_index != 0)
+		return;
+	rc = dcf_walmap_add(w->walmap, index, type, payload, len, err);
+	if (rc == DCF_OK)
+		return;
+	if (rc == DCF_ERR_NOMEM)
+		worker_panic("mapping the WAL of the consensus log", err);
+	w->bad_index = index;
+	ereport(WARNING,
+			(errmsg("dcf: log index " UINT64_FORMAT " holds WAL this node cannot use: %s", index, err),
+			 errdetail("The node serves WAL only up to that entry and refuses logins."),
+			 errhint("If the entry is committed, rebuild the node (dcf_ctl build) and report the problem.")));
+}
+
 static void
 cb_on_append(void *ctx, const dcf_entry *entries, uint32_t n)
 {
 	DcfWorker  *w = (DcfWorker *) ctx;
-	char		err[DCF_ERRMSG_MAX];
 
 	for (uint32_t i = 0; i < n; i++)
-		if (dcf_walmap_add(w->walmap, entries[i].index, entries[i].type, entries[i].payload,
-						   entries[i].len, err) != DCF_OK)
-			worker_panic("the replicated log holds bad WAL", err);
+		map_entry(w, entries[i].index, entries[i].type, entries[i].payload, entries[i].len);
 }
 
 static void
@@ -117,6 +154,8 @@ cb_on_truncate(void *ctx, uint64_t from_index)
 {
 	DcfWorker  *w = (DcfWorker *) ctx;
 	dcf_walmap_truncate(w->walmap, from_index);
+	if (w->bad_index >= from_index)
+		w->bad_index = 0;		/* the refused entry is gone */
 	dcf_walreader_reset(&w->rd);
 }
 
@@ -194,8 +233,7 @@ scan_log(DcfWorker *w)
 
 		if (walsrc_read_entry(w, i, &e, err) != DCF_OK)
 			worker_panic("reading the consensus log", err);
-		if (dcf_walmap_add(w->walmap, e.index, e.type, e.data, e.len, err) != DCF_OK)
-			worker_panic("the consensus log holds bad WAL", err);
+		map_entry(w, e.index, e.type, e.data, e.len);
 	}
 }
 
@@ -369,6 +407,7 @@ void
 dcf_worker_main(Datum main_arg)
 {
 	DcfWorker  *w = &W;
+	MemoryContext turn_cxt;
 
 	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -402,6 +441,11 @@ dcf_worker_main(Datum main_arg)
 	worker_start(w, worker_mono_ms());
 	dcf_admin_worker_start();
 
+	/*
+	 * Everything a turn pallocs (log messages, connection strings) goes
+	 * into a context reset at the end of the turn.
+	 */
+	turn_cxt = AllocSetContextCreate(TopMemoryContext, "dcf worker turn", ALLOCSET_DEFAULT_SIZES);
 	while (!shutdown_requested)
 	{
 		WaitEventSet *set;
@@ -421,9 +465,11 @@ dcf_worker_main(Datum main_arg)
 		int64_t		fw;
 		char		err[DCF_ERRMSG_MAX];
 
+		MemoryContextSwitchTo(turn_cxt);
+
 		/* this turn's sockets; the wait set is rebuilt only when they change */
-		nsocks = dcf_host_socks(w->host, socks, WORKER_EVENTS_MAX - 8);
-		nsocks = Min(nsocks, WORKER_EVENTS_MAX - 8);
+		nsocks = dcf_host_socks(w->host, socks, WORKER_NET_SOCKS_MAX);
+		nsocks = Min(nsocks, WORKER_NET_SOCKS_MAX);
 		nffds = dcf_feeder_fds(w->feeder, ffds, DCF_FEEDER_MAX_FDS);
 		nwant = 0;
 		for (int i = 0; i < nsocks; i++)
@@ -531,6 +577,7 @@ dcf_worker_main(Datum main_arg)
 			fence_and_stop(w, "it was not elected again in time");
 		progress_advance_commit(w, now_ms);
 		observe_turn(w);
+		walsrc_check_abandoned(w);
 		lead_step(w, now_ms);
 		progress_forward_feedback(w, now_ms);
 		progress_apply_feedback(w, now_ms);
@@ -548,6 +595,8 @@ dcf_worker_main(Datum main_arg)
 			w->last_publish_ms = now_ms;
 			w->role_event_published = w->role_events;
 		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(turn_cxt);
 	}
 
 	ereport(LOG, (errmsg("dcf worker shutting down")));

@@ -44,7 +44,7 @@
 #define WORKER_PUMP_RETRY_MS		200 /* pause before reconnecting the pump */
 #define WORKER_APPLIED_SAVE_MS		1000	/* save the applied index at most this often */
 #define WORKER_RECYCLE_EVERY_MS		10000	/* try prefix truncation this often */
-#define WORKER_PROMOTE_TIMEOUT_MS	60000	/* promotion must finish within this */
+#define WORKER_PROMOTE_STALL_MS		60000	/* promotion fails after this long without replay progress */
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
 #define WORKER_UNJOIN_TIMEOUTS		3	/* election timeouts without a leader before logins are refused */
@@ -53,6 +53,7 @@
 #define WORKER_FEEDBACK_EVERY_MS	1000	/* a follower forwards hot standby feedback */
 #define WORKER_FEEDBACK_STALE_MS	10000	/* the leader forgets feedback older than this */
 #define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
+#define MSG_RECYCLE_FLOOR			(DCF_HOST_APP_TYPE_MIN + 1)	/* leader -> member: u64 floor, u8 released */
 
 /* The leader's start-up sequence; see dcf_promote.c. */
 typedef enum LeadState
@@ -60,6 +61,7 @@ typedef enum LeadState
 	LEAD_NONE = 0,
 	LEAD_WAIT_COMMIT,
 	LEAD_WAIT_RECEIVE,
+	LEAD_RESERVE,
 	LEAD_PROMOTE,
 	LEAD_SWITCH,
 	LEAD_PUMP
@@ -84,6 +86,11 @@ typedef struct DcfWorker
 	uint64_t	lead_since_ms;
 	uint32_t	lead_tli;		/* timeline after promotion */
 	uint64_t	lead_switch_lsn;
+	uint32_t	lead_reserve_tli;	/* the timeline reserved for our promotion */
+	uint64_t	lead_reserve_index; /* its reservation entry; 0: not proposed */
+	uint64_t	lead_progress_lsn;	/* replay position last seen moving */
+	uint64_t	lead_progress_ms;	/* when it last moved */
+	bool		lead_stall_logged;
 	bool		promoted;		/* this worker promoted the server */
 	bool		suspended;		/* promoted, lost its majority, may be re-elected */
 	uint64_t	suspended_since_ms;
@@ -96,6 +103,7 @@ typedef struct DcfWorker
 	uint64_t	joined_at_ms;	/* when the node last counted as joined */
 	uint64_t	applied_index;
 	uint64_t	commit_index;	/* committed and durable here */
+	uint64_t	bad_index;		/* first entry the WAL map refused (0: none) */
 
 	/* standby progress reported to the feeder */
 	uint64_t	standby_flush_lsn;
@@ -112,6 +120,11 @@ typedef struct DcfWorker
 
 	/* the feeder's reads of committed WAL from the log */
 	dcf_walreader rd;
+
+	/* log retention: the leader's floor and released members */
+	uint64_t	leader_floor;	/* a follower recycles only below it (0: unknown) */
+	bool		needs_build;	/* the leader released this node */
+	uint32_t	released[DCF_MEMBERS_MAX];	/* node ids the leader released */
 
 	/* hot standby feedback: ours (follower) and the members' (leader) */
 	uint32_t	fb_mine[4];		/* xmin, epoch, catalog_xmin, epoch */
@@ -151,7 +164,6 @@ extern void lead_step(DcfWorker *w, uint64_t now_ms);
 extern void lead_handle_role_change(DcfWorker *w, uint64_t now_ms);
 extern void lead_suspend(DcfWorker *w, uint64_t now_ms);
 extern void lead_adopt_primary(DcfWorker *w, uint64_t now_ms);
-extern bool lead_read_history_file(uint32_t tli, char **content, uint32_t *len, uint64_t *switch_lsn);
 
 /* dcf_fence.c */
 extern void fence_and_stop(DcfWorker *w, const char *reason) pg_attribute_noreturn();
@@ -163,6 +175,10 @@ extern void propose_collected(DcfWorker *w, uint64_t now_ms);
 extern void propose_stop_pump(DcfWorker *w);
 
 /* dcf_walsource.c */
+extern void walsrc_check_abandoned(DcfWorker *w);
+extern dcf_rc walsrc_history(DcfWorker *w, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
+extern dcf_rc walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
+extern dcf_rc walsrc_placeholder_history(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
 extern void walsrc_fill(DcfWorker *w, dcf_feeder_source *src);
 extern dcf_rc walsrc_read_entry(DcfWorker *w, uint64_t index, dcf_log_entry *e, char *errmsg);
 extern bool walsrc_batching(DcfWorker *w);
@@ -171,6 +187,8 @@ extern void walsrc_release(DcfWorker *w);
 /* dcf_progress.c */
 extern void progress_advance_commit(DcfWorker *w, uint64_t now_ms);
 extern void progress_recycle_log(DcfWorker *w, uint64_t now_ms);
+extern void progress_mark_released(DcfWorker *w, uint32_t node_id, bool released, uint64_t lag_bytes);
+extern bool progress_is_released(const DcfWorker *w, uint32_t node_id);
 extern void progress_forward_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_apply_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len);
