@@ -33,10 +33,10 @@ sub log_bytes
 	return $sum;
 }
 
-# ~200 MB of WAL while it is down, in acknowledged transactions
+# ~200 MB of WAL while it is down (over 3 log segments of 64 MB), in acknowledged transactions
 my $lsn0 = $leader->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 my @acked = (1 .. 100);
-for my $b (0 .. 19)
+for my $b (0 .. 11)
 {
 	my $lo = 1000 + $b * 10000;
 	my $hi = $lo + 9999;
