@@ -1089,7 +1089,12 @@ class Chaos:
         for nd in self.c.nodes:
             nd.signal_all(signal.SIGCONT)
         for nd in self.c.nodes:
-            nd.signal_all(signal.SIGKILL)
+            pm = nd.postmaster_pid()
+            if pm:
+                os.kill(pm, signal.SIGQUIT)       # pg_ctl stop -m immediate
+        t = time.time()
+        while any(nd.running() for nd in self.c.nodes) and time.time() - t < 30:
+            time.sleep(0.2)
         for nd in self.c.nodes:
             for p in nd.pids():
                 try:
