@@ -27,6 +27,7 @@
 
 #include "ctl_list.h"
 #include "ctl_logdump.h"
+#include "ctl_member.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
 
@@ -56,6 +57,8 @@ usage(FILE *out)
 			"  %s stop -D DATADIR [-m fast|immediate|smart]\n"
 			"  %s supervise -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
 			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
+			"  %s member --operation=add|remove|change -u NODE_ID ... -D DATADIR  (see dcf_ctl member --help)\n"
+			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
 			"  query      show this node's HA state and consensus replication info\n"
@@ -67,7 +70,9 @@ usage(FILE *out)
 			"             a supervised node's supervisor ends too\n"
 			"  supervise  start the node and keep it in its cluster: whenever its server\n"
 			"             stops without dcf_ctl stop, start it again as a standby (foreground)\n"
-			"  log-dump   print a stopped node's consensus log and metadata\n\n"
+			"  log-dump   print a stopped node's consensus log and metadata\n"
+			"  member     add, remove or change a cluster member through the leader\n"
+			"  changerole change the role of this node through the leader\n\n"
 			"Options:\n"
 			"  -D, --pgdata=DATADIR   data directory of the node (finds the server from postmaster.pid)\n"
 			"  -h, --host=HOST        server host or socket directory (default: from postmaster.pid)\n"
@@ -79,7 +84,7 @@ usage(FILE *out)
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
-			progname, progname, progname, progname, progname, progname, progname, progname);
+			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -295,6 +300,8 @@ main(int argc, char **argv)
 	memset(&lopt, 0, sizeof(lopt));
 	if (argc > 1 && strcmp(argv[1], "log-dump") == 0)
 		return dcf_ctl_logdump(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "member") == 0 || strcmp(argv[1], "changerole") == 0))
+		return dcf_ctl_member(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
 	{
 		usage(stdout);
