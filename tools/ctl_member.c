@@ -225,9 +225,10 @@ connect_leader(PGconn *conn, const MemberOptions *o, long *self_id)
 			  *self_id);
 	snprintf(host, sizeof(host), "%s", PQgetvalue(res, 0, 3));
 	snprintf(port, sizeof(port), "%s", PQgetvalue(res, 0, 4));
-	fprintf(stderr, "dcf_ctl: node %ld is not the leader; sending the request to node %s (%s:%s)\n",
+	printf("node %ld is not the leader; sending the request to node %s (%s:%s)\n",
 			*self_id, PQgetvalue(res, 0, 2), host, port);
 	PQclear(res);
+	fflush(stdout);
 	lc = connect_to(host, port, o);
 	return lc;
 }

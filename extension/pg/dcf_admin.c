@@ -145,6 +145,7 @@ dcf_admin_post(const dcf_admin_request *req)
 	slot->req = *req;
 	slot->requester_pid = MyProcPid;
 	slot->posted_at = GetCurrentTimestamp();
+	dcf_admin_shared->posted = true;
 	latch = admin_worker_latch_ptr();
 	LWLockRelease(dcf_admin_shared->lock);
 	if (latch)
@@ -202,6 +203,7 @@ dcf_admin_wait(uint64 id, int timeout_ms, DcfAdminSlot *out)
 /* ---- the worker ------------------------------------------------------------- */
 
 #define ADMIN_REPORTS_MAX 64
+#define ADMIN_PUBLISH_EVERY_MS 100	/* membership and leader published at least this often */
 
 static dcf_admin_report pending_reports[ADMIN_REPORTS_MAX];
 static char pending_reasons[ADMIN_REPORTS_MAX][DCF_ADMIN_REASON_BYTES];
@@ -508,16 +510,26 @@ publish_membership(struct dcf_host *host, const dcf_status *st)
 void
 dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms)
 {
-	dcf_status *st = palloc(sizeof(dcf_status));
+	static dcf_status st_buf;
+	dcf_status *st = &st_buf;
 	uint64		taken[DCF_ADMIN_SLOTS];
 	int			ntaken = 0;
+	static uint64_t last_full_ms = 0;
 
+	/*
+	 * The full pass costs two status copies: run it when a request or a
+	 * report waits, else a few times a second (membership, leader, orphans).
+	 */
+	if (!dcf_admin_shared->posted && n_pending_reports == 0 && now_ms - last_full_ms < ADMIN_PUBLISH_EVERY_MS)
+		return;
+	last_full_ms = now_ms;
 	admin_changed = false;
 	apply_reports(dcf_host_membership(host));
 
 	/* posted requests, oldest first; re-runs answered here */
 	dcf_host_status(host, st);
 	LWLockAcquire(dcf_admin_shared->lock, LW_EXCLUSIVE);
+	dcf_admin_shared->posted = false;
 	for (;;)
 	{
 		DcfAdminSlot *oldest = NULL;
@@ -573,7 +585,6 @@ dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms)
 	dcf_host_status(host, st);
 	publish_membership(host, st);
 	abort_orphans(dcf_host_membership(host));
-	pfree(st);
 	if (admin_changed)
 		ConditionVariableBroadcast(&dcf_admin_shared->cv);
 }

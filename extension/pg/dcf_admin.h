@@ -73,6 +73,7 @@ typedef struct DcfAdminShared
 	ConditionVariable cv;
 	uint64		next_id;
 	int			worker_pid;		/* worker that serves the ring, 0 none */
+	bool		posted;			/* a request waits for the worker */
 
 	/* the membership in force, as the worker last saw it */
 	uint64		membership_index;
