@@ -14,12 +14,15 @@ dcf_walreader_init(dcf_walreader *r, dcf_log *log, uint8_t *buf)
 	r->log = log;
 	r->buf = buf;
 	r->cursor = 0;
+	r->cached_index = 0;
+	r->log_reads = 0;
 }
 
 void
 dcf_walreader_reset(dcf_walreader *r)
 {
 	r->cursor = 0;
+	r->cached_index = 0;
 }
 
 dcf_rc
@@ -28,6 +31,8 @@ dcf_walreader_entry(dcf_walreader *r, uint64_t index, dcf_log_entry *e, char *er
 	size_t		n = 0;
 	dcf_rc		rc;
 
+	r->cached_index = 0;
+	r->log_reads++;
 	rc = dcf_log_read(r->log, index, index + 1, DCF_WALREADER_BUF_BYTES,
 					  r->buf, DCF_WALREADER_BUF_BYTES, e, 1, &n, errmsg);
 	if (rc == DCF_OK && n != 1)
@@ -61,9 +66,17 @@ search:
 		dcf_wal_chunk c;
 		dcf_rc		rc;
 
-		rc = dcf_walreader_entry(r, idx, &e, errmsg);
-		if (rc != DCF_OK)
-			return rc;
+		if (idx == r->cached_index)
+			e = r->cached;
+		else
+		{
+			rc = dcf_walreader_entry(r, idx, &e, errmsg);
+			if (rc != DCF_OK)
+				return rc;
+			/* idx <= last_index: committed, it never changes */
+			r->cached = e;
+			r->cached_index = idx;
+		}
 		if (e.type != DCF_ENTRY_WAL)
 			continue;
 		rc = dcf_wal_chunk_decode(e.data, e.len, &c, errmsg);

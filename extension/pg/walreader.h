@@ -28,6 +28,16 @@ typedef struct dcf_walreader
 	dcf_log    *log;
 	uint8_t    *buf;			/* one entry's worth, DCF_WALREADER_BUF_BYTES */
 	uint64_t	cursor;			/* index to continue at; 0: search by key */
+	/*
+	 * The committed entry buf holds (0: none).  The feeder's messages (up to
+	 * 128 kB, ending at page boundaries) and WAL entries (up to 128 kB) do
+	 * not line up, so a sequential reader asks for most entries twice in a
+	 * row; a committed entry never changes, so the second time is served
+	 * from buf instead of reading and checksumming it again.
+	 */
+	uint64_t	cached_index;
+	dcf_log_entry cached;
+	uint64_t	log_reads;		/* entries read from the log (for tests) */
 } dcf_walreader;
 
 #define DCF_WALREADER_BUF_BYTES (DCF_LOG_READ_BUFFER_MIN_BYTES)
@@ -35,7 +45,7 @@ typedef struct dcf_walreader
 /* buf must hold DCF_WALREADER_BUF_BYTES and live as long as the reader. */
 extern void dcf_walreader_init(dcf_walreader *r, dcf_log *log, uint8_t *buf);
 
-/* Forget the cursor (the log was truncated). */
+/* Forget the cursor and the cached entry (the log was truncated). */
 extern void dcf_walreader_reset(dcf_walreader *r);
 
 /*
@@ -46,7 +56,7 @@ extern void dcf_walreader_reset(dcf_walreader *r);
 extern dcf_rc dcf_walreader_read(dcf_walreader *r, uint64_t last_index, uint32_t tli,
 								 uint64_t lsn, char *out, size_t n, size_t *got, char *errmsg);
 
-/* Read the whole entry at index into the reader's buffer. */
+/* Read the whole entry at index into the reader's buffer (forgets the cached entry). */
 extern dcf_rc dcf_walreader_entry(dcf_walreader *r, uint64_t index, dcf_log_entry *e, char *errmsg);
 
 #endif							/* DCF_WALREADER_H */

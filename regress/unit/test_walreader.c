@@ -164,6 +164,37 @@ main(void)
 		CHECK(dcf_walreader_read(&r, old_chunks, 2, sw, out, sizeof(out), &got, err) == DCF_OK && got == 0,
 			  "nothing beyond the given last index (the commit index)");
 	}
+	/* each entry is read from the log once, however the reads cut it */
+	dcf_walreader_reset(&r);
+	ok = read_range(&r, 2, sw, sw + 64, 64, &stopped);
+	r.log_reads = 0;
+	ok = ok && read_range(&r, 2, sw + 64, sw + 50 * CHUNK, 64, &stopped);
+	CHECK(ok && r.log_reads == 49, "timeline 2 in pieces of 64 bytes: %llu log reads for the 49 entries after the first",
+		  (unsigned long long) r.log_reads);
+	/* a truncation forgets the cached entry: the reader reads the new one */
+	{
+		uint64_t	last = next_index - 1;
+		char		out[CHUNK];
+		size_t		got = 0;
+
+		dcf_walreader_reset(&r);
+		CHECK(dcf_walreader_read(&r, last, 2, sw + 49 * CHUNK, out, 10, &got, err) == DCF_OK && got == 10 &&
+			  r.cached_index == last, "the last chunk read and cached");
+		CHECK(dcf_log_truncate_suffix(log_, last, err) == DCF_OK, "the last entry truncated");
+		dcf_walreader_reset(&r);
+		next_index = last;
+		CHECK(dcf_log_key_at(log_, last - 1, &last_key) == DCF_OK, "key before the truncation point");
+		{
+			uint8_t		data[CHUNK];
+			uint8_t		cbuf[DCF_WAL_CHUNK_HEADER_BYTES + CHUNK];
+			dcf_wal_chunk c = {2, sw + 49 * CHUNK, data, CHUNK};
+
+			memset(data, 0xab, sizeof(data));
+			append(DCF_ENTRY_WAL, cbuf, dcf_wal_chunk_encode(&c, cbuf, sizeof(cbuf)), sw + 50 * CHUNK);
+		}
+		CHECK(dcf_walreader_read(&r, last, 2, sw + 49 * CHUNK, out, 10, &got, err) == DCF_OK && got == 10 &&
+			  (uint8_t) out[0] == 0xab, "after the truncation the new entry is read");
+	}
 	dcf_log_close(log_, err);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
