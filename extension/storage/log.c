@@ -65,6 +65,15 @@ static const uint8_t zero_pad[DCF_SEG_ALIGN];
  * unwritten extent read the same, and the loader stops at either.
  */
 #define LOG_ZERO_AHEAD_BYTES	(1024 * 1024)
+/*
+ * ... but not for a large append (a bulk load's WAL): the zeros cost as many
+ * bytes written again as the records themselves, in the page cache and on
+ * the disk (the dirty zeros ahead go out with the next fdatasync and are
+ * written over later), while the metadata they save is one small write per
+ * group commit.  From this many bytes in one append call on, the records
+ * go straight into the preallocated extents.
+ */
+#define LOG_ZERO_SKIP_BYTES		(64 * 1024)
 #define LOG_ZERO_BUF_BYTES		(64 * 1024)
 static const uint8_t zero_buf[LOG_ZERO_BUF_BYTES];
 
@@ -723,7 +732,8 @@ dcf_log_append(dcf_log *log, const dcf_log_entry *entries, size_t n, char *errms
 				return rc;
 			continue;
 		}
-		if ((rc = seg_zero_ahead(log, seg, pos, errmsg)) != DCF_OK ||
+		if ((pos - seg->end < LOG_ZERO_SKIP_BYTES &&
+			 (rc = seg_zero_ahead(log, seg, pos, errmsg)) != DCF_OK) ||
 			(rc = write_all(log, seg->file, log->iov, iovcnt, seg->end, errmsg)) != DCF_OK)
 			return log_fail(log, rc, errmsg);
 		pos = seg->end;
