@@ -33,6 +33,7 @@
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "postmaster/autovacuum.h"
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
 #include "tcop/utility.h"
@@ -207,7 +208,15 @@ dcf_xact_callback(XactEvent event, void *arg)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("this session may only read"),
 				 errdetail("It was let in as dcf_ctl while the node does not serve clients.")));
-	if (synchronous_commit < SYNCHRONOUS_COMMIT_REMOTE_WRITE)
+	/*
+	 * An autovacuum worker runs with synchronous_commit = local, forced by
+	 * PostgreSQL so that maintenance never waits for standbys.  Its commits
+	 * (ANALYZE's statistics, VACUUM's catalog updates) acknowledge nothing
+	 * to any client, and its WAL reaches the log like all other WAL; refused,
+	 * every autovacuum of a table failed on the leader and was retried at
+	 * every naptime.
+	 */
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_REMOTE_WRITE && !IsAutoVacuumWorkerProcess())
 		refuse_below_remote_write("commit");
 }
 

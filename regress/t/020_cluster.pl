@@ -66,6 +66,16 @@ like($err, qr/cannot commit with synchronous_commit = off/, 'synchronous_commit 
 is($leader->safe_psql('postgres', "SET synchronous_commit = remote_write; INSERT INTO t VALUES (97, 'rw') RETURNING id"),
 	'97', 'remote_write waits for the same consensus position and is allowed');
 
+# ... but autovacuum, which PostgreSQL runs with synchronous_commit = local
+# and whose commits acknowledge nothing to a client, works on the leader:
+# ANALYZE's statistics (pg_statistic rows, transactional) appear
+$leader->safe_psql('postgres', "ALTER SYSTEM SET autovacuum_naptime = '1s'; SELECT pg_reload_conf()");
+$leader->safe_psql('postgres', 'CREATE TABLE av (id int) WITH (autovacuum_analyze_threshold = 1, autovacuum_analyze_scale_factor = 0); '
+	  . 'INSERT INTO av SELECT generate_series(1, 100)');
+ok($leader->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'av'"),
+	'autovacuum analyzes a table on the leader');
+$leader->safe_psql('postgres', 'ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf()');
+
 # one follower down: commits go on
 $f[0]->stop('fast');
 $leader->safe_psql('postgres', "INSERT INTO t VALUES (2, 'two')");
