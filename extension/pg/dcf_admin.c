@@ -483,25 +483,40 @@ publish_membership(struct dcf_host *host, const dcf_status *st)
 	if (!changed)
 		return;
 
-	/* dcf_replication_info() and dcf_ctl query show the membership in force */
-	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
-	dcf_shared->nmembers = (int) ms->n_members;
-	for (uint32 i = 0; i < ms->n_members; i++)
+	/*
+	 * dcf_replication_info(), dcf_members() and dcf_ctl show the membership
+	 * in force; what other modules keep per member (progress, status
+	 * reports) stays with members that remain.
+	 */
 	{
-		DcfMemberState *d = &dcf_shared->members[i];
-		const dcf_member *m = &ms->members[i];
+		DcfMemberState *prev = palloc(sizeof(DcfMemberState) * DCF_MAX_MEMBERS);
+		int			nprev;
 
-		memset(d, 0, sizeof(*d));
-		d->member.node_id = m->node_id;
-		strlcpy(d->member.ip, m->ip, sizeof(d->member.ip));
-		d->member.port = m->port;
-		d->member.role = member_role_of(m->role);
-		d->member.weight = (int) m->weight;
-		d->member.group = (int) m->group;
-		d->member.priority = (int) m->priority;
-		d->last_heard_ms = -1;
+		LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
+		nprev = dcf_shared->nmembers;
+		memcpy(prev, dcf_shared->members, sizeof(DcfMemberState) * DCF_MAX_MEMBERS);
+		dcf_shared->nmembers = (int) Min(ms->n_members, DCF_MAX_MEMBERS);
+		for (int i = 0; i < dcf_shared->nmembers; i++)
+		{
+			DcfMemberState *d = &dcf_shared->members[i];
+			const dcf_member *m = &ms->members[i];
+
+			memset(d, 0, sizeof(*d));
+			d->last_heard_ms = -1;
+			for (int j = 0; j < nprev; j++)
+				if (prev[j].member.node_id == m->node_id)
+					*d = prev[j];
+			d->member.node_id = m->node_id;
+			strlcpy(d->member.ip, m->ip, sizeof(d->member.ip));
+			d->member.port = m->port;
+			d->member.role = member_role_of(m->role);
+			d->member.weight = (int) m->weight;
+			d->member.group = (int) m->group;
+			d->member.priority = (int) m->priority;
+		}
+		LWLockRelease(dcf_shared->lock);
+		pfree(prev);
 	}
-	LWLockRelease(dcf_shared->lock);
 	ereport(LOG, (errmsg("dcf: membership in force: %u members, configuration entry " UINT64_FORMAT,
 						 ms->n_members, index)));
 	admin_changed = true;
