@@ -20,7 +20,8 @@
  *   promoting     elected, its standby not yet promoted
  *   streaming     has every committed entry and streams the newest timeline
  *   catching up   connected, but not (yet) there
- *   needs build   asked for WAL the consensus log no longer has
+ *   needs build   released by the leader's log retention, or asked for WAL
+ *                 the consensus log no longer has
  *   fenced        a leader that lost leadership (it stops at once, or after
  *                 10 election timeouts without its majority)
  *   down          the leader has not heard from it for 2 election timeouts
@@ -292,7 +293,7 @@ self_state(const DcfShared *st, const DcfMemberReport *rep)
 		return "leading";
 	if (strcmp(st->role, "LEADER") == 0)
 		return "promoting";
-	if (rep->state == DCF_RSTATE_NEEDS_BUILD)
+	if (st->needs_build || rep->state == DCF_RSTATE_NEEDS_BUILD)
 		return "needs build";
 	return st->joined ? "streaming" : "catching up";
 }
@@ -351,7 +352,13 @@ dcf_members(PG_FUNCTION_ARGS)
 			state = self_state(st, rep);
 		else if (leader_view)
 		{
-			if (ms->last_heard_ms < 0 || ms->last_heard_ms > down_ms)
+			/*
+			 * Released from log retention: only a rebuild brings it back,
+			 * unless it reports it caught up from what the log still held.
+			 */
+			if (ms->needs_build && !(fresh && rep->state == DCF_RSTATE_STREAMING))
+				state = "needs build";
+			else if (ms->last_heard_ms < 0 || ms->last_heard_ms > down_ms)
 				state = "down";
 			else if (fresh && rep->state != DCF_RSTATE_UNKNOWN)
 				state = reported_state_name(rep->state);

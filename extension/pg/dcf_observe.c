@@ -244,7 +244,7 @@ observe_publish(DcfWorker *w, const dcf_status *st, bool joined, bool fenced, ui
 		r.state = DCF_RSTATE_FENCED;
 	else if (w->lead == LEAD_PUMP)
 		r.state = DCF_RSTATE_LEADING;
-	else if (O.needs_build)
+	else if (O.needs_build || w->needs_build)
 		r.state = DCF_RSTATE_NEEDS_BUILD;
 	else if (joined)
 		r.state = DCF_RSTATE_STREAMING;
