@@ -29,6 +29,7 @@
 
 #include "pg/dcf_admin.h"
 #include "pg/dcf_host.h"
+#include "pg/dcf_observe.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker_int.h"
 
@@ -272,6 +273,7 @@ finish(DcfAdminSlot *s, DcfAdminState st, int rc, const char *reason)
 	s->state = st;
 	s->core_rc = rc;
 	s->finished_at = GetCurrentTimestamp();
+	observe_admin(st == DCF_ADMIN_COMMITTED);
 	strlcpy(s->reason, reason, sizeof(s->reason));
 	admin_changed = true;
 }

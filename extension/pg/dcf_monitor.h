@@ -69,7 +69,7 @@ typedef struct DcfCounters
 	uint64		commits_timed;	/* leader: appended WAL chunks timed to commit */
 	uint64		commit_latency_us;	/* leader: total append-to-commit time, microseconds */
 	uint64		fences;			/* times this node fenced itself */
-	uint64		admin_requests; /* admin requests stepped into the core */
+	uint64		admin_requests; /* admin requests the worker finished */
 	uint64		admin_failures; /* ... refused or aborted */
 } DcfCounters;
 

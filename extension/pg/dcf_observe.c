@@ -19,6 +19,7 @@
  *	observe_wal_missing	dcf_walsource.c, the standby asked for WAL the log
  *						no longer has (the node needs a build)
  *	observe_fenced		dcf_fence.c, before the server is stopped
+ *	observe_admin		dcf_admin.c, an admin request finished
  *
  * State lives in this file (one worker process); nothing here blocks or
  * fails the worker: a counters file that cannot be written is skipped.

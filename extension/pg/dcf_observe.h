@@ -16,7 +16,7 @@ extern void observe_publish(DcfWorker *w, const dcf_status *st, bool joined, boo
 extern void observe_on_report(DcfWorker *w, uint32_t from, const uint8_t *data, size_t len);
 extern void observe_wal_missing(DcfWorker *w);
 extern void observe_fenced(DcfWorker *w);
-/* for the admin plane: one request stepped into the core, and its outcome */
+/* the admin plane (dcf_admin.c) finished a request: committed, or not */
 extern void observe_admin(bool ok);
 
 #endif							/* DCF_OBSERVE_H */

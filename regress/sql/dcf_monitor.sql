@@ -23,7 +23,11 @@ SELECT counters_since IS NOT NULL AS has_since,
        committed_entries >= 3 AS committed, committed_bytes > 0 AS committed_bytes,
        log_fsyncs >= 1 AS synced, log_fsync_time_ms >= 0 AS sync_time, log_fsync_max_ms >= 0 AS sync_max,
        commits_timed >= 1 AS timed, commit_latency_ms >= 0 AS latency,
-       fences, admin_requests, admin_failures
+       fences
+  FROM dcf_stats();
+-- dcf_member (run before) made admin requests on this node: some committed, some refused
+SELECT admin_requests >= 5 AS admin_counted, admin_failures >= 1 AS admin_refusals_counted,
+       admin_failures < admin_requests AS some_committed
   FROM dcf_stats();
 -- counters only grow
 CREATE TEMP TABLE before AS SELECT * FROM dcf_stats();
