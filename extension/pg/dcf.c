@@ -486,6 +486,7 @@ check_enabled_configuration(void)
 				 errhint("Create one key for the cluster with \"openssl rand -hex 32 > FILE; chmod 600 FILE\", copy it to every node and set dcf.auth_key_file.")));
 	check_server_settings();
 	dcf_prepare_data_path(FATAL);
+	dcf_check_identity();
 }
 
 void

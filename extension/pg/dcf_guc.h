@@ -37,4 +37,10 @@ extern char dcf_data_path_abs[];
 /* Validate or create dcf.data_path; ereport(elevel) on a path we cannot use. */
 extern bool dcf_prepare_data_path(int elevel);
 
+/*
+ * Record (first start) or check the node id and system identifier that
+ * dcf.data_path belongs to; FATAL on a mismatch (dcf_identity.c).
+ */
+extern void dcf_check_identity(void);
+
 #endif							/* DCF_GUC_H */
