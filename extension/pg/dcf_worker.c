@@ -581,6 +581,7 @@ dcf_worker_main(Datum main_arg)
 		lead_step(w, now_ms);
 		progress_forward_feedback(w, now_ms);
 		progress_apply_feedback(w, now_ms);
+		endpoints_tick(w, now_ms);
 		if (w->pump)
 			dcf_pump_poll(w->pump, worker_wall_us());	/* send the new commit report now */
 		dcf_feeder_tick(w->feeder, worker_wall_us());

@@ -22,6 +22,8 @@
  *	dcf_progress.c	commit and applied indexes, log recycling, hot standby
  *					feedback relayed to the leader
  *	dcf_publish.c	the node's state published to shared memory
+ *	dcf_endpoints.c	the members' PostgreSQL ports, kept for dcf_ctl's
+ *					pg_rewind
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +56,7 @@
 #define WORKER_FEEDBACK_STALE_MS	10000	/* the leader forgets feedback older than this */
 #define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
 #define MSG_RECYCLE_FLOOR			(DCF_HOST_APP_TYPE_MIN + 1)	/* leader -> member: u64 floor, u8 released */
+#define MSG_PG_ENDPOINT				(DCF_HOST_APP_TYPE_MIN + 3)	/* member -> members: u32 PostgreSQL port (+2 is DCF_MSG_MEMBER_REPORT) */
 
 /* The leader's start-up sequence; see dcf_promote.c. */
 typedef enum LeadState
@@ -192,6 +195,11 @@ extern bool progress_is_released(const DcfWorker *w, uint32_t node_id);
 extern void progress_forward_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_apply_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len);
+
+/* dcf_endpoints.c */
+extern void endpoints_tick(DcfWorker *w, uint64_t now_ms);
+extern void endpoints_on_message(DcfWorker *w, uint32_t from, const uint8_t *data, size_t len);
+extern uint32_t endpoints_port_of(uint32_t node_id);
 
 /* dcf_publish.c */
 extern void publish_state(DcfWorker *w, uint64_t now_ms);
