@@ -139,9 +139,8 @@ walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *len, char *errm
 }
 
 static dcf_rc
-read_from_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+history_of(DcfWorker *w, uint32_t tli, dcf_walfile_history *h, char *errmsg)
 {
-	dcf_walfile_history h;
 	char		content[DCF_FEEDER_HISTORY_MAX_BYTES];
 	size_t		clen = 0;
 	dcf_rc		rc;
@@ -149,10 +148,43 @@ read_from_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, 
 	rc = walsrc_history(w, tli, content, sizeof(content), &clen, errmsg);
 	if (rc != DCF_OK)
 		return rc;
-	rc = dcf_walfile_history_parse(tli, content, clen, &h, errmsg);
+	return dcf_walfile_history_parse(tli, content, clen, h, errmsg);
+}
+
+/*
+ * WAL of timeline tli at lsn from pg_wal: the files of tli's own history.
+ * When none is there and the standby has replayed a later timeline that
+ * descends from tli, the copy that timeline's segment began with: a
+ * rewound node has no file of a timeline it never wrote itself.  Only the
+ * replayed timeline's file is sure to hold those bytes: the file of a
+ * timeline the standby is still receiving is being written right now.
+ */
+static dcf_rc
+read_from_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+{
+	dcf_walfile_history h;
+	TimeLineID	ptli = 0;
+	dcf_rc		rc;
+
+	rc = history_of(w, tli, &h, errmsg);
 	if (rc != DCF_OK)
 		return rc;
-	return dcf_walfile_read("pg_wal", (uint32_t) wal_segment_size, &h, lsn, buf, n, got, errmsg);
+	rc = dcf_walfile_read("pg_wal", (uint32_t) wal_segment_size, &h, lsn, buf, n, got, errmsg);
+	(void) GetXLogReplayRecPtr(&ptli);
+	if (rc == DCF_ERR_NOTFOUND && ptli > tli)
+	{
+		char		err2[DCF_ERRMSG_MAX];
+
+		if (history_of(w, ptli, &h, err2) == DCF_OK)
+		{
+			const dcf_walfile_span *owner = dcf_walfile_history_owner(&h, lsn);
+
+			if (owner && owner->tli == tli &&
+				dcf_walfile_read("pg_wal", (uint32_t) wal_segment_size, &h, lsn, buf, n, got, err2) == DCF_OK)
+				return DCF_OK;
+		}
+	}
+	return rc;
 }
 
 /*
