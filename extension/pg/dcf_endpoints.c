@@ -36,6 +36,7 @@
 static uint32_t ep_port[DCF_MAX_MEMBERS];	/* by position in dcf.config; 0 unknown */
 static uint64_t ep_announced_ms;
 static bool ep_dirty = true;
+static bool ep_loaded = false;
 
 static int
 member_slot(uint32_t node_id)
@@ -74,12 +75,42 @@ endpoints_save(void)
 		ep_dirty = false;
 }
 
+/*
+ * What earlier runs heard: a node that restarts and is stopped again at
+ * once (for a rewind) must not forget the others' ports.
+ */
+static void
+endpoints_load(void)
+{
+	char		path[MAXPGPATH];
+	FILE	   *f;
+	unsigned int id,
+				port;
+	char		host[256];
+
+	ep_loaded = true;
+	snprintf(path, sizeof(path), "%s/%s", dcf_data_path_abs, ENDPOINTS_FILE);
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return;
+	while (fscanf(f, "%u %255s %u", &id, host, &port) == 3)
+	{
+		int			slot = member_slot(id);
+
+		if (slot >= 0 && port > 0 && port <= 65535 && ep_port[slot] == 0)
+			ep_port[slot] = port;
+	}
+	FreeFile(f);
+}
+
 /* The PostgreSQL port of member node_id, 0 when not known. */
 uint32_t
 endpoints_port_of(uint32_t node_id)
 {
 	int			slot = member_slot(node_id);
 
+	if (!ep_loaded)
+		endpoints_load();
 	return slot < 0 ? 0 : ep_port[slot];
 }
 
@@ -91,6 +122,8 @@ endpoints_tick(DcfWorker *w, uint64_t now_ms)
 	char		err[DCF_ERRMSG_MAX];
 	int			self = member_slot((uint32_t) dcf_node_id);
 
+	if (!ep_loaded)
+		endpoints_load();
 	if (self >= 0 && ep_port[self] != (uint32_t) PostPortNumber)
 	{
 		ep_port[self] = (uint32_t) PostPortNumber;
