@@ -5,7 +5,8 @@
 #   make bench-pgbench                dcf vs native quorum sync rep (bench/pgbench.pl)
 #   make bench-bulk [ROWS=300000 ROUNDS=3 SECONDS=20]
 #                                     bulk loads and pgbench -c 8/32, dcf vs native (bench/bulk.pl)
-.PHONY: bench-failover bench-pgbench bench-bulk
+#   make rejoin-cycles [CYCLES=100]   fence-or-kill-then-dcf_ctl start cycles (bench/rejoin.pl)
+.PHONY: bench-failover bench-pgbench bench-bulk rejoin-cycles
 bench-failover:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/failover.pl PROVE_FLAGS=-v
@@ -15,3 +16,6 @@ bench-pgbench:
 bench-bulk:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/bulk.pl PROVE_FLAGS=-v
+rejoin-cycles:
+	@mkdir -p $(BUILD)
+	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/rejoin.pl PROVE_FLAGS=-v

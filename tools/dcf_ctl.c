@@ -30,6 +30,7 @@
 #include "ctl_member.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
+#include "ctl_walfetch.h"
 
 #define DCF_CTL_VERSION "1.0"
 #define PIDFILE_LINE_MAX 1024
@@ -59,6 +60,7 @@ usage(FILE *out)
 			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
 			"  %s member --operation=add|remove|change -u NODE_ID ... -D DATADIR  (see dcf_ctl member --help)\n"
 			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
+			"  %s restore-wal --data-path=PATH [--source-file=FILE] [--segment-bytes=N] WALFILE DEST\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
 			"  query      show this node's HA state and consensus replication info\n"
@@ -72,7 +74,9 @@ usage(FILE *out)
 			"             stops without dcf_ctl stop, start it again as a standby (foreground)\n"
 			"  log-dump   print a stopped node's consensus log and metadata\n"
 			"  member     add, remove or change a cluster member through the leader\n"
-			"  changerole change the role of this node through the leader\n\n"
+			"  changerole change the role of this node through the leader\n"
+			"  restore-wal  pg_rewind's restore_command during start: one WAL file of this\n"
+			"             node from its consensus log or the rewind source\n\n"
 			"Options:\n"
 			"  -D, --pgdata=DATADIR   data directory of the node (finds the server from postmaster.pid)\n"
 			"  -h, --host=HOST        server host or socket directory (default: from postmaster.pid)\n"
@@ -84,7 +88,7 @@ usage(FILE *out)
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
-			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname);
+			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -302,6 +306,8 @@ main(int argc, char **argv)
 		return dcf_ctl_logdump(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "member") == 0 || strcmp(argv[1], "changerole") == 0))
 		return dcf_ctl_member(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "restore-wal") == 0)
+		return dcf_ctl_restore_wal(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
 	{
 		usage(stdout);

@@ -2,7 +2,7 @@
 # libpq and the pure library (for offline log inspection).
 
 DCF_CTL      = $(BUILD)/dcf_ctl
-DCF_CTL_SRCS = $(sort $(wildcard tools/*.c))
+DCF_CTL_SRCS = $(sort $(wildcard tools/*.c)) extension/pg/dcf_walentry.c
 
 $(DCF_CTL): $(DCF_CTL_SRCS) $(wildcard tools/*.h) $(PURE_LIB)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,32 @@
+/*
+ * ctl_rewind.h — dcf_ctl start's rewind of a node whose WAL went past the
+ * cluster's (tools/ctl_rewind.c).
+ */
+#ifndef DCF_CTL_REWIND_H
+#define DCF_CTL_REWIND_H
+
+#include <stdbool.h>
+
+#include "ctl_startstop.h"
+
+typedef enum CtlRewindResult
+{
+	CTL_REWIND_OK = 0,			/* rewound, or no rewind was needed */
+	CTL_REWIND_FAILED = 1,		/* not now (no source reachable, ...): may work later */
+	CTL_REWIND_IMPOSSIBLE = 2	/* can never work: the node must be rebuilt */
+} CtlRewindResult;
+
+/* The marker in dcf.data_path that stops every later start (see ctl_rewind.c). */
+#define CTL_REBUILD_MARKER "rebuild_needed"
+
+/*
+ * Finish what an interrupted rewind left (datadir absolute): put the node's
+ * own files back.  false when it could not (the message is printed).
+ */
+extern bool ctl_rewind_recover(const char *datadir);
+
+/* Rewind the stopped node from a server with the cluster's WAL. */
+extern CtlRewindResult ctl_rewind(const CtlStartOptions *o, const char *datadir,
+								  const char *dpath, const char *marker);
+
+#endif							/* DCF_CTL_REWIND_H */
