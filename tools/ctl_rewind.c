@@ -465,6 +465,7 @@ typedef struct Candidate
 	bool		primary;
 	bool		leader;
 	uint32_t	tli;
+	char		why[256];		/* why it cannot be the source */
 } Candidate;
 
 static void
@@ -493,6 +494,8 @@ cand_probe(Candidate *c, const char *sysid)
 	conn = PQconnectdb(ci);
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
+		snprintf(c->why, sizeof(c->why), "%.*s", (int) strcspn(PQerrorMessage(conn), "\n"),
+				 PQerrorMessage(conn));
 		PQfinish(conn);
 		return;
 	}
@@ -508,6 +511,11 @@ cand_probe(Candidate *c, const char *sysid)
 		c->primary = strcmp(PQgetvalue(r, 0, 0), "f") == 0;
 		c->tli = (uint32_t) strtoul(PQgetvalue(r, 0, 2), NULL, 10);
 	}
+	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		snprintf(c->why, sizeof(c->why), "%.*s", (int) strcspn(PQerrorMessage(conn), "\n"),
+				 PQerrorMessage(conn));
+	else
+		snprintf(c->why, sizeof(c->why), "another cluster (system identifier %s)", PQgetvalue(r, 0, 1));
 	PQclear(r);
 	if (c->reachable)
 	{
@@ -594,7 +602,7 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 				  n, path);
 		for (int i = 0; i < n; i++)
 			fprintf(stderr, "dcf_ctl:   %s: %s\n", c[i].conninfo,
-					!c[i].reachable ? "no answer" : "not past this node's timeline");
+					!c[i].reachable ? c[i].why : "not past this node's timeline");
 		fprintf(stderr, "dcf_ctl: hint: start a member of the cluster, or give the source with --source-server=CONNINFO\n");
 		return false;
 	}
