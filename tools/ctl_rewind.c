@@ -544,9 +544,14 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 	char	   *text;
 	int			best = -1;
 
+	/*
+	 * application_name dcf_ctl: a member that has not joined (a follower
+	 * without a majority, say) refuses other logins.
+	 */
 	if (o->source_server)
 	{
-		snprintf(out, cap, "%s", o->source_server);
+		snprintf(out, cap, "%s%s", o->source_server,
+				 strstr(o->source_server, "application_name") ? "" : " application_name=dcf_ctl");
 		return true;
 	}
 	if (!ctl_controldata(datadir, "Database system identifier", sysid, sizeof(sysid)))
@@ -606,8 +611,8 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 		fprintf(stderr, "dcf_ctl: hint: start a member of the cluster, or give the source with --source-server=CONNINFO\n");
 		return false;
 	}
-	snprintf(out, cap, "%s", c[best].conninfo);
-	ctl_info("rewind source: %s (%s, timeline %u)", out,
+	snprintf(out, cap, "%s application_name=dcf_ctl", c[best].conninfo);
+	ctl_info("rewind source: %s (%s, timeline %u)", c[best].conninfo,
 			 c[best].primary ? (c[best].leader ? "the leader" : "a primary") : "a standby with the cluster's WAL",
 			 c[best].tli);
 	return true;
