@@ -94,10 +94,10 @@ for my $cycle (1 .. $cycles)
 	$load->finish;
 	push @acked, $c->read_acks($ackfile);
 	$next += 1_000_000;
-	$old->_update_pid(0);
+	$old->{_pid} = undef;
 
 	my $ts = time;
-	my ($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120']);
+	my ($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120');
 	my $secs = time - $ts;
 	$rewinds++ if ($out =~ /rewind complete/);
 	if ($ret == 0)
@@ -112,7 +112,7 @@ for my $cycle (1 .. $cycles)
 		diag("cycle $cycle ($kind): dcf_ctl start of " . $old->name . " failed:\n$out$err");
 		# try once more, to keep the run going if it can
 		$retries++;
-		($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120']);
+		($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120');
 		if ($ret != 0)
 		{
 			fail("cycle $cycle: the second dcf_ctl start failed too; stopping");

@@ -32,7 +32,10 @@ for my $n ($c->nodes)
 	is(scalar(split /\n/, slurp_file($f)), 3, $n->name . ' knows the PostgreSQL ports of all 3 members');
 }
 
-# A pauses; B takes over
+# A pauses with a commit about to be written: its WAL will diverge
+my $late = IPC::Run::start(['psql', '-XAtq', '-d', $a->connstr('postgres'), '-c',
+		'SELECT pg_sleep(1.5); INSERT INTO t VALUES (-1)']);
+sleep 0.5;
 my @pids = $c->server_pids($a);
 kill 'STOP', @pids;
 my $r = $c->first_commit('INSERT INTO t VALUES (1000)', 60, $c->followers($a));
@@ -48,16 +51,18 @@ kill 'CONT', @pids;
 my $t0 = time;
 usleep(100_000) while (kill(0, $pids[0]) && time - $t0 < 60);
 ok(!kill(0, $pids[0]), 'A fenced itself and stopped');
-$a->_update_pid(0);
+$a->{_pid} = undef;
+$late->finish;
 
 # B dies: C alone cannot lead
 $b->kill9;
 
-my ($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120']);
+my ($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120');
 $out .= $err;
 is($ret, 0, 'dcf_ctl start A succeeds with B dead') or diag($out);
 like($out, qr/rewind source: host=127\.0\.0\.1 port=${\ $cnode->port} /, 'it rewound A from C')
   or diag($out);
+unlike($out, qr/pg_rewind failed/, 'without a failed attempt');
 $a->_update_pid(1);
 
 my $leader = $c->wait_for_leader(120);
@@ -73,6 +78,7 @@ for my $n ($c->nodes)
 {
 	ok($c->wait_query($n, 'SELECT count(*) FROM t', $count, 60), $n->name . " has all $count rows");
 	is(DcfRejoin::missing_rows($n, 't', @acked), '0', $n->name . ': no acknowledged row is missing');
+	is($n->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id = -1'), '0', $n->name . ': A\'s unacknowledged row is not there');
 }
 
 $_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;

@@ -54,7 +54,7 @@ $late->kill_kill;
 my ($ret, $out, $err);
 {
 	local $ENV{DCF_CTL_INJECT} = 'mid_rewind:kill';
-	($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120']);
+	($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120');
 }
 isnt($ret, 0, 'dcf_ctl start was killed in the middle of the rewind');
 like($out . $err, qr/running pg_rewind --dry-run/, 'it ran pg_rewind --dry-run first') or diag($out . $err);
@@ -70,7 +70,7 @@ my $other = $a_id == 1 ? 2 : 1;
 print $fh "port = ${\ $a->port}\ndcf.node_id = $other\ndcf.data_path = '${\ $a->basedir}/dcf_data'\n";
 close $fh;
 my $logsize = -s $a->logfile;
-($ret) = run_command(['pg_ctl', 'start', '-w', '-D', $a->data_dir, '-l', $a->logfile]);
+($ret) = DcfRejoin::run_status('pg_ctl', 'start', '-w', '-D', $a->data_dir, '-l', $a->logfile);
 isnt($ret, 0, 'pg_ctl start with another dcf.node_id fails');
 like(substr(slurp_file($a->logfile), $logsize), qr/FATAL:  dcf.data_path ".*" belongs to node $a_id, not to dcf.node_id $other/,
 	'the server says the data path belongs to another node');
@@ -79,7 +79,7 @@ print $fh $conf;
 close $fh;
 
 # the next start puts the node's own files back and finishes the rewind
-($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120']);
+($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $a->data_dir, '-l', $a->logfile, '-t', '120');
 is($ret, 0, 'dcf_ctl start after the interrupted rewind succeeds') or diag($out . $err);
 like($out, qr/interrupted/, 'it says it finished an interrupted rewind');
 $a->_update_pid(1);

@@ -73,7 +73,7 @@ command_ok(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t',
 $old->_update_pid(1);
 
 ($old, $new) = diverge_and_kill($new);
-my ($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120']);
+my ($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120');
 is($ret, 0, 'second failover: the old leader rejoins although its WAL back to the last common checkpoint is gone')
   or diag($out . $err);
 like($out . $err, qr/no longer has its WAL back to the last common checkpoint/, 'dcf_ctl start saw the missing WAL')
@@ -85,14 +85,14 @@ $old->_update_pid(1);
 ($old, $new) = diverge_and_kill($new);
 {
 	local $ENV{DCF_CTL_INJECT} = 'restore_wal:fail';
-	($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120']);
+	($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120');
 }
 isnt($ret, 0, 'with the WAL nowhere to be had, dcf_ctl start fails');
 like($err, qr/this node cannot be rewound: .*\n.*dcf_ctl build/, 'it says why and names dcf_ctl build')
   or diag($out . $err);
 my $dpath = $old->basedir . '/dcf_data';
 ok(-f "$dpath/rebuild_needed", 'it recorded that the node needs a rebuild');
-($ret, $out, $err) = run_command(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120']);
+($ret, $out, $err) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120');
 isnt($ret, 0, 'a second dcf_ctl start refuses too');
 unlike($out . $err, qr/pg_rewind/, 'without running pg_rewind again');
 like($err, qr/cannot be rewound.*\n.*dcf_ctl build/, 'with the same message');

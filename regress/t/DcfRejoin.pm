@@ -70,6 +70,15 @@ sub finish_bg
 	return $bg->[0]->result(0);
 }
 
+# Run a command; returns (exit status, stdout, stderr).
+sub run_status
+{
+	my (@cmd) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+
 # How many of @ids are missing on $node in table $table.
 sub missing_rows
 {
