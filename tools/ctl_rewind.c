@@ -427,7 +427,7 @@ restore_wal_view(const char *datadir, const char *save)
 }
 
 bool
-ctl_rewind_recover(const char *datadir)
+ctl_rewind_recover(const char *datadir, bool *rewound)
 {
 	char		save[CTL_PATH_MAX];
 	char		path[CTL_PATH_MAX * 2];
@@ -438,8 +438,10 @@ ctl_rewind_recover(const char *datadir)
 	ctl_remove_dir(path);		/* a save that never completed: nothing was changed yet */
 	snprintf(path, sizeof(path), "%s/state", save);
 	state = ctl_slurp(path, NULL);
+	*rewound = false;
 	if (state == NULL)
 		return true;
+	*rewound = strncmp(state, "rewound", 7) == 0;
 	ctl_info("an earlier rewind of this node was interrupted (state %.*s); putting the node's own files back",
 			 (int) strcspn(state, "\n"), state);
 	if (strncmp(state, "rewinding", 9) == 0 && !restore_wal_view(datadir, save))

@@ -21,9 +21,10 @@ typedef enum CtlRewindResult
 
 /*
  * Finish what an interrupted rewind left (datadir absolute): put the node's
- * own files back.  false when it could not (the message is printed).
+ * own files back.  *rewound: pg_rewind had completed (the caller clears the
+ * markers).  false when it could not (the message is printed).
  */
-extern bool ctl_rewind_recover(const char *datadir);
+extern bool ctl_rewind_recover(const char *datadir, bool *rewound);
 
 /* Rewind the stopped node from a server with the cluster's WAL. */
 extern CtlRewindResult ctl_rewind(const CtlStartOptions *o, const char *datadir,

@@ -151,6 +151,7 @@ dcf_ctl_start(const CtlStartOptions *o)
 	char		pg_ctl[CTL_PATH_MAX];
 	int			timeout = o->timeout_s > 0 ? o->timeout_s : 120;
 	char	   *rebuild;
+	bool		rewound = false;
 
 	if (o->datadir == NULL)
 	{
@@ -168,12 +169,22 @@ dcf_ctl_start(const CtlStartOptions *o)
 		return 1;
 	}
 	/* first of all: the node's own configuration back, if a rewind was cut short */
-	if (!ctl_rewind_recover(datadir))
+	if (!ctl_rewind_recover(datadir, &rewound))
 		return 1;
 	if (!data_path_of(datadir, dpath, sizeof(dpath)))
 	{
 		ctl_error("could not read dcf.data_path of \"%s\" (is dcf configured in its postgresql.conf?)", datadir);
 		return 1;
+	}
+	if (rewound)
+	{
+		/* pg_rewind had completed: the node starts as rewound */
+		snprintf(path, sizeof(path), "%s/rewind_needed", dpath);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/fenced", dpath);
+		unlink(path);
+		ctl_fsync_dir(dpath);
+		ctl_info("the interrupted rewind had completed");
 	}
 	snprintf(path, sizeof(path), "%s/" CTL_REBUILD_MARKER, dpath);
 	rebuild = ctl_slurp(path, NULL);

@@ -76,7 +76,8 @@ sub run_status
 	my (@cmd) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
+	my $st = $?;
+	return ($st == 0 ? 0 : (($st >> 8) || 128 + ($st & 127)), $out, $err);
 }
 
 # How many of @ids are missing on $node in table $table.
