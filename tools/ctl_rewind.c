@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libpq-fe.h"
@@ -59,6 +60,7 @@
 #define REWIND_CANDIDATES_MAX	40
 #define REWIND_OUTPUT_BYTES		(256 * 1024)
 #define REWIND_SOURCE_TIMEOUT_S	"3"
+#define REWIND_SOURCE_WAIT_S	30	/* keep asking the members this long */
 
 static const char *const fixed_kept[] = {
 	"postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf",
@@ -545,6 +547,8 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 	char		self_id[32] = "";
 	char	   *text;
 	int			best = -1;
+	time_t		deadline = time(NULL) + REWIND_SOURCE_WAIT_S;
+	bool		waited = false;
 
 	/*
 	 * application_name dcf_ctl: a member that has not joined (a follower
@@ -591,8 +595,12 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 		}
 		free(text);
 	}
+probe:
+	best = -1;
 	for (int i = 0; i < n; i++)
 	{
+		c[i].reachable = c[i].primary = c[i].leader = false;
+		c[i].why[0] = '\0';
 		cand_probe(&c[i], sysid);
 		if (!c[i].reachable || c[i].tli <= own_tli)
 			continue;
@@ -602,6 +610,14 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 			 (c[i].primary > c[best].primary ||
 			  (c[i].primary == c[best].primary && c[i].tli > c[best].tli))))
 			best = i;
+	}
+	if (best < 0 && time(NULL) < deadline)
+	{
+		if (!waited)
+			ctl_info("no member with the cluster's WAL answers yet; trying again for up to %d s", REWIND_SOURCE_WAIT_S);
+		waited = true;
+		sleep(2);
+		goto probe;
 	}
 	if (best < 0)
 	{

@@ -29,10 +29,24 @@ $leader->safe_psql('postgres', 'CREATE EXTENSION dcf; CREATE TABLE t (id int pri
 my @acked;
 my $next = 1;
 
+# SQL on a leader that may refuse for a moment (a loaded machine): retried
+sub leader_psql
+{
+	my ($node, $sql) = @_;
+	my $t0 = time;
+	while (time - $t0 < 60)
+	{
+		my ($ret) = $node->psql('postgres', $sql, extra_params => ['-X'], timeout => 30);
+		return if defined $ret && $ret == 0;
+		sleep 0.5;
+	}
+	die "could not run '$sql' on " . $node->name;
+}
+
 sub insert_acked
 {
 	my ($node, $n) = @_;
-	$node->safe_psql('postgres', "INSERT INTO t SELECT generate_series($next, " . ($next + $n - 1) . ')');
+	leader_psql($node, "INSERT INTO t SELECT generate_series($next, " . ($next + $n - 1) . ')');
 	push @acked, $next .. $next + $n - 1;
 	$next += $n;
 }
@@ -60,9 +74,9 @@ sub diverge_and_kill
 	$late->kill_kill;
 	# the new leader moves on and recycles the old segments
 	insert_acked($new, 50);
-	$new->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	leader_psql($new, 'SELECT pg_switch_wal()');
 	insert_acked($new, 50);
-	$new->safe_psql('postgres', 'CHECKPOINT');
+	leader_psql($new, 'CHECKPOINT');
 	return ($old, $new);
 }
 
