@@ -27,6 +27,7 @@
  */
 #include "ctl_walfetch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -238,6 +239,77 @@ log_complete(const Fetch *f)
 	return true;
 }
 
+/*
+ * The log has no WAL from before the first promotion under dcf (initdb's,
+ * say), so a rebuilt segment can lack its first page, whose long header
+ * the WAL reader checks whenever it opens the segment.  Write that header:
+ * magic, system identifier, segment and block size from another segment of
+ * the same pg_wal, this segment's address, and the timeline that owns its
+ * start.  No record of that page is ever read: pg_rewind reads from the
+ * last common checkpoint on, which the log covers.
+ */
+#define WALFETCH_LONG_HEADER_BYTES	40
+#define WALFETCH_XLP_LONG_HEADER	0x0002
+
+static bool
+synthesize_first_page_header(Fetch *f, const char *dest)
+{
+	char		dir[CTL_PATH_MAX];
+	char	   *slash;
+	DIR		   *d;
+	struct dirent *de;
+	uint8_t		tmpl[WALFETCH_LONG_HEADER_BYTES];
+	bool		have_tmpl = false;
+	uint64_t	lo,
+				hi;
+	uint32_t	owner = f->tli;
+
+	snprintf(dir, sizeof(dir), "%s", dest);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	d = opendir(dir);
+	if (d == NULL)
+		return false;
+	while (!have_tmpl && (de = readdir(d)) != NULL)
+	{
+		char		path[CTL_PATH_MAX * 2];
+		int			fd;
+
+		if (strlen(de->d_name) != 24 || strspn(de->d_name, "0123456789ABCDEF") != 24)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		if (read(fd, tmpl, sizeof(tmpl)) == (ssize_t) sizeof(tmpl) &&
+			(tmpl[2] | tmpl[3] << 8) & WALFETCH_XLP_LONG_HEADER)
+			have_tmpl = true;
+		close(fd);
+	}
+	closedir(d);
+	if (!have_tmpl)
+		return false;
+	for (int i = 0; i < f->nanc; i++)
+		if (range_of(f, f->anc[i].tli, &lo, &hi) && f->seg_start >= lo && f->seg_start < hi)
+		{
+			owner = f->anc[i].tli;
+			break;
+		}
+	memcpy(f->data, tmpl, sizeof(tmpl));
+	f->data[2] = WALFETCH_XLP_LONG_HEADER;	/* xlp_info: no continuation */
+	f->data[3] = 0;
+	for (int b = 0; b < 4; b++)
+		f->data[4 + b] = (uint8_t) (owner >> (8 * b));	/* xlp_tli */
+	for (int b = 0; b < 8; b++)
+		f->data[8 + b] = (uint8_t) (f->seg_start >> (8 * b));	/* xlp_pageaddr */
+	memset(f->data + 16, 0, 8);	/* xlp_rem_len and padding */
+	memset(f->have, 1, sizeof(tmpl));
+	return true;
+}
+
 static bool
 from_source(const char *source_file, const char *name, uint8_t **out, size_t *len)
 {
@@ -372,9 +444,12 @@ dcf_ctl_restore_wal(int argc, char **argv)
 		for (uint64_t i = 0; i < f.seg_bytes; i++)
 			if (f.have[i])
 			{
+				if (!f.have[0] && !synthesize_first_page_header(&f, dest))
+					break;
 				bytes = f.data;
 				nbytes = f.seg_bytes;
-				from = "the consensus log (in part)";
+				from = f.have[WALFETCH_LONG_HEADER_BYTES] ? "the consensus log" :
+					"the consensus log (from its first WAL on; the first page's header written)";
 				break;
 			}
 	}
