@@ -67,6 +67,7 @@ typedef struct Fetch
 	size_t		history_len;
 	Ancestor	anc[WALFETCH_ANCESTORS_MAX];
 	int			nanc;
+	const char *history_dir;	/* the node's pg_wal, for history files */
 } Fetch;
 
 static void
@@ -206,6 +207,14 @@ from_log(Fetch *f, const char *dpath)
 		{
 			if (f->is_history)
 				break;
+			if (f->history == NULL && f->tli > 1 && f->history_dir)
+			{
+				/* the switch entry was recycled from the log: the node's own copy */
+				char		path[CTL_PATH_MAX + 32];
+
+				snprintf(path, sizeof(path), "%s/%08X.history", f->history_dir, f->tli);
+				f->history = ctl_slurp(path, &f->history_len);
+			}
 			if (f->history)
 				parse_history(f, f->history, f->history_len);
 		}
@@ -388,6 +397,18 @@ dcf_ctl_restore_wal(int argc, char **argv)
 	}
 	name = argv[optind];
 	dest = argv[optind + 1];
+	{
+		static char wal_dir[CTL_PATH_MAX];
+		char	   *slash;
+
+		snprintf(wal_dir, sizeof(wal_dir), "%s", dest);
+		slash = strrchr(wal_dir, '/');
+		if (slash)
+		{
+			*slash = '\0';
+			f.history_dir = wal_dir;
+		}
+	}
 	if (ctl_inject_is("restore_wal", "fail"))
 	{
 		fprintf(stderr, "dcf_ctl restore-wal: DCF_CTL_INJECT: %s not supplied\n", name);
