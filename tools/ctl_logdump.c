@@ -67,7 +67,9 @@ logdump_usage(FILE *out)
 			"      --summary          print metadata and segments only, no entries\n"
 			"  -?, --help             print this help\n\n"
 			"Exit status: 0 if the log would open (clean, or with a torn tail to cut),\n"
-			"1 if it is corrupt or unreadable, 2 on a usage error.\n");
+			"1 if entries that had been durable are damaged or missing (the node cuts\n"
+			"them and fetches them again from the leader), if it is corrupt or\n"
+			"unreadable, 2 on a usage error.\n");
 }
 
 static int
@@ -118,6 +120,8 @@ print_meta(const dcf_io *io, const char *dir)
 	printf("  term %" PRIu64 ", voted_for %u, applied_index %" PRIu64 "\n",
 		   m.term, m.voted_for, m.applied_index);
 	printf("  first_index %" PRIu64 ", term before it %" PRIu64 "\n", m.first_index, m.prev_term);
+	printf("  durable mark %" PRIu64 ", repair index %" PRIu64 "%s\n", m.durable_index, m.repair_index,
+		   m.repair_index ? " (the node neither votes nor counts toward commits until it holds it again)" : "");
 	printf("  membership %u bytes\n", m.membership_len);
 	free(buf);
 }
@@ -354,12 +358,21 @@ dcf_ctl_logdump(int argc, char **argv)
 	/* the verdict of the server's own loader, without repairing anything */
 	dcf_log_options_init(&lo);
 	lo.read_only = 1;
+	lo.repair = 1;
 	rc = dcf_log_open(dir, &lo, &log, err);
 	if (rc == DCF_OK)
 	{
 		const dcf_log_open_info *info = dcf_log_info(log);
+		int			lost = info->lost;
 
-		if (info->torn)
+		if (info->lost)
+			printf("log: DAMAGED: entries from %" PRIu64 " on are damaged or missing though index %" PRIu64 " was durable%s%s%s%s%s; "
+				   "the node keeps [%" PRIu64 ", %" PRIu64 "] and fetches the rest from the leader, voting again once it holds index %" PRIu64 "\n",
+				   info->lost_index, info->durable_floor,
+				   info->torn ? " (" : "", info->torn ? info->torn_file : "", info->torn ? ": " : "",
+				   info->torn ? info->torn_reason : "", info->torn ? ")" : "",
+				   dcf_log_first_index(log), dcf_log_last_index(log), info->repair_index);
+		else if (info->torn)
 			printf("log: torn tail in %s at offset %" PRIu64 " (entry %" PRIu64 ": %s); the node cuts it at its next start, keeping [%" PRIu64 ", %" PRIu64 "]\n",
 				   info->torn_file, info->torn_offset, info->torn_index, info->torn_reason,
 				   dcf_log_first_index(log), dcf_log_last_index(log));
@@ -369,8 +382,11 @@ dcf_ctl_logdump(int argc, char **argv)
 		if (info->stale_segments)
 			printf("log: %u segments below the first index are left over from recycling; the node removes them\n",
 				   info->stale_segments);
+		if (!lost && info->repair_index)
+			printf("log: a repair is pending: the node neither votes nor counts toward commits until it holds index %" PRIu64 " again\n",
+				   info->repair_index);
 		dcf_log_close(log, err);
-		return 0;
+		return lost ? 1 : 0;
 	}
 	if (rc == DCF_ERR_CORRUPT)
 		printf("log: CORRUPT: %s; the node refuses to start\n", err);

@@ -27,6 +27,14 @@
  *  5. The metadata's first_index is made durable before any segment below
  *     it is removed; a segment wholly below first_index is garbage.
  *
+ *  6. The metadata's durable mark never exceeds an index that was durable
+ *     when it was written, and is lowered durably before a truncation
+ *     removes anything at or below it.  So at load, every index up to the
+ *     mark that is missing or damaged was durable, and may have been
+ *     acknowledged (log_load.c).  It is raised by every save of the
+ *     metadata (to the durable index then) and by a clean close (to the
+ *     last index).
+ *
  * Loading and torn-tail repair (dcf_log_open) are in log_load.c.
  *
  * Threads (see log.h): `mu` protects written_index, durable_index, the
@@ -409,6 +417,29 @@ dcf_log_save_meta(dcf_log *log, const dcf_meta *meta, char *errmsg)
 	m = *meta;
 	m.first_index = log->first_index;
 	m.prev_term = log->prev_term;
+	/* invariant 6: what is durable now may be recorded as the mark */
+	pthread_mutex_lock(&log->mu);
+	m.durable_index = log->durable_index;
+	pthread_mutex_unlock(&log->mu);
+	if (m.durable_index < log->meta.durable_index)
+		m.durable_index = log->meta.durable_index;
+	return log_write_meta(log, &m, errmsg);
+}
+
+/*
+ * Invariant 6: before entries from `from` on are removed, the durable mark
+ * in the metadata must not cover them.  Writes the metadata only when it
+ * does.
+ */
+static dcf_rc
+log_lower_mark(dcf_log *log, uint64_t from, char *errmsg)
+{
+	dcf_meta	m;
+
+	if (log->meta.durable_index < from)
+		return DCF_OK;
+	m = log->meta;
+	m.durable_index = from - 1;
 	return log_write_meta(log, &m, errmsg);
 }
 
@@ -1046,6 +1077,8 @@ dcf_log_truncate_suffix(dcf_log *log, uint64_t from, char *errmsg)
 		return DCF_OK;
 
 	pthread_mutex_lock(&log->sync_mu);
+	if ((rc = log_lower_mark(log, from, errmsg)) != DCF_OK)
+		goto fail;
 	while (log->nsegs > 0 && log->segs[log->nsegs - 1].first >= from)
 	{
 		if ((rc = log_unlink_newest(log, errmsg)) != DCF_OK)
@@ -1188,6 +1221,8 @@ dcf_log_reset(dcf_log *log, uint64_t first_index, uint64_t prev_term, char *errm
 		return dcf_errf(errmsg, DCF_ERR_INVALID, "cannot reset the log to first index %" PRIu64 " after term %" PRIu64,
 						first_index, prev_term);
 	pthread_mutex_lock(&log->sync_mu);
+	if ((rc = log_lower_mark(log, log->first_index, errmsg)) != DCF_OK)
+		goto fail;
 	/* newest first, each durable, so a crash leaves a prefix (invariant 4) */
 	while (log->nsegs > 0)
 		if ((rc = log_unlink_newest(log, errmsg)) != DCF_OK)
@@ -1195,6 +1230,7 @@ dcf_log_reset(dcf_log *log, uint64_t first_index, uint64_t prev_term, char *errm
 	m = log->meta;
 	m.first_index = first_index;
 	m.prev_term = prev_term;
+	m.durable_index = first_index - 1;
 	if ((rc = log_write_meta(log, &m, errmsg)) != DCF_OK)
 		goto fail;
 	log->first_index = first_index;
@@ -1278,6 +1314,14 @@ dcf_log_close(dcf_log *log, char *errmsg)
 			if (rc == DCF_OK && (r = log->io->fdatasync(log->io->ctx, seg->file->fd)) < 0)
 				rc = dcf_errf(errmsg, DCF_ERR_IO, "could not fdatasync %s/%s: %s",
 							  log->dir, seg->file->name, strerror(-r));
+			/* invariant 6: the metadata, too, says the whole log was durable */
+			if (rc == DCF_OK && log->meta.durable_index < log->durable_index)
+			{
+				dcf_meta	m = log->meta;
+
+				m.durable_index = log->durable_index;
+				rc = log_write_meta(log, &m, errmsg);
+			}
 		}
 	}
 	pthread_mutex_unlock(&log->sync_mu);

@@ -83,6 +83,9 @@ typedef struct dcf_log_options
 	int			preallocate;	/* reserve segment_bytes when creating a segment, and
 								 * write zeros ahead of the appends (see log.c) */
 	int			read_only;		/* no lock, no repair, no writes: offline inspection */
+	int			repair;			/* lost durable entries: cut and record a
+								 * repair index instead of refusing (see
+								 * dcf_log_open) */
 	int			create;			/* create the directory and an empty log if absent */
 } dcf_log_options;
 
@@ -114,6 +117,13 @@ typedef struct dcf_log_open_info
 	char		torn_file[DCF_SEG_NAME_MAX];
 	char		torn_reason[128];
 	uint32_t	torn_segments_removed;	/* later segments removed with it */
+	int			lost;			/* with opts.repair: entries that had been
+								 * durable were damaged or missing, and
+								 * were cut from lost_index on */
+	uint64_t	lost_index;		/* first index lost */
+	uint64_t	repair_index;	/* the metadata's repair index after the
+								 * load: lost entries up to it may have
+								 * been acknowledged (0: none) */
 } dcf_log_open_info;
 
 /* Defaults: POSIX I/O, 64 MiB segments, preallocation on, create on. */
@@ -127,6 +137,18 @@ extern void dcf_log_options_init(dcf_log_options *opts);
  * "<path> at offset <n>: <what>" in errmsg; DCF_ERR_STATE when another
  * process has the directory open for writing; DCF_ERR_NOTFOUND when there
  * is no log and opts->create is off.
+ *
+ * Damage that is not a torn tail — an entry damaged or missing at or below
+ * the highest index proven durable, by a record's durable field or by the
+ * metadata's durable mark — means entries this node may have acknowledged
+ * are gone.  Without opts->repair that refuses to open.  With it, the log
+ * keeps the intact prefix, cuts the rest like a torn tail, and records in
+ * the metadata, durably and before the cut, a repair index: the highest
+ * index that may have been acknowledged (info.lost, info.lost_index,
+ * info.repair_index).  The consensus host hands it to the core, which
+ * neither votes nor counts toward a commit until it holds entries up to
+ * there again, fetched from a leader.  Damage to the metadata always
+ * refuses.
  */
 extern dcf_rc dcf_log_open(const char *dir, const dcf_log_options *opts, dcf_log **log,
 						   char *errmsg);
@@ -234,9 +256,10 @@ extern dcf_rc dcf_log_reset(dcf_log *log, uint64_t first_index, uint64_t prev_te
 extern const dcf_meta *dcf_log_meta(const dcf_log *log);
 
 /*
- * Durably replaces term, voted_for, applied_index and membership with
- * those of *meta (copied).  first_index and prev_term in *meta are
- * ignored: the log owns them.
+ * Durably replaces term, voted_for, applied_index, repair_index and
+ * membership with those of *meta (copied).  first_index, prev_term and
+ * durable_index in *meta are ignored: the log owns them (the durable mark
+ * is raised to the durable index at the time of the save).
  */
 extern dcf_rc dcf_log_save_meta(dcf_log *log, const dcf_meta *meta, char *errmsg);
 

@@ -250,6 +250,38 @@ remove_file(dcf_log *log, uint64_t first, char *errmsg)
 	return DCF_OK;
 }
 
+/*
+ * Entries lost_index .. floor were durable (floor is proven by a record or
+ * the metadata's mark) and are damaged or missing: the node may have
+ * acknowledged them.  With opts.repair the load goes on like a torn tail,
+ * but first the metadata records, durably, that the node must hold
+ * entries up to floor again before it may vote or count toward a commit
+ * (the repair index; the consensus core clears it), and lowers the durable
+ * mark below the cut (invariant 6).  Writing the metadata before the cut
+ * means a crash in between repeats the same repair.
+ */
+static dcf_rc
+note_lost(dcf_log *log, uint64_t lost_index, uint64_t floor, char *errmsg)
+{
+	uint64_t	repair = floor;
+
+	if (log->meta.repair_index > repair)
+		repair = log->meta.repair_index;
+	log->info.lost = 1;
+	log->info.lost_index = lost_index;
+	log->info.repair_index = repair;
+	if (!log->opts.read_only)
+	{
+		dcf_meta	m = log->meta;
+
+		m.repair_index = repair;
+		if (m.durable_index >= lost_index)
+			m.durable_index = lost_index - 1;
+		return log_write_meta(log, &m, errmsg);
+	}
+	return DCF_OK;
+}
+
 static dcf_rc
 log_load(dcf_log *log, seg_list *names, char *errmsg)
 {
@@ -263,8 +295,12 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 	log->last_index = log->first_index - 1;
 	log->last_term = log->prev_term;
 	log->last_key = 0;
-	/* records can only prove durability above what recycling removed */
+	/* records can only prove durability above what recycling removed;
+	 * the metadata's mark proves it up to the mark (invariant 6) */
 	max_durable = log->first_index - 1;
+	if (log->meta.durable_index > max_durable)
+		max_durable = log->meta.durable_index;
+	log->info.repair_index = log->meta.repair_index;
 
 	/* invariant 5: segments wholly below the first index are garbage */
 	while (start + 1 < names->n && names->v[start + 1] <= log->first_index)
@@ -303,11 +339,18 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 			if ((rc = scan_segment_durable(log, names->v[j], 0, &floor, errmsg)) != DCF_OK)
 				return rc;
 		dcf_seg_name(names->v[p.seg], name);
-		if (p.expected <= floor)
+		if (p.expected <= floor && !log->opts.repair)
 			return dcf_errf(errmsg, DCF_ERR_CORRUPT,
 							"corrupt log segment %s/%s at offset %" PRIu64 ": %s (entry %" PRIu64 " is damaged or missing, but index %" PRIu64 " was durable)",
 							log->dir, name, p.off, p.why, p.expected, floor);
-		/* a torn tail: entry p.expected was never reported durable */
+		if (p.expected <= floor)
+		{
+			/* durable entries lost: cut them too, but remember them */
+			if ((rc = note_lost(log, p.expected, floor, errmsg)) != DCF_OK)
+				return rc;
+		}
+		/* a torn tail: entry p.expected was never reported durable (or,
+		 * with info.lost, the lost entries are cut like one) */
 		log->info.torn = 1;
 		log->info.torn_index = p.expected;
 		log->info.torn_offset = p.off;
@@ -343,8 +386,21 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 			}
 		}
 	}
+	else if (log->last_index < max_durable)
+	{
+		/* the log ends early, cleanly: a newest segment or the end of one
+		 * is missing, below the mark the metadata recorded */
+		if (!log->opts.repair)
+			return dcf_errf(errmsg, DCF_ERR_CORRUPT,
+							"corrupt log in %s: the log ends at index %" PRIu64 ", but index %" PRIu64 " was durable (the durable mark in %s)",
+							log->dir, log->last_index, max_durable, DCF_META_FILE);
+		if ((rc = note_lost(log, log->last_index + 1, max_durable, errmsg)) != DCF_OK)
+			return rc;
+	}
 	log->info.durable_floor = max_durable;
 	log->info.segments = (uint32_t) log->nsegs;
+	if (log->info.lost)
+		max_durable = log->info.lost_index - 1;
 
 	if (!log->opts.read_only)
 	{

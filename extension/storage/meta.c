@@ -42,8 +42,10 @@ dcf_meta_encode(const dcf_meta *m, uint8_t *out)
 	dcf_le_put64(out + 40, m->prev_term);
 	dcf_le_put32(out + 48, m->membership_len);
 	dcf_le_put32(out + 52, 0);
+	dcf_le_put64(out + 56, m->durable_index);
+	dcf_le_put64(out + 64, m->repair_index);
 	if (m->membership_len)
-		memcpy(out + 56, m->membership, m->membership_len);
+		memcpy(out + DCF_META_HEADER_BYTES, m->membership, m->membership_len);
 	dcf_le_put32(out + total - 4, dcf_crc32c(0, out, total - 4));
 }
 
@@ -52,8 +54,11 @@ dcf_meta_decode(const uint8_t *in, size_t len, dcf_meta *m, const char **why)
 {
 	uint32_t	total;
 	uint32_t	mlen;
+	uint32_t	version;
+	size_t		fixed;
+	size_t		header;
 
-	if (len < DCF_META_FIXED_BYTES)
+	if (len < DCF_META_V1_FIXED_BYTES)
 	{
 		*why = "file shorter than a metadata record";
 		return -1;
@@ -74,13 +79,22 @@ dcf_meta_decode(const uint8_t *in, size_t len, dcf_meta *m, const char **why)
 		*why = "checksum mismatch";
 		return -1;
 	}
-	if (dcf_le_get32(in + 4) != DCF_META_VERSION)
+	version = dcf_le_get32(in + 4);
+	if (version != DCF_META_VERSION && version != 1)
 	{
 		*why = "unsupported format version";
 		return -1;
 	}
+	/* format 1 had no durable mark and no repair index */
+	fixed = version == 1 ? DCF_META_V1_FIXED_BYTES : DCF_META_FIXED_BYTES;
+	header = fixed - 4;
+	if (len < fixed)
+	{
+		*why = "file shorter than a metadata record";
+		return -1;
+	}
 	mlen = dcf_le_get32(in + 48);
-	if (mlen > DCF_META_MEMBERSHIP_MAX_BYTES || (size_t) mlen + DCF_META_FIXED_BYTES != total)
+	if (mlen > DCF_META_MEMBERSHIP_MAX_BYTES || (size_t) mlen + fixed != total)
 	{
 		*why = "membership length inconsistent with the record length";
 		return -1;
@@ -95,9 +109,11 @@ dcf_meta_decode(const uint8_t *in, size_t len, dcf_meta *m, const char **why)
 	m->applied_index = dcf_le_get64(in + 24);
 	m->first_index = dcf_le_get64(in + 32);
 	m->prev_term = dcf_le_get64(in + 40);
+	m->durable_index = version == 1 ? 0 : dcf_le_get64(in + 56);
+	m->repair_index = version == 1 ? 0 : dcf_le_get64(in + 64);
 	m->membership_len = mlen;
-	m->membership = in + 56;
-	m->format_version = dcf_le_get32(in + 4);
+	m->membership = in + header;
+	m->format_version = version;
 	if (m->first_index == 0)
 	{
 		*why = "first index is zero";

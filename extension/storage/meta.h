@@ -14,8 +14,14 @@
  *    40  u64 term of the entry just before the first index (0 if none)
  *    48  u32 membership length in bytes (<= DCF_META_MEMBERSHIP_MAX_BYTES)
  *    52  u32 reserved, zero
- *    56  membership bytes (opaque: the consensus core encodes them)
+ *    56  u64 durable mark: every index up to it was durable in the log when
+ *            this record was written (format 2)
+ *    64  u64 repair index: the log lost entries up to it that this node
+ *            may have acknowledged; 0 = none (format 2, see log_load.c)
+ *    72  membership bytes (opaque: the consensus core encodes them)
  *     .  u32 CRC-32C of everything before it
+ * Format 1 (read, never written) had neither u64 at 56 and 64: its
+ * membership starts at 56, and both read as 0.
  *
  * Replacement is write "dcf.meta.tmp", fdatasync it, rename it over
  * "dcf.meta", fsync the directory: at every instant the name "dcf.meta"
@@ -33,11 +39,13 @@
 #include <stdint.h>
 
 #define DCF_META_MAGIC					0x4d464344u /* "DCFM" little-endian */
-#define DCF_META_VERSION				1
+#define DCF_META_VERSION				2
 #define DCF_META_FILE					"dcf.meta"
 #define DCF_META_TMP_FILE				"dcf.meta.tmp"
 #define DCF_META_MEMBERSHIP_MAX_BYTES	(64 * 1024)
-#define DCF_META_FIXED_BYTES			60	/* header, fields and CRC */
+#define DCF_META_HEADER_BYTES			72	/* fields before the membership */
+#define DCF_META_FIXED_BYTES			76	/* header, fields and CRC */
+#define DCF_META_V1_FIXED_BYTES			60	/* the same in format 1 */
 #define DCF_META_MAX_BYTES	(DCF_META_FIXED_BYTES + DCF_META_MEMBERSHIP_MAX_BYTES)
 #define DCF_PATH_MAX_BYTES				4096	/* a data directory path plus a file name */
 
@@ -48,6 +56,10 @@ typedef struct dcf_meta
 	uint64_t	applied_index;	/* highest index applied locally */
 	uint64_t	first_index;	/* first index of the log (owned by the log) */
 	uint64_t	prev_term;		/* term at first_index - 1, 0 if none (owned by the log) */
+	uint64_t	durable_index;	/* durable mark (owned by the log) */
+	uint64_t	repair_index;	/* lost entries up to here may have been
+								 * acknowledged; 0 = none (the consensus
+								 * hard state carries it; see log.h) */
 	uint32_t	membership_len; /* bytes at membership */
 	const uint8_t *membership;	/* opaque; see the ownership rule where returned */
 	uint32_t	format_version; /* set when read; ignored when written */

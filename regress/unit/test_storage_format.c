@@ -150,6 +150,8 @@ test_meta_codec(void)
 	m.applied_index = 123456789;
 	m.first_index = 1001;
 	m.prev_term = 76;
+	m.durable_index = 1500;
+	m.repair_index = 1499;
 	m.membership = memb;
 	m.membership_len = 100;
 	len = dcf_meta_encoded_bytes(&m);
@@ -157,12 +159,35 @@ test_meta_codec(void)
 	CHECK(len == DCF_META_FIXED_BYTES + 100 && memcmp(buf, "DCFM", 4) == 0 && le32(buf + 4) == DCF_META_VERSION &&
 		  le32(buf + 8) == len && le32(buf + 12) == 3 && le64(buf + 16) == 77 && le64(buf + 24) == 123456789 &&
 		  le64(buf + 32) == 1001 && le64(buf + 40) == 76 && le32(buf + 48) == 100 &&
-		  memcmp(buf + 56, memb, 100) == 0 && le32(buf + len - 4) == dcf_crc32c(0, buf, len - 4),
+		  le64(buf + 56) == 1500 && le64(buf + 64) == 1499 &&
+		  memcmp(buf + 72, memb, 100) == 0 && le32(buf + len - 4) == dcf_crc32c(0, buf, len - 4),
 		  "metadata layout as documented in meta.h");
 	CHECK(dcf_meta_decode(buf, len, &back, &why) == 0 && back.term == 77 && back.voted_for == 3 &&
 		  back.applied_index == 123456789 && back.first_index == 1001 && back.prev_term == 76 &&
-		  back.membership_len == 100 && memcmp(back.membership, memb, 100) == 0,
+		  back.membership_len == 100 && memcmp(back.membership, memb, 100) == 0 &&
+		  back.durable_index == 1500 && back.repair_index == 1499 && back.format_version == DCF_META_VERSION,
 		  "metadata round-trips");
+	{
+		/* format 1: no durable mark, no repair index, membership at 56 */
+		uint8_t		v1[DCF_META_V1_FIXED_BYTES + 100];
+		size_t		l1 = sizeof(v1);
+
+		memcpy(v1, buf, 56);
+		v1[4] = 1;
+		v1[8] = (uint8_t) l1;
+		v1[9] = (uint8_t) (l1 >> 8);
+		memcpy(v1 + 56, memb, 100);
+		{
+			uint32_t	c = dcf_crc32c(0, v1, l1 - 4);
+
+			for (int i = 0; i < 4; i++)
+				v1[l1 - 4 + i] = (uint8_t) (c >> (8 * i));
+		}
+		CHECK(dcf_meta_decode(v1, l1, &back, &why) == 0 && back.format_version == 1 && back.term == 77 &&
+			  back.durable_index == 0 && back.repair_index == 0 && back.membership_len == 100 &&
+			  memcmp(back.membership, memb, 100) == 0,
+			  "a format 1 record still reads, with no durable mark and no repair index");
+	}
 	for (size_t bit = 0; bit < len * 8; bit++)
 	{
 		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));

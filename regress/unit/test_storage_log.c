@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -233,6 +234,50 @@ flip_byte(const char *path, uint64_t off)
 	ok = ok && pwrite(fd, &b, 1, (off_t) off) == 1;
 	close(fd);
 	return ok;
+}
+
+/*
+ * Rewrites the metadata's durable mark: a crash leaves the mark of the
+ * last save before it, never the one a clean close writes.
+ */
+static int
+set_mark(const char *dir, uint64_t mark)
+{
+	char		err[DCF_ERRMSG_MAX];
+	dcf_meta	m;
+	uint8_t    *buf = NULL;
+	int			ok;
+
+	ok = dcf_meta_read(dcf_io_posix(), dir, &m, &buf, err) == DCF_OK;
+	m.durable_index = mark;
+	ok = ok && dcf_meta_write(dcf_io_posix(), dir, &m, err) == DCF_OK;
+	free(buf);
+	return ok;
+}
+
+static const dcf_meta *
+peek_meta(const char *dir, dcf_meta *m)
+{
+	char		err[DCF_ERRMSG_MAX];
+	uint8_t    *buf = NULL;
+	const dcf_meta *r = NULL;
+
+	if (dcf_meta_read(dcf_io_posix(), dir, m, &buf, err) == DCF_OK)
+		r = m;
+	m->membership = NULL;
+	free(buf);
+	return r;
+}
+
+static dcf_rc
+open_repair(const char *dir, dcf_log **log, char *err)
+{
+	dcf_log_options o;
+
+	dcf_log_options_init(&o);
+	o.segment_bytes = SEG_BYTES;
+	o.repair = 1;
+	return dcf_log_open(dir, &o, log, err);
 }
 
 static uint64_t
@@ -629,6 +674,197 @@ make_torn_log(const char *dir, uint64_t *offs, uint64_t *idx, size_t *n, char *p
 		(*n)--;
 		truncate(path, (off_t) offs[*n]);
 	}
+	/* nor the durable mark of the metadata: no save since the log began */
+	set_mark(dir, 0);
+}
+
+/*
+ * Lost durable entries with opts.repair: the intact prefix stays, the rest
+ * is cut, and the metadata records durably how far the node must fetch
+ * again (the repair index); without repair the same damage refuses.
+ */
+static void
+test_repair(void)
+{
+	char		dir[512];
+	char		seg[600];
+	char		err[DCF_ERRMSG_MAX];
+	char		why[256] = "";
+	dcf_log    *log = NULL;
+	dcf_meta	m;
+	uint64_t	offs[256];
+	uint64_t	idx[256];
+	size_t		n;
+	char		newest[300] = "";
+	char		last[600];
+	uint64_t	first_newest = 0;
+
+	fresh_dir(dir, "repair");
+	log = open_log(dir, 0, err);
+	if (!CHECK(log != NULL, "open"))
+		return;
+	for (uint64_t i = 1; i <= 200; i += 10)
+	{
+		append_range(log, i, i + 9, err);
+		dcf_log_sync(log, NULL, err);
+	}
+	dcf_log_close(log, err);
+	CHECK(peek_meta(dir, &m) && m.durable_index == 200 && m.repair_index == 0,
+		  "a clean close records durable mark 200 in the metadata");
+	snprintf(seg, sizeof(seg), "%s/%s", dir, SEG1);
+
+	/* 1. the experiment of issue 15: the last 100 bytes of the newest
+	 * segment zeroed (the close mark and the end of entry 200) */
+	{
+		DIR		   *dd = opendir(dir);
+		struct dirent *de;
+		uint64_t	sz;
+		int			fd;
+		static const uint8_t zeros[100];
+
+		while (dd && (de = readdir(dd)) != NULL)
+			if (strstr(de->d_name, ".seg") && strcmp(de->d_name, newest) > 0)
+				snprintf(newest, sizeof(newest), "%s", de->d_name);
+		if (dd)
+			closedir(dd);
+		sscanf(newest, "%" SCNu64, &first_newest);
+		snprintf(last, sizeof(last), "%s/%s", dir, newest);
+		n = record_offsets(last, offs, idx, 256);
+		sz = offs[n - 1] + DCF_SEG_RECORD_HEADER_BYTES;	/* end of the last mark */
+		fd = open(last, O_RDWR);
+		CHECK(fd >= 0 && pwrite(fd, zeros, 100, (off_t) (sz - 100)) == 100, "zeroed the last 100 bytes of %s", newest);
+		if (fd >= 0)
+			close(fd);
+	}
+	CHECK(try_open(dir, 0, &log, err) == DCF_ERR_CORRUPT && strstr(err, "entry 200 is damaged") &&
+		  strstr(err, "index 200 was durable"),
+		  "without repair: refused, the metadata's mark proves entry 200 durable: %s", err);
+	log = NULL;
+	if (open_repair(dir, &log, err) != DCF_OK)
+		log = NULL;
+	CHECK(log != NULL, "with repair: opens%s%s", log ? "" : ": ", log ? "" : err);
+	if (log)
+	{
+		const dcf_log_open_info *info = dcf_log_info(log);
+
+		CHECK(info->lost && info->lost_index == 200 && info->repair_index == 200 &&
+			  dcf_log_last_index(log) == 199 && entries_match(log, 1, 199, why, sizeof(why)),
+			  "entry 200 is cut, 1..199 stay whole, repair index 200 %s", why);
+		dcf_log_close(log, err);
+	}
+	CHECK(peek_meta(dir, &m) && m.repair_index == 200 && m.durable_index == 199,
+		  "the metadata keeps repair index 200 and lowered its mark to 199");
+	log = NULL;
+	CHECK(open_repair(dir, &log, err) == DCF_OK && dcf_log_info(log)->repair_index == 200 &&
+		  !dcf_log_info(log)->lost && dcf_log_last_index(log) == 199,
+		  "reopened: nothing more lost, the repair index is still 200");
+	if (log)
+	{
+		/* the host refetches 200..205 and clears the repair index */
+		const dcf_meta *cur = dcf_log_meta(log);
+		dcf_meta	nm = *cur;
+
+		append_range(log, 200, 205, err);
+		dcf_log_sync(log, NULL, err);
+		nm.repair_index = 0;
+		CHECK(dcf_log_save_meta(log, &nm, err) == DCF_OK, "repair index cleared");
+		dcf_log_close(log, err);
+	}
+	CHECK(peek_meta(dir, &m) && m.repair_index == 0 && m.durable_index == 205, "mark 205 after the close");
+
+	/* 2. a damaged middle entry: keep what is before it */
+	n = record_offsets(seg, offs, idx, 256);
+	flip_byte(seg, offs[n / 2] + DCF_SEG_RECORD_HEADER_BYTES + 3);
+	log = NULL;
+	CHECK(open_repair(dir, &log, err) == DCF_OK && dcf_log_info(log)->lost &&
+		  dcf_log_info(log)->lost_index == idx[n / 2] && dcf_log_info(log)->repair_index == 205 &&
+		  dcf_log_last_index(log) == idx[n / 2] - 1 && entries_match(log, 1, idx[n / 2] - 1, why, sizeof(why)),
+		  "damaged middle entry %" PRIu64 ": the log keeps 1..%" PRIu64 ", repair index 205 %s",
+		  idx[n / 2], idx[n / 2] - 1, why);
+	if (log)
+	{
+		append_range(log, dcf_log_last_index(log) + 1, 205, err);
+		dcf_log_sync(log, NULL, err);
+		{
+			dcf_meta	nm = *dcf_log_meta(log);
+
+			nm.repair_index = 0;
+			dcf_log_save_meta(log, &nm, err);
+		}
+		dcf_log_close(log, err);
+	}
+
+	/* 3. the newest segment deleted: the log ends early, cleanly */
+	{
+		char		p2[600];
+		DIR		   *dd = opendir(dir);
+		struct dirent *de;
+
+		newest[0] = 0;
+		while (dd && (de = readdir(dd)) != NULL)
+			if (strstr(de->d_name, ".seg") && strcmp(de->d_name, newest) > 0)
+				snprintf(newest, sizeof(newest), "%s", de->d_name);
+		if (dd)
+			closedir(dd);
+		sscanf(newest, "%" SCNu64, &first_newest);
+		snprintf(p2, sizeof(p2), "%s/%s", dir, newest);
+		CHECK(first_newest > 1 && unlink(p2) == 0, "removed the newest segment %s", newest);
+	}
+	log = NULL;
+	CHECK(try_open(dir, 0, &log, err) == DCF_ERR_CORRUPT && strstr(err, "ends at index") &&
+		  strstr(err, "but index 205 was durable"), "without repair: refused: %s", err);
+	log = NULL;
+	CHECK(open_repair(dir, &log, err) == DCF_OK && dcf_log_info(log)->lost &&
+		  dcf_log_info(log)->lost_index == first_newest && dcf_log_info(log)->repair_index == 205 &&
+		  dcf_log_last_index(log) == first_newest - 1,
+		  "with repair: the log ends at %" PRIu64 ", repair index 205", first_newest - 1);
+	if (log)
+		dcf_log_close(log, err);
+
+	/* 4. a crash's torn tail is still cut silently (no repair index) */
+	{
+		dcf_log_options o;
+
+		fresh_dir(dir, "repair2");
+		log = open_log(dir, 0, err);
+		if (log)
+		{
+			append_range(log, 1, 10, err);
+			dcf_log_sync(log, NULL, err);
+			append_range(log, 11, 20, err);
+			dcf_log_close(log, err);
+		}
+		n = record_offsets(seg, offs, idx, 256);
+		snprintf(seg, sizeof(seg), "%s/%s", dir, SEG1);
+		n = record_offsets(seg, offs, idx, 256);
+		while (n > 0 && idx[n - 1] == 0)
+			n--;
+		truncate(seg, (off_t) (offs[n - 1] + 10));	/* inside entry 20 */
+		set_mark(dir, 10);
+		dcf_log_options_init(&o);
+		o.segment_bytes = SEG_BYTES;
+		o.repair = 1;
+		log = NULL;
+		CHECK(dcf_log_open(dir, &o, &log, err) == DCF_OK && dcf_log_info(log)->torn &&
+			  !dcf_log_info(log)->lost && dcf_log_info(log)->repair_index == 0 && dcf_log_last_index(log) == 19,
+			  "a torn tail above the mark is cut as before, with no repair index");
+		if (log)
+			dcf_log_close(log, err);
+	}
+
+	/* 5. suffix truncation lowers the mark first (invariant 6) */
+	log = open_log(dir, 0, err);
+	if (log)
+	{
+		dcf_log_truncate_suffix(log, 15, err);
+		CHECK(peek_meta(dir, &m) && m.durable_index <= 14,
+			  "after truncating from 15 the mark is at most 14");
+		dcf_log_close(log, err);
+		CHECK(try_open(dir, 0, &log, err) == DCF_OK && dcf_log_last_index(log) == 14 && !dcf_log_info(log)->lost,
+			  "and the truncated log opens without any loss");
+		if (log)
+			dcf_log_close(log, err);
+	}
 }
 
 static void
@@ -888,6 +1124,7 @@ main(void)
 	test_meta();
 	test_corrupt_middle();
 	test_torn_tail();
+	test_repair();
 	test_lock_and_read_only();
 	test_failed_fdatasync();
 	test_sync_thread();

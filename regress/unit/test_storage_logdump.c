@@ -268,6 +268,17 @@ main(void)
 			CHECK(off40 > 0 && truncate(seg, (off_t) (off40 + 1000)) == 0, "cut %s inside entry 40 (offset %" PRIu64 ")",
 				  newest, off40);
 		}
+		/* as a crash leaves it: the metadata has no durable mark from a close */
+		{
+			dcf_meta	m;
+			uint8_t    *mb = NULL;
+			char		e2[DCF_ERRMSG_MAX];
+
+			CHECK(dcf_meta_read(dcf_io_posix(), dir, &m, &mb, e2) == DCF_OK && m.durable_index == NENTRIES &&
+				  (m.durable_index = 0, dcf_meta_write(dcf_io_posix(), dir, &m, e2) == DCF_OK),
+				  "the clean close recorded mark %d; set back to 0 as a crash would leave it", NENTRIES);
+			free(mb);
+		}
 		before = dir_bytes(dir);
 		rc = run(3, argv);
 		CHECK(rc == 0 && strstr(output, "!! offset ") && strstr(output, "file ends inside a record payload") &&
@@ -294,9 +305,9 @@ main(void)
 		close(fd);
 		rc = run(3, argv);
 		CHECK(rc == 1 && strstr(output, "!! offset 160: payload checksum mismatch") &&
-			  strstr(output, "log: CORRUPT: corrupt log segment ") &&
-			  strstr(output, "00000000000000000001.seg at offset 160: payload checksum mismatch"),
-			  "corruption: exit 1, damage shown at its offset, verdict CORRUPT");
+			  strstr(output, "log: DAMAGED: entries from 2 on are damaged or missing though index ") &&
+			  strstr(output, "00000000000000000001.seg: payload checksum mismatch); the node keeps [1, 1] and fetches the rest from the leader"),
+			  "damage to durable entries: exit 1, shown at its offset, verdict DAMAGED with the repair");
 		CHECK(entries_in_output(1, 1, &others), "entries before the damage are still printed");
 	}
 
