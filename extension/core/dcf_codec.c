@@ -172,8 +172,11 @@ allowed_flags(dcf_msg_type type)
 			return DCF_MSG_F_TRANSFER | DCF_MSG_F_MINORITY;
 		case DCF_MSG_PREVOTE_RESP:
 		case DCF_MSG_VOTE_RESP:
-		case DCF_MSG_APPEND_RESP:
 			return DCF_MSG_F_REJECT | DCF_MSG_F_MINORITY;
+		case DCF_MSG_APPEND_RESP:
+			return DCF_MSG_F_REJECT | DCF_MSG_F_MINORITY | DCF_MSG_F_REPAIR;
+		case DCF_MSG_HEARTBEAT_RESP:
+			return DCF_MSG_F_MINORITY | DCF_MSG_F_REPAIR;
 		default:
 			return DCF_MSG_F_MINORITY;
 	}

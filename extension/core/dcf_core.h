@@ -276,7 +276,10 @@ typedef enum dcf_msg_type
 #define DCF_MSG_F_REJECT	0x0001	/* a refused vote / append */
 #define DCF_MSG_F_TRANSFER	0x0002	/* campaign ordered by a leader transfer */
 #define DCF_MSG_F_MINORITY	0x0004	/* sender works in minority mode */
-#define DCF_MSG_F_ALL		0x0007
+#define DCF_MSG_F_REPAIR	0x0008	/* sender lost entries it may have
+									 * acknowledged (dcf_hard_state.repair_index):
+									 * it counts toward no commit */
+#define DCF_MSG_F_ALL		0x000f
 
 /*
  * One message.  Fields are used per type:
@@ -414,6 +417,18 @@ typedef struct dcf_hard_state
 {
 	uint64_t	term;
 	uint32_t	vote;			/* DCF_NODE_NONE or a node id */
+
+	/*
+	 * S1  Repair.  Non-zero: the host's log lost entries (damaged or missing
+	 * on disk, found at load) that this node may have acknowledged, up to
+	 * this index.  Until it holds entries up to it again — fetched from a
+	 * leader — the node neither grants (pre-)votes nor campaigns, and its
+	 * answers carry DCF_MSG_F_REPAIR so that no leader counts them toward a
+	 * commit.  The core clears it (hard_state_changed) once its persisted
+	 * log reaches it.  A host that finds entries lost raises it, never
+	 * lowers it, and persists it before the node is created.
+	 */
+	uint64_t	repair_index;
 } dcf_hard_state;
 
 /* ---- events ---------------------------------------------------------------- */
@@ -540,6 +555,15 @@ typedef struct dcf_admin_report
 
 #define DCF_UPDATE_REPORTS_MAX 8
 
+typedef struct dcf_peer_regress
+{
+	uint32_t	node_id;
+	uint64_t	match_index;	/* what the leader held as its match */
+	uint64_t	rejected_index; /* the append it rejected (prev index) */
+	uint64_t	hint_index;		/* where the leader probes from now */
+	bool		repair;			/* it said it is repairing (S1) */
+} dcf_peer_regress;
+
 typedef struct dcf_update
 {
 	/* durable part: persist before sending msgs (H1) */
@@ -570,6 +594,15 @@ typedef struct dcf_update
 	/* outcomes of admin requests completed in this step */
 	const dcf_admin_report *reports;
 	uint32_t	n_reports;
+
+	/*
+	 * Leader: followers whose log went backwards (they rejected an append
+	 * at or below their match index, so they lost entries they had
+	 * acknowledged); their progress was reset to probe from the hint.
+	 * For the host's log.
+	 */
+	const dcf_peer_regress *regressions;
+	uint32_t	n_regressions;
 } dcf_update;
 
 /* ---- the node -------------------------------------------------------------- */
@@ -621,6 +654,8 @@ typedef struct dcf_peer_status
 	uint64_t	last_heard_ms;	/* leader's clock; 0 = never */
 	bool		learner;		/* catching up before it counts */
 	bool		minority;		/* its last answer came in minority mode */
+	bool		repair;			/* its last answer said it is repairing (S1):
+								 * it counts toward no commit */
 } dcf_peer_status;
 
 /*
@@ -685,6 +720,8 @@ typedef struct dcf_status
 	uint64_t	first_index;
 	uint64_t	last_index;		/* includes unstable entries */
 	uint64_t	persisted_index;	/* last index reported durable */
+	uint64_t	repair_index;	/* S1: lost entries up to here are being
+								 * fetched again; 0 = none */
 	uint64_t	cluster_min_applied_index;	/* leader only, else 0 */
 	bool		lease_valid;	/* dcf_node_lease_valid() at the last step */
 	dcf_flow_status flow;

@@ -123,10 +123,39 @@ dcf_election_quorum_ack_ms(const dcf_node *node)
 	return dcf_quorum_index(v, n, node->needed_weight);
 }
 
+/*
+ * S1 (dcf_core.h): a node that lost entries it may have acknowledged holds
+ * them again once its persisted log reaches the repair index.  Every entry
+ * at or above the index the load cut came from a leader's APPEND (a node
+ * in repair never leads), so its log then holds a leader's log up to
+ * there, which includes every entry committed with its lost
+ * acknowledgements.  Called after every event.
+ */
+void
+dcf_election_repair_check(dcf_node *node)
+{
+#ifdef DCF_PLANT_BUG_REPAIR_IGNORED
+	/* planted bug: a node that lost durable entries votes at once */
+	if (node->repair_index != 0)
+	{
+		node->repair_index = 0;
+		node->hs_dirty = true;
+	}
+#endif
+	if (node->repair_index != 0 && node->log.persisted >= node->repair_index)
+	{
+		node->repair_index = 0;
+		node->hs_dirty = true;
+	}
+}
+
 /* A member that may lead (E4), whatever the run mode. */
 bool
 dcf_election_may_campaign(const dcf_node *node)
 {
+	/* S1: a node missing entries it may have acknowledged never leads */
+	if (node->repair_index != 0)
+		return false;
 #ifdef DCF_PLANT_BUG_LOGGER_CAMPAIGNS
 	/* planted bug: a LOGGER campaigns and leads like a FOLLOWER */
 	if (node->self >= 0 && dcf_member_acting_role(&node->membership.members[node->self]) == DCF_ROLE_LOGGER)
@@ -380,6 +409,9 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 		(m->log_term > node->log.last_term ||
 		 (m->log_term == node->log.last_term && m->index > dcf_raftlog_last_index(&node->log))))
 		cand_ok = true;
+	/* S1: its log is shorter than what it may have acknowledged */
+	if (node->repair_index != 0)
+		cand_ok = false;
 	if (cand_ok && dcf_node_same_mode(node, m->flags))
 	{
 		bool		can_vote = node->vote == m->from ||

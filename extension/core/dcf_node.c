@@ -331,6 +331,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 	}
 	node->term = hs->term;
 	node->vote = hs->vote;
+	node->repair_index = hs->repair_index;
 	if (node->log.last_term > node->term)
 	{
 		/*
@@ -581,6 +582,7 @@ build_update(dcf_node *node, dcf_update *out)
 	out->hard_state_changed = node->hs_dirty;
 	out->hard_state.term = node->term;
 	out->hard_state.vote = node->vote;
+	out->hard_state.repair_index = node->repair_index;
 	node->hs_dirty = false;
 	if (node->membership_dirty)
 	{
@@ -623,6 +625,8 @@ build_update(dcf_node *node, dcf_update *out)
 	}
 	out->reports = node->n_reports ? node->reports : NULL;
 	out->n_reports = node->n_reports;
+	out->regressions = node->n_regressions ? node->regressions : NULL;
+	out->n_regressions = node->n_regressions;
 	if (node->role == DCF_ROLE_LEADER && node->commit_notify_due_ms != 0 &&
 		node->commit_notify_due_ms < out->next_tick_ms)
 		out->next_tick_ms = node->commit_notify_due_ms;
@@ -641,6 +645,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 	node->n_msgs = 0;
 	node->n_pool = 0;
 	node->n_reports = 0;
+	node->n_regressions = 0;
 	node->higher_term_from = DCF_NODE_NONE;
 	node->step_read_bytes = 0;
 	node->fail_rc = DCF_OK;
@@ -698,6 +703,7 @@ dcf_node_step(dcf_node *node, const dcf_event *ev, dcf_update *out, char *errmsg
 			return dcf_errf(errmsg, DCF_ERR_INVALID, "unknown event type %d", (int) ev->type);
 	}
 	leader_after_event(node);
+	dcf_election_repair_check(node);
 	if (dcf_node_failed(node))
 		return node->fail_rc;
 	/* N2 */
@@ -784,6 +790,7 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 	out->first_index = dcf_raftlog_first_index(&node->log);
 	out->last_index = dcf_raftlog_last_index(&node->log);
 	out->persisted_index = node->log.persisted;
+	out->repair_index = node->repair_index;
 	out->lease_valid = dcf_node_lease_valid(node, node->now_ms);
 	out->membership_index = node->membership_index;
 	out->priority_election = node->opts.priority_election;
@@ -817,6 +824,7 @@ dcf_node_status(const dcf_node *node, dcf_status *out)
 		ps->last_heard_ms = pr->last_heard_ms;
 		ps->learner = node->membership.members[i].learner;
 		ps->minority = pr->minority;
+		ps->repair = pr->repair;
 		if (node->membership.members[i].role != DCF_ROLE_LOGGER &&
 			pr->applied < out->cluster_min_applied_index)
 			out->cluster_min_applied_index = pr->applied;

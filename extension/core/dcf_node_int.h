@@ -138,6 +138,9 @@ typedef struct dcf_progress
 	uint32_t	sent_this_step;
 	uint64_t	sent_commit;	/* commit index the last append or heartbeat carried */
 	bool		minority;		/* its last answer came in minority mode */
+	bool		repair;			/* its last answer carried DCF_MSG_F_REPAIR */
+	uint64_t	match_sent_ms;	/* sent_ms of the acknowledgement that last
+								 * raised match */
 	/* learner catch-up rounds (dcf_reconfig.c) */
 	uint64_t	round_target;
 	uint64_t	round_start_ms;
@@ -241,7 +244,12 @@ struct dcf_node
 	/* hard state */
 	uint64_t	term;
 	uint32_t	vote;
+	uint64_t	repair_index;	/* S1 (dcf_core.h); 0 = none */
 	bool		hs_dirty;
+
+	/* followers found with a log gone backwards this step (leader) */
+	dcf_peer_regress regressions[DCF_MEMBERS_MAX];
+	uint32_t	n_regressions;
 
 	/* soft state */
 	dcf_role	role;
@@ -318,6 +326,7 @@ extern bool dcf_election_can_campaign(const dcf_node *node);
 extern void dcf_election_campaign(dcf_node *node, bool pre_vote, bool transfer);
 extern void dcf_election_handle_timeout_now(dcf_node *node, const dcf_msg *m);
 extern bool dcf_election_may_campaign(const dcf_node *node);
+extern void dcf_election_repair_check(dcf_node *node);
 extern const dcf_member *dcf_election_previous_self(const dcf_node *node);
 extern dcf_role dcf_election_follower_role(const dcf_node *node);
 extern dcf_rc dcf_election_set_work_mode(dcf_node *node, uint32_t mode, uint32_t vote_num,

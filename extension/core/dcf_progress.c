@@ -70,6 +70,8 @@ dcf_progress_reset(dcf_progress *pr, uint64_t last_index)
 	pr->applied = 0;
 	pr->sent_this_step = 0;
 	pr->sent_commit = 0;
+	pr->repair = false;
+	pr->match_sent_ms = 0;
 	infl_reset(pr);
 }
 

@@ -35,6 +35,13 @@
  *   R8  A follower that appends entries hands the CONFIG entries among them
  *       (and any truncation of one) to dcf_reconfig.c before it computes
  *       its commit index, so that N7 holds when the step ends.
+ *   R9  A follower whose log went backwards (storage damage: it rejects an
+ *       append at or below its match index, sent after the acknowledgement
+ *       that set that match, or says it is repairing) has its progress
+ *       reset to probe from its hint, and the update names it
+ *       (dcf_update.regressions).  A follower repairing its log (S1 in
+ *       dcf_core.h, DCF_MSG_F_REPAIR on its answers) counts toward no
+ *       commit (R4) until it holds again what it lost.
  */
 #include "core/dcf_node_int.h"
 
@@ -318,6 +325,9 @@ groups_index(dcf_node *node)
 			any = true;
 			if (!me && !dcf_node_peer_same_mode(node, &node->progress[i]))
 				continue;
+			/* S1: a peer repairing its log counts toward no commit */
+			if (!me && node->progress[i].repair)
+				continue;
 			v = me ? dcf_raftlog_stable_index(&node->log) : node->progress[i].match;
 			if (v > best)
 				best = v;
@@ -354,6 +364,9 @@ dcf_replication_maybe_commit(dcf_node *node)
 		}
 		/* E6: copies acknowledged in the other work mode do not count */
 		if (!me && !dcf_node_peer_same_mode(node, &node->progress[i]))
+			continue;
+		/* S1: nor those of a peer repairing its log */
+		if (!me && node->progress[i].repair)
 			continue;
 #ifdef DCF_PLANT_BUG_IGNORE_WEIGHT
 		v[n].weight = 1;
@@ -420,6 +433,7 @@ note_answer(dcf_node *node, const dcf_msg *m)
 		return NULL;
 	pr->last_heard_ms = node->now_ms;
 	pr->minority = (m->flags & DCF_MSG_F_MINORITY) != 0;
+	pr->repair = (m->flags & DCF_MSG_F_REPAIR) != 0;
 	/* sent_ms is our own clock echoed: never trust it beyond now */
 	if (m->sent_ms > pr->ack_sent_ms && m->sent_ms <= node->now_ms)
 		pr->ack_sent_ms = m->sent_ms;
@@ -442,6 +456,35 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 
 		if (m->log_term > 0)
 			hint = find_conflict_by_term(node, m->reject_hint, m->log_term);
+		if (m->index <= pr->match && hint < pr->match &&
+			(pr->repair || m->sent_ms > pr->match_sent_ms))
+		{
+			/*
+			 * R9: the follower's log went backwards.  It rejects an append
+			 * at or below its match index, in answer to an append sent
+			 * after the acknowledgement that set the match (or it says it
+			 * is repairing), so it lost entries it had acknowledged (its
+			 * storage was damaged).  Without this, a rejection at or below
+			 * match looks stale and the leader keeps sending past the
+			 * follower's end forever.  Probe again from the hint.
+			 */
+			if (node->n_regressions < DCF_MEMBERS_MAX)
+			{
+				dcf_peer_regress *r = &node->regressions[node->n_regressions++];
+
+				r->node_id = m->from;
+				r->match_index = pr->match;
+				r->rejected_index = m->index;
+				r->hint_index = hint;
+				r->repair = pr->repair;
+			}
+			pr->match = 0;
+			pr->match_sent_ms = 0;
+			dcf_progress_become_probe(pr);
+			pr->next = hint + 1;
+			dcf_replication_send_append(node, pr, true);
+			return;
+		}
 		if (dcf_progress_maybe_decr_to(pr, m->index, hint))
 		{
 			if (pr->state == DCF_PROGRESS_REPLICATE)
@@ -454,6 +497,8 @@ dcf_replication_handle_append_resp(dcf_node *node, const dcf_msg *m)
 		return;					/* acknowledges what we never had: ignore */
 	old_paused = dcf_progress_is_paused(pr);
 	updated = dcf_progress_maybe_update(pr, m->index);
+	if (updated)
+		pr->match_sent_ms = m->sent_ms;
 	switch (pr->state)
 	{
 		case DCF_PROGRESS_PROBE:
@@ -502,7 +547,9 @@ dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
 	/* an append lost in flight would otherwise hold its window slot forever */
 	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_limit)
 		dcf_progress_infl_free_first(pr);
-	if (pr->match < dcf_raftlog_last_index(&node->log))
+	/* R9: a peer repairing its log may hold less than its match says: an
+	 * append (empty when there is nothing new) makes it tell */
+	if (pr->match < dcf_raftlog_last_index(&node->log) || pr->repair)
 		dcf_replication_send_append(node, pr, true);
 }
 
@@ -517,6 +564,8 @@ new_answer(dcf_node *node, dcf_msg_type type, const dcf_msg *m)
 		return NULL;
 	resp->sent_ms = m->sent_ms;
 	resp->applied = node->applied;
+	if (node->repair_index != 0)
+		resp->flags |= DCF_MSG_F_REPAIR;
 	return resp;
 }
 

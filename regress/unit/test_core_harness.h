@@ -57,6 +57,9 @@ typedef struct th_node
 	/* options of this node, if they differ from the cluster's */
 	bool		has_opts;
 	dcf_options opts;
+	/* followers whose log went backwards (R9), as the leader reported them */
+	uint32_t	n_regressions;
+	dcf_peer_regress last_regress;
 	/* outcomes of admin requests, in order */
 	dcf_admin_report reports[TH_REPORTS_MAX];
 	int			n_reports;
@@ -275,6 +278,11 @@ th_handle(th_cluster *c, th_node *tn, const dcf_update *u)
 	{
 		if (tn->n_reports < TH_REPORTS_MAX)
 			tn->reports[tn->n_reports++] = u->reports[i];
+	}
+	for (uint32_t i = 0; i < u->n_regressions; i++)
+	{
+		tn->n_regressions++;
+		tn->last_regress = u->regressions[i];
 	}
 	if (u->hard_state_changed)
 		tn->hs = u->hard_state;
