@@ -69,6 +69,9 @@ typedef struct sim_config
 	uint32_t	downtime_max_ms;
 	uint32_t	lose_unsynced_permille; /* on crash: lose every unsynced write */
 	uint32_t	keep_unsynced_permille; /* on crash: keep them all */
+	uint32_t	storage_fault_permille; /* on crash: the node's storage also
+										 * loses or damages durable entries
+										 * (issue 15; one node at a time) */
 	/* clients */
 	uint32_t	backlog_max;	/* uncommitted entries before a client waits */
 	uint32_t	propose_interval_ms;
@@ -272,6 +275,8 @@ typedef struct sim_stats
 	uint64_t	msgs_duplicated;
 	uint64_t	torn_writes;
 	uint64_t	lost_writes;	/* unsynced writes lost in crashes */
+	uint64_t	storage_faults; /* durable entries lost or damaged (S1) */
+	uint64_t	storage_lost_entries;	/* durable entries they took */
 	uint64_t	proposals;
 	uint64_t	committed;		/* entries in the oracle at the end */
 	uint64_t	violations;

@@ -790,7 +790,17 @@ sim_check_global(sim_world *w)
 		uint64_t	have = 0;
 
 		for (int i = 0; i < w->cfg.n_nodes; i++)
-			if (((w->commit_counted >> i) & 1) && holds_committed(w, &w->nodes[i].dlog, w->oracle_n))
+			/*
+			 * A node whose storage lost the entry and knows it (its
+			 * durable repair index covers it, S1) still counts: it
+			 * neither votes nor counts toward a commit until it holds
+			 * the entry again, so it cannot help elect a leader without
+			 * it.  A node that lost it and forgot is the planted bug
+			 * repair_ignored.
+			 */
+			if (((w->commit_counted >> i) & 1) &&
+				(holds_committed(w, &w->nodes[i].dlog, w->oracle_n) ||
+				 w->nodes[i].dhs.repair_index >= w->oracle_n))
 				have += w->commit_weight[i];
 		if (have < w->commit_needed)
 			sim_violation(w, "commit durability",

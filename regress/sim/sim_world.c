@@ -819,8 +819,10 @@ node_start(sim_world *w, sim_node *sn)
 	o.work_mode = sn->work_mode;
 	o.vote_num = sn->vote_num;
 	o.priority_election = sn->priority_election;
+	/* the applied index may be above a log that lost entries (S1) */
 	if (dcf_node_create(&o, &sn->dhs, sn->drec.set ? &sn->drec.ms : &w->cfg.ms,
-						sn->drec.set ? sn->drec.index : 0, sn->applied, &sn->reader, w->now,
+						sn->drec.set ? sn->drec.index : 0,
+						sn->applied < sn->dlog.n ? sn->applied : sn->dlog.n, &sn->reader, w->now,
 						&sn->node, err) != DCF_OK)
 	{
 		sim_violation(w, "restart", "node %u cannot start from its durable state: %s", sn->id, err);
@@ -839,6 +841,41 @@ node_start(sim_world *w, sim_node *sn)
 			  (unsigned long long) st.term, st.vote, (unsigned long long) sn->vlog.n,
 			  (unsigned long long) sn->applied);
 	schedule_tick(w, sn, w->now + w->cfg.tick_ms);
+}
+
+/*
+ * Issue 15: with the crash, the node's storage loses or damages durable
+ * entries — its newest few (a damaged last entry, a deleted newest segment,
+ * a log truncated by a few entries) or everything from a damaged middle
+ * entry on.  The storage layer finds such damage at load (the durable mark,
+ * the records' durable fields), keeps the intact prefix and records the
+ * repair index durably (S1), which is what is done here to the durable
+ * image.  One node at a time: the same fault on a majority is beyond what
+ * any protocol survives, so a node is hit only while no other node repairs.
+ */
+static void
+storage_fault(sim_world *w, sim_node *sn)
+{
+	uint64_t	n = sn->dlog.n;
+	uint64_t	cut;
+
+	if (n == 0 || !chance(w, w->cfg.storage_fault_permille))
+		return;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (w->nodes[i].dhs.repair_index != 0)
+			return;
+	if (chance(w, 500))
+		cut = n - rnd(w, n < 3 ? n : 3);	/* keep [1, cut]: the newest 1..3 go */
+	else
+		cut = rnd(w, n);		/* a damaged middle entry cut+1 */
+	if (sn->dhs.repair_index < n)
+		sn->dhs.repair_index = n;
+	w->st.storage_faults++;
+	w->st.storage_lost_entries += n - cut;
+	sim_trace(w, "n%u STORAGE FAULT: durable entries %llu..%llu lost, repair index %llu", sn->id,
+			  (unsigned long long) cut + 1, (unsigned long long) n,
+			  (unsigned long long) sn->dhs.repair_index);
+	sn->dlog.n = cut;
 }
 
 static void
@@ -901,6 +938,7 @@ node_crash(sim_world *w, sim_node *sn)
 		free(op->entries);
 		free(op->ms);
 	}
+	storage_fault(w, sn);
 	sim_check_durable_hard_state(w, sn);
 	sn->pending_leader_term = 0;
 	sn->n_ops = 0;
