@@ -26,7 +26,8 @@ CREATE FUNCTION dcf_replication_info(
     OUT paxos_commit_lsn pg_lsn,
     OUT local_write_lsn pg_lsn,
     OUT local_flush_lsn pg_lsn,
-    OUT local_replay_lsn pg_lsn)
+    OUT local_replay_lsn pg_lsn,
+    OUT repair_index bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'dcf_replication_info'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;

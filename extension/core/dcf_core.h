@@ -421,12 +421,16 @@ typedef struct dcf_hard_state
 	/*
 	 * S1  Repair.  Non-zero: the host's log lost entries (damaged or missing
 	 * on disk, found at load) that this node may have acknowledged, up to
-	 * this index.  Until it holds entries up to it again — fetched from a
-	 * leader — the node neither grants (pre-)votes nor campaigns, and its
+	 * this index.  Until it holds them again — fetched from a leader — the
+	 * node never campaigns, grants a (pre-)vote only to a candidate whose
+	 * log is at least as up to date as the one it lost (last index
+	 * repair_index, of a term at most its term at creation), and its
 	 * answers carry DCF_MSG_F_REPAIR so that no leader counts them toward a
 	 * commit.  The core clears it (hard_state_changed) once its persisted
-	 * log reaches it.  A host that finds entries lost raises it, never
-	 * lowers it, and persists it before the node is created.
+	 * log reaches repair_index or ends in an entry of a term above its term
+	 * at creation (see dcf_election_repair_check).  A host that finds
+	 * entries lost raises it, never lowers it, and persists it before the
+	 * node is created.
 	 */
 	uint64_t	repair_index;
 } dcf_hard_state;

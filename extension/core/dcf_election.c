@@ -125,11 +125,15 @@ dcf_election_quorum_ack_ms(const dcf_node *node)
 
 /*
  * S1 (dcf_core.h): a node that lost entries it may have acknowledged holds
- * them again once its persisted log reaches the repair index.  Every entry
- * at or above the index the load cut came from a leader's APPEND (a node
- * in repair never leads), so its log then holds a leader's log up to
- * there, which includes every entry committed with its lost
- * acknowledgements.  Called after every event.
+ * them again once its persisted log reaches the repair index R, or ends in
+ * an entry of a term above repair_term.  Every entry at or above the index
+ * the load cut came from a leader's APPEND (a node in repair never leads),
+ * so its log is then a prefix of a leader's log: up to R, or up to an
+ * entry that a leader of a term above every term of the lost entries
+ * appended after everything committed before its term (leader
+ * completeness) — and the lost acknowledgements were all given, and
+ * counted, in such earlier terms.  Either way it holds every entry
+ * committed with them.  Called after every event.
  */
 void
 dcf_election_repair_check(dcf_node *node)
@@ -142,10 +146,19 @@ dcf_election_repair_check(dcf_node *node)
 		node->hs_dirty = true;
 	}
 #endif
-	if (node->repair_index != 0 && node->log.persisted >= node->repair_index)
+	if (node->repair_index != 0)
 	{
-		node->repair_index = 0;
-		node->hs_dirty = true;
+		uint64_t	t = 0;
+		bool		done = node->log.persisted >= node->repair_index;
+
+		if (!done && node->log.persisted > 0 &&
+			dcf_node_term_at(node, node->log.persisted, &t) == DCF_OK && t > node->repair_term)
+			done = true;
+		if (done)
+		{
+			node->repair_index = 0;
+			node->hs_dirty = true;
+		}
 	}
 }
 
@@ -409,8 +422,16 @@ dcf_election_handle_vote_req(dcf_node *node, const dcf_msg *m)
 		(m->log_term > node->log.last_term ||
 		 (m->log_term == node->log.last_term && m->index > dcf_raftlog_last_index(&node->log))))
 		cand_ok = true;
-	/* S1: its log is shorter than what it may have acknowledged */
-	if (node->repair_index != 0)
+	/*
+	 * S1: its log is shorter than what it may have acknowledged.  It judges
+	 * the candidate against the log it lost as well: as if its last entry
+	 * were still index repair_index of term repair_term (a bound on its
+	 * term: the check is Raft's, against a log at least as up to date as
+	 * the one it had).
+	 */
+	if (node->repair_index != 0 &&
+		!(m->log_term > node->repair_term ||
+		  (m->log_term == node->repair_term && m->index >= node->repair_index)))
 		cand_ok = false;
 	if (cand_ok && dcf_node_same_mode(node, m->flags))
 	{

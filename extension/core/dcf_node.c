@@ -344,6 +344,8 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 		node->vote = DCF_NODE_NONE;
 		node->hs_dirty = true;
 	}
+	if (node->repair_index != 0)
+		node->repair_term = node->term;
 	node->commit = applied_index;
 	node->applied = applied_index;
 	node->now_ms = now_ms;

@@ -204,6 +204,7 @@ save_meta(dcf_host *h, uint64_t applied, char *errmsg)
 	memset(&m, 0, sizeof(m));
 	m.term = h->hs.term;
 	m.voted_for = h->hs.vote;
+	m.repair_index = h->hs.repair_index;
 	m.applied_index = applied;
 	m.membership = blob;
 	m.membership_len = (uint32_t) (8 + mlen);
@@ -308,12 +309,24 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 			h->membership = *u->membership;
 			h->membership_index = u->membership_index;
 		}
+		if (u->hard_state_changed && h->hs.repair_index == 0 && u->hard_state.repair_index == 0 &&
+			dcf_log_meta(h->log)->repair_index != 0)
+			hlog(h, DCF_HOST_LOG, "this node holds its consensus log up to index %llu again: it votes and counts toward commits again",
+				 (unsigned long long) dcf_log_meta(h->log)->repair_index);
 		rc = save_meta(h, h->applied_saved, errmsg);
 		if (rc != DCF_OK)
 			return dcf_errwrap(errmsg, rc, "saving term, vote and membership");
 		if (u->membership && net_set_members(h, errmsg) != DCF_OK)
 			hlog(h, DCF_HOST_WARNING, "transport refused the new membership: %s", errmsg);
 	}
+
+	/* the leader's note of followers whose log went backwards (R9) */
+	for (uint32_t i = 0; i < u->n_regressions; i++)
+		hlog(h, DCF_HOST_LOG, "the consensus log of node %u went backwards: it rejected index %llu at or below its match index %llu%s; replicating to it again from index %llu",
+			 u->regressions[i].node_id, (unsigned long long) u->regressions[i].rejected_index,
+			 (unsigned long long) u->regressions[i].match_index,
+			 u->regressions[i].repair ? " and says it is repairing lost entries" : "",
+			 (unsigned long long) u->regressions[i].hint_index + 1);
 
 	/* 2. conflict truncation */
 	if (u->truncate_from != 0)
@@ -560,22 +573,37 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 
 	dcf_log_options_init(&lo);
 	lo.create = 1;
+	lo.repair = 1;				/* lost durable entries: repair, do not refuse */
 	rc = dcf_log_open(opts->data_path, &lo, &h->log, errmsg);
 	if (rc != DCF_OK)
 	{
 		dcf_errwrap(errmsg, rc, "opening the consensus log in \"%s\"", opts->data_path);
 		goto err_free;
 	}
-	if (dcf_log_info(h->log)->torn)
+	if (dcf_log_info(h->log)->torn && !dcf_log_info(h->log)->lost)
 		hlog(h, DCF_HOST_LOG, "cut a torn tail of the consensus log at index %llu (%s at offset %llu: %s)",
 			 (unsigned long long) dcf_log_info(h->log)->torn_index,
 			 dcf_log_info(h->log)->torn_file,
 			 (unsigned long long) dcf_log_info(h->log)->torn_offset,
 			 dcf_log_info(h->log)->torn_reason);
 
+	if (dcf_log_info(h->log)->lost)
+		hlog(h, DCF_HOST_WARNING, "consensus log entries from index %llu on were damaged or missing though index %llu had been durable (%s at offset %llu: %s); "
+			 "they were cut, and this node neither votes nor counts toward commits until it has fetched entries up to index %llu again from the leader",
+			 (unsigned long long) dcf_log_info(h->log)->lost_index,
+			 (unsigned long long) dcf_log_info(h->log)->durable_floor,
+			 dcf_log_info(h->log)->torn ? dcf_log_info(h->log)->torn_file : "end of the log",
+			 (unsigned long long) dcf_log_info(h->log)->torn_offset,
+			 dcf_log_info(h->log)->torn ? dcf_log_info(h->log)->torn_reason : "missing entries",
+			 (unsigned long long) dcf_log_info(h->log)->repair_index);
+	else if (dcf_log_info(h->log)->repair_index)
+		hlog(h, DCF_HOST_WARNING, "this node is still repairing its consensus log: it neither votes nor counts toward commits until it holds index %llu",
+			 (unsigned long long) dcf_log_info(h->log)->repair_index);
+
 	meta = dcf_log_meta(h->log);
 	h->hs.term = meta->term;
 	h->hs.vote = meta->voted_for;
+	h->hs.repair_index = meta->repair_index;
 	h->applied_saved = meta->applied_index;
 	if (meta->membership_len == 0)
 	{

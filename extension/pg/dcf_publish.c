@@ -107,6 +107,7 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 	dcf_shared->commit_index = st.commit_index;
 	dcf_shared->first_index = st.first_index;
 	dcf_shared->last_index = st.last_index;
+	dcf_shared->repair_index = st.repair_index;
 	dcf_shared->cluster_min_apply_idx = st.cluster_min_applied_index;
 	dcf_shared->leader_id = st.leader_id;
 	dcf_shared->paxos_write_lsn = atl ? atl->appended_end : InvalidXLogRecPtr;
@@ -136,12 +137,14 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 		ms->last_heard_ms = -1;
 		ms->connected = false;
 		ms->needs_build = progress_is_released(w, ms->member.node_id);
+		ms->repairing = false;
 		for (uint32_t p = 0; p < st.n_peers; p++)
 		{
 			if (st.peers[p].node_id != ms->member.node_id)
 				continue;
 			ms->next_index = st.peers[p].next_index;
 			ms->match_index = st.peers[p].match_index;
+			ms->repairing = st.peers[p].repair;
 			ms->applied_index = st.peers[p].applied_index;
 			ms->last_heard_ms = st.peers[p].last_heard_ms ? (int64) (now_ms - st.peers[p].last_heard_ms) : -1;
 			ms->connected = dcf_host_peer_connected(w->host, ms->member.node_id);

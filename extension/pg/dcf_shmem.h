@@ -39,6 +39,7 @@ typedef struct DcfMemberState
 	 * down, so the last known PostgreSQL address stays visible.
 	 */
 	DcfMemberReport report;
+	bool		repairing;		/* leader: its answers say it lost entries (S1) */
 } DcfMemberState;
 
 typedef struct DcfShared
@@ -80,6 +81,8 @@ typedef struct DcfShared
 	uint64		commit_index;
 	uint64		first_index;
 	uint64		last_index;
+	uint64		repair_index;	/* S1: lost entries up to here are being
+								 * fetched again; 0 = none */
 	uint64		cluster_min_apply_idx;
 	uint32		leader_id;		/* 0: no known leader */
 	XLogRecPtr	paxos_write_lsn;

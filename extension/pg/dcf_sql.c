@@ -34,7 +34,7 @@
 PG_FUNCTION_INFO_V1(dcf_replication_info);
 PG_FUNCTION_INFO_V1(dcf_check_config);
 
-#define REPLICATION_INFO_COLS 21
+#define REPLICATION_INFO_COLS 22
 
 /* Refuse clearly when there is no state to show. */
 static void
@@ -86,10 +86,12 @@ members_jsonb(const DcfShared *st)
 			appendStringInfo(&buf,
 							 ", \"next_index\": " UINT64_FORMAT ", \"match_index\": " UINT64_FORMAT
 							 ", \"applied_index\": " UINT64_FORMAT ", \"lag\": " UINT64_FORMAT
-							 ", \"connected\": %s, \"last_heard_ms\": " INT64_FORMAT,
+							 ", \"connected\": %s, \"last_heard_ms\": " INT64_FORMAT
+							 ", \"repairing\": %s",
 							 ms->next_index, ms->match_index, ms->applied_index,
 							 st->last_index > ms->match_index ? st->last_index - ms->match_index : 0,
-							 ms->connected ? "true" : "false", ms->last_heard_ms);
+							 ms->connected ? "true" : "false", ms->last_heard_ms,
+							 ms->repairing ? "true" : "false");
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoChar(&buf, ']');
@@ -170,6 +172,7 @@ dcf_replication_info(PG_FUNCTION_ARGS)
 		values[c++] = LSNGetDatum(GetFlushRecPtr(NULL));
 		nulls[c++] = true;		/* a primary replays nothing */
 	}
+	values[c++] = Int64GetDatum((int64) st->repair_index);
 	Assert(c == REPLICATION_INFO_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

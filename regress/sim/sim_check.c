@@ -813,8 +813,10 @@ sim_check_global(sim_world *w)
 			bool		held = w->commit_groups[g] == 0;
 
 			for (int i = 0; i < w->cfg.n_nodes && !held; i++)
-				if (((w->commit_groups[g] >> i) & 1) && holds_committed(w, &w->nodes[i].dlog, w->oracle_n))
-					held = true;
+				if (((w->commit_groups[g] >> i) & 1) &&
+					(holds_committed(w, &w->nodes[i].dlog, w->oracle_n) ||
+					 w->nodes[i].dhs.repair_index >= w->oracle_n))
+					held = true;	/* S1, as above */
 			if (!held)
 				sim_violation(w, "policy majority", "committed entry %llu is durable on no voter of group %u",
 							  (unsigned long long) w->oracle_n, w->cfg.majority_groups[g]);

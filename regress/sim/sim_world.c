@@ -853,19 +853,66 @@ node_start(sim_world *w, sim_node *sn)
  * image.  One node at a time: the same fault on a majority is beyond what
  * any protocol survives, so a node is hit only while no other node repairs.
  */
+/* Do the voters of ms other than node id weigh a majority of its voters,
+ * and may another member lead? */
+static bool
+quorum_without(const dcf_member *members, uint32_t n, uint32_t id)
+{
+	uint64_t	total = 0;
+	uint64_t	others = 0;
+	bool		other_leader = false;
+
+	for (uint32_t i = 0; i < n; i++)
+	{
+		if (members[i].node_id != id && dcf_member_may_lead(&members[i]))
+			other_leader = true;
+		if (!dcf_member_is_voter(&members[i]))
+			continue;
+		total += members[i].weight;
+		if (members[i].node_id != id)
+			others += members[i].weight;
+	}
+	return others >= total / 2 + 1 && other_leader;
+}
+
+/*
+ * May node sn's storage fail now?  Only when nobody else repairs, nobody
+ * works in minority mode, and the other voters weigh a quorum in the
+ * configuration in force and the one before it (else the one fault takes
+ * a majority: a single voter, one of two).
+ */
+static bool
+storage_fault_allowed(sim_world *w, sim_node *sn)
+{
+	const dcf_membership *ms;
+	uint64_t	idx = 0;
+
+	if (sn->node == NULL || w->cfg.storage_fault_permille == 0)
+		return false;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].work_mode != DCF_WORK_MODE_NORMAL ||
+			w->nodes[i].held_down)
+			return false;
+	ms = dcf_node_membership(sn->node, &idx);
+	if (!quorum_without(ms->members, ms->n_members, sn->id))
+		return false;
+	if (ms->n_prev > 0 && !quorum_without(ms->prev, ms->n_prev, sn->id))
+		return false;
+	if (sn->drec.set && !quorum_without(sn->drec.ms.members, sn->drec.ms.n_members, sn->id))
+		return false;
+	return true;
+}
+
 static void
-storage_fault(sim_world *w, sim_node *sn)
+storage_fault(sim_world *w, sim_node *sn, bool allowed)
 {
 	uint64_t	n = sn->dlog.n;
 	uint64_t	cut;
 
-	if (n == 0 || !chance(w, w->cfg.storage_fault_permille))
+	if (!allowed || n == 0 || !chance(w, w->cfg.storage_fault_permille))
 		return;
-	for (int i = 0; i < w->cfg.n_nodes; i++)
-		if (w->nodes[i].dhs.repair_index != 0)
-			return;
 	if (chance(w, 500))
-		cut = n - rnd(w, n < 3 ? n : 3);	/* keep [1, cut]: the newest 1..3 go */
+		cut = n - 1 - rnd(w, n < 3 ? n : 3);	/* keep [1, cut]: the newest 1..3 go */
 	else
 		cut = rnd(w, n);		/* a damaged middle entry cut+1 */
 	if (sn->dhs.repair_index < n)
@@ -889,6 +936,7 @@ node_crash(sim_world *w, sim_node *sn)
 				hs_seen = 0;
 	bool		lose = chance(w, w->cfg.lose_unsynced_permille);
 	bool		keep = !lose && chance(w, w->cfg.keep_unsynced_permille);
+	bool		fault_allowed = storage_fault_allowed(w, sn);
 
 	w->st.crashes++;
 	dcf_node_destroy(sn->node);
@@ -938,7 +986,7 @@ node_crash(sim_world *w, sim_node *sn)
 		free(op->entries);
 		free(op->ms);
 	}
-	storage_fault(w, sn);
+	storage_fault(w, sn, fault_allowed);
 	sim_check_durable_hard_state(w, sn);
 	sn->pending_leader_term = 0;
 	sn->n_ops = 0;
