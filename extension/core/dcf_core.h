@@ -424,15 +424,18 @@ typedef struct dcf_hard_state
 	 * this index.  Until it holds them again — fetched from a leader — the
 	 * node never campaigns, grants a (pre-)vote only to a candidate whose
 	 * log is at least as up to date as the one it lost (last index
-	 * repair_index, of a term at most its term at creation), and its
+	 * repair_index, of term repair_term, or its term at creation when
+	 * that is 0 or above it), and its
 	 * answers carry DCF_MSG_F_REPAIR so that no leader counts them toward a
 	 * commit.  The core clears it (hard_state_changed) once its persisted
-	 * log reaches repair_index or ends in an entry of a term above its term
-	 * at creation (see dcf_election_repair_check).  A host that finds
+	 * log reaches repair_index or ends in an entry of a term above
+	 * repair_term (see dcf_election_repair_check).  A host that finds
 	 * entries lost raises it, never lowers it, and persists it before the
 	 * node is created.
 	 */
 	uint64_t	repair_index;
+	uint64_t	repair_term;	/* S1: no lost entry has a higher term (0:
+								 * unknown, the node's term is used) */
 } dcf_hard_state;
 
 /* ---- events ---------------------------------------------------------------- */

@@ -345,7 +345,7 @@ dcf_node_create(const dcf_options *opts, const dcf_hard_state *hs,
 		node->hs_dirty = true;
 	}
 	if (node->repair_index != 0)
-		node->repair_term = node->term;
+		node->repair_term = hs->repair_term != 0 && hs->repair_term < node->term ? hs->repair_term : node->term;
 	node->commit = applied_index;
 	node->applied = applied_index;
 	node->now_ms = now_ms;
@@ -585,6 +585,7 @@ build_update(dcf_node *node, dcf_update *out)
 	out->hard_state.term = node->term;
 	out->hard_state.vote = node->vote;
 	out->hard_state.repair_index = node->repair_index;
+	out->hard_state.repair_term = node->repair_index ? node->repair_term : 0;
 	node->hs_dirty = false;
 	if (node->membership_dirty)
 	{

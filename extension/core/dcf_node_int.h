@@ -246,8 +246,8 @@ struct dcf_node
 	uint32_t	vote;
 	uint64_t	repair_index;	/* S1 (dcf_core.h); 0 = none */
 	uint64_t	repair_term;	/* S1: no lost entry has a higher term (the
-								 * term at create, which bounds every term
-								 * the node accepted before) */
+								 * host's bound, else the term at create,
+								 * which bounds every term it accepted) */
 	bool		hs_dirty;
 
 	/* followers found with a log gone backwards this step (leader) */

@@ -205,6 +205,7 @@ save_meta(dcf_host *h, uint64_t applied, char *errmsg)
 	m.term = h->hs.term;
 	m.voted_for = h->hs.vote;
 	m.repair_index = h->hs.repair_index;
+	m.repair_term = h->hs.repair_term;
 	m.applied_index = applied;
 	m.membership = blob;
 	m.membership_len = (uint32_t) (8 + mlen);
@@ -604,6 +605,7 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	h->hs.term = meta->term;
 	h->hs.vote = meta->voted_for;
 	h->hs.repair_index = meta->repair_index;
+	h->hs.repair_term = meta->repair_term;
 	h->applied_saved = meta->applied_index;
 	if (meta->membership_len == 0)
 	{

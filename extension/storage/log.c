@@ -423,6 +423,8 @@ dcf_log_save_meta(dcf_log *log, const dcf_meta *meta, char *errmsg)
 	pthread_mutex_unlock(&log->mu);
 	if (m.durable_index < log->meta.durable_index)
 		m.durable_index = log->meta.durable_index;
+	if (dcf_log_term_at(log, m.durable_index, &m.durable_term) != DCF_OK)
+		m.durable_term = log->last_term > log->meta.durable_term ? log->last_term : log->meta.durable_term;
 	return log_write_meta(log, &m, errmsg);
 }
 
@@ -440,6 +442,8 @@ log_lower_mark(dcf_log *log, uint64_t from, char *errmsg)
 		return DCF_OK;
 	m = log->meta;
 	m.durable_index = from - 1;
+	if (dcf_log_term_at(log, from - 1, &m.durable_term) != DCF_OK)
+		m.durable_term = log->last_term;
 	return log_write_meta(log, &m, errmsg);
 }
 
@@ -1231,6 +1235,7 @@ dcf_log_reset(dcf_log *log, uint64_t first_index, uint64_t prev_term, char *errm
 	m.first_index = first_index;
 	m.prev_term = prev_term;
 	m.durable_index = first_index - 1;
+	m.durable_term = prev_term;
 	if ((rc = log_write_meta(log, &m, errmsg)) != DCF_OK)
 		goto fail;
 	log->first_index = first_index;
@@ -1320,6 +1325,7 @@ dcf_log_close(dcf_log *log, char *errmsg)
 				dcf_meta	m = log->meta;
 
 				m.durable_index = log->durable_index;
+				m.durable_term = log->last_term;
 				rc = log_write_meta(log, &m, errmsg);
 			}
 		}

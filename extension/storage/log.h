@@ -124,6 +124,7 @@ typedef struct dcf_log_open_info
 	uint64_t	repair_index;	/* the metadata's repair index after the
 								 * load: lost entries up to it may have
 								 * been acknowledged (0: none) */
+	uint64_t	repair_term;	/* no lost entry has a higher term */
 } dcf_log_open_info;
 
 /* Defaults: POSIX I/O, 64 MiB segments, preallocation on, create on. */

@@ -212,7 +212,7 @@ out:
 /* Largest durable field in segment `first` from offset `from` on. */
 static dcf_rc
 scan_segment_durable(dcf_log *log, uint64_t first, uint64_t from, uint64_t *max_durable,
-					 char *errmsg)
+					 uint64_t *max_term, char *errmsg)
 {
 	char		path[DCF_PATH_MAX_BYTES];
 	dcf_seg_reader r;
@@ -225,7 +225,7 @@ scan_segment_durable(dcf_log *log, uint64_t first, uint64_t from, uint64_t *max_
 	rc = dcf_seg_reader_open(&r, log->io, fd, errmsg);
 	if (rc == DCF_OK)
 	{
-		rc = dcf_seg_scan_durable(&r, from, max_durable, &found, errmsg);
+		rc = dcf_seg_scan_durable(&r, from, max_durable, max_term, &found, errmsg);
 		dcf_seg_reader_close(&r);
 	}
 	log->io->close(log->io->ctx, fd);
@@ -261,22 +261,35 @@ remove_file(dcf_log *log, uint64_t first, char *errmsg)
  * means a crash in between repeats the same repair.
  */
 static dcf_rc
-note_lost(dcf_log *log, uint64_t lost_index, uint64_t floor, char *errmsg)
+note_lost(dcf_log *log, uint64_t lost_index, uint64_t floor, uint64_t floor_term, char *errmsg)
 {
 	uint64_t	repair = floor;
+	uint64_t	repair_term = floor_term;
 
 	if (log->meta.repair_index > repair)
 		repair = log->meta.repair_index;
+	if (log->meta.repair_term > repair_term)
+		repair_term = log->meta.repair_term;
+	/* no term bound known (a format 1 mark): the current term bounds all */
+	if (repair_term == 0 || repair_term > log->meta.term)
+		repair_term = log->meta.term;
+	if (repair_term < log->last_term)
+		repair_term = log->last_term;
 	log->info.lost = 1;
 	log->info.lost_index = lost_index;
 	log->info.repair_index = repair;
+	log->info.repair_term = repair_term;
 	if (!log->opts.read_only)
 	{
 		dcf_meta	m = log->meta;
 
 		m.repair_index = repair;
+		m.repair_term = repair_term;
 		if (m.durable_index >= lost_index)
+		{
 			m.durable_index = lost_index - 1;
+			m.durable_term = log->last_term;
+		}
 		return log_write_meta(log, &m, errmsg);
 	}
 	return DCF_OK;
@@ -301,6 +314,7 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 	if (log->meta.durable_index > max_durable)
 		max_durable = log->meta.durable_index;
 	log->info.repair_index = log->meta.repair_index;
+	log->info.repair_term = log->meta.repair_term;
 
 	/* invariant 5: segments wholly below the first index are garbage */
 	while (start + 1 < names->n && names->v[start + 1] <= log->first_index)
@@ -331,12 +345,16 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 	{
 		char		name[DCF_SEG_NAME_MAX];
 		uint64_t	floor = max_durable;
+		/* a bound on the terms of the lost entries: the mark's term, and
+		 * the terms of intact records after the damage (one of them, or
+		 * the mark, proves the floor; terms never decrease) */
+		uint64_t	floor_term = log->meta.durable_term;
 
 		/* the durable floor, from intact headers at and after the damage */
-		if ((rc = scan_segment_durable(log, names->v[p.seg], p.off, &floor, errmsg)) != DCF_OK)
+		if ((rc = scan_segment_durable(log, names->v[p.seg], p.off, &floor, &floor_term, errmsg)) != DCF_OK)
 			return rc;
 		for (size_t j = p.seg + 1; j < names->n; j++)
-			if ((rc = scan_segment_durable(log, names->v[j], 0, &floor, errmsg)) != DCF_OK)
+			if ((rc = scan_segment_durable(log, names->v[j], 0, &floor, &floor_term, errmsg)) != DCF_OK)
 				return rc;
 		dcf_seg_name(names->v[p.seg], name);
 		if (p.expected <= floor && !log->opts.repair)
@@ -346,7 +364,7 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 		if (p.expected <= floor)
 		{
 			/* durable entries lost: cut them too, but remember them */
-			if ((rc = note_lost(log, p.expected, floor, errmsg)) != DCF_OK)
+			if ((rc = note_lost(log, p.expected, floor, floor_term, errmsg)) != DCF_OK)
 				return rc;
 		}
 		/* a torn tail: entry p.expected was never reported durable (or,
@@ -394,7 +412,7 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 			return dcf_errf(errmsg, DCF_ERR_CORRUPT,
 							"corrupt log in %s: the log ends at index %" PRIu64 ", but index %" PRIu64 " was durable (the durable mark in %s)",
 							log->dir, log->last_index, max_durable, DCF_META_FILE);
-		if ((rc = note_lost(log, log->last_index + 1, max_durable, errmsg)) != DCF_OK)
+		if ((rc = note_lost(log, log->last_index + 1, max_durable, log->meta.durable_term, errmsg)) != DCF_OK)
 			return rc;
 	}
 	log->info.durable_floor = max_durable;

@@ -43,7 +43,9 @@ dcf_meta_encode(const dcf_meta *m, uint8_t *out)
 	dcf_le_put32(out + 48, m->membership_len);
 	dcf_le_put32(out + 52, 0);
 	dcf_le_put64(out + 56, m->durable_index);
-	dcf_le_put64(out + 64, m->repair_index);
+	dcf_le_put64(out + 64, m->durable_term);
+	dcf_le_put64(out + 72, m->repair_index);
+	dcf_le_put64(out + 80, m->repair_term);
 	if (m->membership_len)
 		memcpy(out + DCF_META_HEADER_BYTES, m->membership, m->membership_len);
 	dcf_le_put32(out + total - 4, dcf_crc32c(0, out, total - 4));
@@ -110,7 +112,9 @@ dcf_meta_decode(const uint8_t *in, size_t len, dcf_meta *m, const char **why)
 	m->first_index = dcf_le_get64(in + 32);
 	m->prev_term = dcf_le_get64(in + 40);
 	m->durable_index = version == 1 ? 0 : dcf_le_get64(in + 56);
-	m->repair_index = version == 1 ? 0 : dcf_le_get64(in + 64);
+	m->durable_term = version == 1 ? 0 : dcf_le_get64(in + 64);
+	m->repair_index = version == 1 ? 0 : dcf_le_get64(in + 72);
+	m->repair_term = version == 1 ? 0 : dcf_le_get64(in + 80);
 	m->membership_len = mlen;
 	m->membership = in + header;
 	m->format_version = version;

@@ -16,12 +16,14 @@
  *    52  u32 reserved, zero
  *    56  u64 durable mark: every index up to it was durable in the log when
  *            this record was written (format 2)
- *    64  u64 repair index: the log lost entries up to it that this node
+ *    64  u64 the term of the entry at the durable mark (at most; format 2)
+ *    72  u64 repair index: the log lost entries up to it that this node
  *            may have acknowledged; 0 = none (format 2, see log_load.c)
- *    72  membership bytes (opaque: the consensus core encodes them)
+ *    80  u64 repair term: no lost entry has a higher term (format 2)
+ *    88  membership bytes (opaque: the consensus core encodes them)
  *     .  u32 CRC-32C of everything before it
- * Format 1 (read, never written) had neither u64 at 56 and 64: its
- * membership starts at 56, and both read as 0.
+ * Format 1 (read, never written) had none of the u64 at 56..80: its
+ * membership starts at 56, and they read as 0.
  *
  * Replacement is write "dcf.meta.tmp", fdatasync it, rename it over
  * "dcf.meta", fsync the directory: at every instant the name "dcf.meta"
@@ -43,8 +45,8 @@
 #define DCF_META_FILE					"dcf.meta"
 #define DCF_META_TMP_FILE				"dcf.meta.tmp"
 #define DCF_META_MEMBERSHIP_MAX_BYTES	(64 * 1024)
-#define DCF_META_HEADER_BYTES			72	/* fields before the membership */
-#define DCF_META_FIXED_BYTES			76	/* header, fields and CRC */
+#define DCF_META_HEADER_BYTES			88	/* fields before the membership */
+#define DCF_META_FIXED_BYTES			92	/* header, fields and CRC */
 #define DCF_META_V1_FIXED_BYTES			60	/* the same in format 1 */
 #define DCF_META_MAX_BYTES	(DCF_META_FIXED_BYTES + DCF_META_MEMBERSHIP_MAX_BYTES)
 #define DCF_PATH_MAX_BYTES				4096	/* a data directory path plus a file name */
@@ -57,9 +59,11 @@ typedef struct dcf_meta
 	uint64_t	first_index;	/* first index of the log (owned by the log) */
 	uint64_t	prev_term;		/* term at first_index - 1, 0 if none (owned by the log) */
 	uint64_t	durable_index;	/* durable mark (owned by the log) */
+	uint64_t	durable_term;	/* term at the mark, or above (owned by the log) */
 	uint64_t	repair_index;	/* lost entries up to here may have been
 								 * acknowledged; 0 = none (the consensus
 								 * hard state carries it; see log.h) */
+	uint64_t	repair_term;	/* no lost entry has a higher term */
 	uint32_t	membership_len; /* bytes at membership */
 	const uint8_t *membership;	/* opaque; see the ownership rule where returned */
 	uint32_t	format_version; /* set when read; ignored when written */

@@ -368,7 +368,7 @@ dcf_seg_read_record(dcf_seg_reader *r, uint64_t off, dcf_seg_status *status,
 
 dcf_rc
 dcf_seg_scan_durable(dcf_seg_reader *r, uint64_t from, uint64_t *max_durable,
-					 uint64_t *found, char *errmsg)
+					 uint64_t *max_term, uint64_t *found, char *errmsg)
 {
 	uint64_t	pos = (from + DCF_SEG_ALIGN - 1) & ~(uint64_t) (DCF_SEG_ALIGN - 1);
 	dcf_rc		rc;
@@ -395,6 +395,8 @@ dcf_seg_scan_durable(dcf_seg_reader *r, uint64_t from, uint64_t *max_durable,
 			(*found)++;
 			if (rec.durable > *max_durable)
 				*max_durable = rec.durable;
+			if (max_term && rec.term > *max_term)
+				*max_term = rec.term;
 		}
 		pos += i;
 	}

@@ -159,9 +159,11 @@ extern dcf_rc dcf_seg_read_record(dcf_seg_reader *r, uint64_t off, dcf_seg_statu
  * Scans [from, end of file) at every DCF_SEG_ALIGN boundary for record
  * headers that pass their checksum and raises *max_durable to the largest
  * durable field found (payloads are not checked: an intact header proves
- * what was durable when it was written).  *found counts those headers.
+ * what was durable when it was written).  *max_term (may be NULL) is
+ * raised likewise to the largest term among them.  *found counts those
+ * headers.
  */
 extern dcf_rc dcf_seg_scan_durable(dcf_seg_reader *r, uint64_t from, uint64_t *max_durable,
-								   uint64_t *found, char *errmsg);
+								   uint64_t *max_term, uint64_t *found, char *errmsg);
 
 #endif							/* DCF_STORAGE_SEGMENT_H */

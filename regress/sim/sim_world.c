@@ -854,7 +854,7 @@ node_start(sim_world *w, sim_node *sn)
  * any protocol survives, so a node is hit only while no other node repairs.
  */
 /* Do the voters of ms other than node id weigh a majority of its voters,
- * and may another member lead? */
+ * may another member lead, and is none a LOGGER? */
 static bool
 quorum_without(const dcf_member *members, uint32_t n, uint32_t id)
 {
@@ -866,6 +866,14 @@ quorum_without(const dcf_member *members, uint32_t n, uint32_t id)
 	{
 		if (members[i].node_id != id && dcf_member_may_lead(&members[i]))
 			other_leader = true;
+		/*
+		 * A LOGGER never leads, and a repairing node fetches only from a
+		 * leader: a logger and the repairing node may hold the only
+		 * copies of an entry no node that may lead has (a documented
+		 * limit, README "Storage faults").
+		 */
+		if (members[i].role == DCF_ROLE_LOGGER)
+			return false;
 		if (!dcf_member_is_voter(&members[i]))
 			continue;
 		total += members[i].weight;
@@ -893,13 +901,23 @@ storage_fault_allowed(sim_world *w, sim_node *sn)
 		if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].work_mode != DCF_WORK_MODE_NORMAL ||
 			w->nodes[i].held_down)
 			return false;
-	ms = dcf_node_membership(sn->node, &idx);
-	if (!quorum_without(ms->members, ms->n_members, sn->id))
-		return false;
-	if (ms->n_prev > 0 && !quorum_without(ms->prev, ms->n_prev, sn->id))
-		return false;
-	if (sn->drec.set && !quorum_without(sn->drec.ms.members, sn->drec.ms.n_members, sn->id))
-		return false;
+	/* every configuration any node uses or falls back to (a change in
+	 * flight is seen by some nodes only) */
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		sim_node   *h = &w->nodes[i];
+
+		if (h->node != NULL)
+		{
+			ms = dcf_node_membership(h->node, &idx);
+			if (!quorum_without(ms->members, ms->n_members, sn->id))
+				return false;
+			if (ms->n_prev > 0 && !quorum_without(ms->prev, ms->n_prev, sn->id))
+				return false;
+		}
+		if (h->drec.set && !quorum_without(h->drec.ms.members, h->drec.ms.n_members, sn->id))
+			return false;
+	}
 	return true;
 }
 
@@ -917,6 +935,9 @@ storage_fault(sim_world *w, sim_node *sn, bool allowed)
 		cut = rnd(w, n);		/* a damaged middle entry cut+1 */
 	if (sn->dhs.repair_index < n)
 		sn->dhs.repair_index = n;
+	/* the storage's bound on the lost entries' terms (the mark's term) */
+	if (sn->dhs.repair_term < sn->dlog.e[n - 1].term)
+		sn->dhs.repair_term = sn->dlog.e[n - 1].term;
 	w->st.storage_faults++;
 	w->st.storage_lost_entries += n - cut;
 	sim_trace(w, "n%u STORAGE FAULT: durable entries %llu..%llu lost, repair index %llu", sn->id,
@@ -1518,6 +1539,19 @@ admin(sim_world *w)
 	}
 	memset(&req, 0, sizeof(req));
 	req.kind = kind;
+	/*
+	 * Issue 15: while a node repairs its log, no voter is removed or
+	 * demoted and no minority episode starts: with fewer voters its one
+	 * storage fault could become a majority's (one of two voters), which
+	 * no protocol survives (see storage_fault_allowed).
+	 */
+	if (kind == DCF_ADMIN_REMOVE_MEMBER || kind == DCF_ADMIN_CHANGE_ROLE ||
+		(kind == DCF_ADMIN_SET_WORK_MODE && w->episode.phase == SIM_EPISODE_NONE))
+	{
+		for (int i = 0; i < c->n_nodes; i++)
+			if (w->nodes[i].dhs.repair_index != 0)
+				return;
+	}
 	switch (kind)
 	{
 		case DCF_ADMIN_ADD_MEMBER:

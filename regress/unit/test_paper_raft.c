@@ -132,9 +132,9 @@ fig8_to_c(th_cluster *c)
 	th_set_log(c, 5, s5, 2);
 	th_get(c, 1)->hs.term = 3;	/* has seen term 3 */
 	th_get(c, 2)->hs.term = 2;
-	th_get(c, 3)->hs = (dcf_hard_state) {3, 5, 0};	/* voted for S5 in term 3 */
-	th_get(c, 4)->hs = (dcf_hard_state) {3, 5, 0};
-	th_get(c, 5)->hs = (dcf_hard_state) {3, 5, 0};
+	th_get(c, 3)->hs = (dcf_hard_state) {3, 5, 0, 0};	/* voted for S5 in term 3 */
+	th_get(c, 4)->hs = (dcf_hard_state) {3, 5, 0, 0};
+	th_get(c, 5)->hs = (dcf_hard_state) {3, 5, 0, 0};
 	for (uint32_t i = 1; i <= 4; i++)
 		th_start(c, i, 1);		/* index 1 committed; S5 is down */
 	c->now += 2 * c->opts.election_timeout_ms;

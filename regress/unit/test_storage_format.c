@@ -151,7 +151,9 @@ test_meta_codec(void)
 	m.first_index = 1001;
 	m.prev_term = 76;
 	m.durable_index = 1500;
+	m.durable_term = 80;
 	m.repair_index = 1499;
+	m.repair_term = 79;
 	m.membership = memb;
 	m.membership_len = 100;
 	len = dcf_meta_encoded_bytes(&m);
@@ -159,13 +161,14 @@ test_meta_codec(void)
 	CHECK(len == DCF_META_FIXED_BYTES + 100 && memcmp(buf, "DCFM", 4) == 0 && le32(buf + 4) == DCF_META_VERSION &&
 		  le32(buf + 8) == len && le32(buf + 12) == 3 && le64(buf + 16) == 77 && le64(buf + 24) == 123456789 &&
 		  le64(buf + 32) == 1001 && le64(buf + 40) == 76 && le32(buf + 48) == 100 &&
-		  le64(buf + 56) == 1500 && le64(buf + 64) == 1499 &&
-		  memcmp(buf + 72, memb, 100) == 0 && le32(buf + len - 4) == dcf_crc32c(0, buf, len - 4),
+		  le64(buf + 56) == 1500 && le64(buf + 64) == 80 && le64(buf + 72) == 1499 && le64(buf + 80) == 79 &&
+		  memcmp(buf + 88, memb, 100) == 0 && le32(buf + len - 4) == dcf_crc32c(0, buf, len - 4),
 		  "metadata layout as documented in meta.h");
 	CHECK(dcf_meta_decode(buf, len, &back, &why) == 0 && back.term == 77 && back.voted_for == 3 &&
 		  back.applied_index == 123456789 && back.first_index == 1001 && back.prev_term == 76 &&
 		  back.membership_len == 100 && memcmp(back.membership, memb, 100) == 0 &&
-		  back.durable_index == 1500 && back.repair_index == 1499 && back.format_version == DCF_META_VERSION,
+		  back.durable_index == 1500 && back.repair_index == 1499 && back.format_version == DCF_META_VERSION &&
+		  back.durable_term == 80 && back.repair_term == 79,
 		  "metadata round-trips");
 	{
 		/* format 1: no durable mark, no repair index, membership at 56 */
@@ -263,7 +266,7 @@ test_reader(void)
 	CHECK(st == DCF_SEG_RECORD && r.index == 2, "second record read");
 	dcf_seg_read_record(&rd, end + 56, &st, &r, NULL, &why, err);
 	CHECK(st == DCF_SEG_END, "zeros to the end of the file: end of data");
-	dcf_seg_scan_durable(&rd, 0, &maxd, &found, err);
+	dcf_seg_scan_durable(&rd, 0, &maxd, NULL, &found, err);
 	CHECK(found == 2 && maxd == 1, "durable scan finds both headers, largest durable 1");
 	CLOSE();
 
