@@ -322,7 +322,8 @@ log_load(dcf_log *log, seg_list *names, char *errmsg)
 	log->info.stale_segments = (uint32_t) start;
 	if (start < names->n && names->v[start] < log->first_index)
 		return dcf_errf(errmsg, DCF_ERR_CORRUPT,
-						"corrupt log in %s: segment starting at index %" PRIu64 " straddles the first index %" PRIu64 " recorded in %s",
+						"corrupt log in %s: segment starting at index %" PRIu64 " straddles the first index %" PRIu64 " recorded in %s"
+						DCF_META_REBUILD_HINT,
 						log->dir, names->v[start], log->first_index, DCF_META_FILE);
 	if (!log->opts.read_only)
 		for (size_t j = 0; j < start; j++)
@@ -530,7 +531,7 @@ log_open_inner(dcf_log *log, char *errmsg)
 	{
 		if (names.n > 0)
 		{
-			rc = dcf_errf(errmsg, DCF_ERR_CORRUPT, "corrupt log in %s: %zu segment files but no %s",
+			rc = dcf_errf(errmsg, DCF_ERR_CORRUPT, "corrupt log in %s: %zu segment files but no %s" DCF_META_REBUILD_HINT,
 						  log->dir, names.n, DCF_META_FILE);
 			goto out;
 		}

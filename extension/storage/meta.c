@@ -173,12 +173,12 @@ dcf_meta_read(const dcf_io *io, const char *dir, dcf_meta *m, uint8_t **bufp, ch
 	{
 		free(buf);
 		return dcf_errf(errmsg, DCF_ERR_CORRUPT,
-						"corrupt metadata file %s: larger than %d bytes", path, DCF_META_MAX_BYTES);
+						"corrupt metadata file %s: larger than %d bytes" DCF_META_REBUILD_HINT, path, DCF_META_MAX_BYTES);
 	}
 	if (dcf_meta_decode(buf, (size_t) n, m, &why) != 0)
 	{
 		free(buf);
-		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "corrupt metadata file %s (%zd bytes): %s",
+		return dcf_errf(errmsg, DCF_ERR_CORRUPT, "corrupt metadata file %s (%zd bytes): %s" DCF_META_REBUILD_HINT,
 						path, n, why);
 	}
 	*bufp = buf;

@@ -50,6 +50,9 @@
 #define DCF_META_V1_FIXED_BYTES			60	/* the same in format 1 */
 #define DCF_META_MAX_BYTES	(DCF_META_FIXED_BYTES + DCF_META_MEMBERSHIP_MAX_BYTES)
 #define DCF_PATH_MAX_BYTES				4096	/* a data directory path plus a file name */
+/* appended to every refusal for damaged or missing metadata */
+#define DCF_META_REBUILD_HINT \
+	" (this node cannot know its term, its vote and its membership: rebuild it with dcf_ctl build)"
 
 typedef struct dcf_meta
 {

@@ -64,8 +64,9 @@ sub data_end
 	{
 		my $n = $pos >= 65536 ? 65536 : $pos;
 		$pos -= $n;
+		my $buf;
 		seek $fh, $pos, 0;
-		read $fh, my $buf, $n;
+		read $fh, $buf, $n;
 		if ($buf =~ /[^\0]/)
 		{
 			$buf =~ /[^\0]\0*\z/;
@@ -104,8 +105,9 @@ sub damage
 		my $m = $e[int(@e / 2)];
 		my $at = $m->[1] + 56 + int($m->[2] / 2);
 		open my $fh, '<:raw', $seg or die;
+		my $b;
 		seek $fh, $at, 0;
-		read $fh, my $b, 1;
+		read $fh, $b, 1;
 		close $fh;
 		write_at($seg, $at, chr(ord($b) ^ 0x5a));
 		return "flipped a byte of entry $m->[0] (of $e[0][0]..$e[-1][0]) at offset $at";
@@ -143,12 +145,12 @@ sub check_rows
 sub check_back
 {
 	my ($what, $node, $writer) = @_;
-	ok($c->wait_query($node, 'SELECT repair_index FROM dcf_replication_info()', '0', 120),
-		"$what: " . $node->name . " accepts logins and its repair is over (repair_index 0)");
 	my $id = -1000 - $round;
 	$writer->safe_psql('postgres', "INSERT INTO t VALUES ($id)");
-	ok($c->wait_query($node, "SELECT count(*) FROM t WHERE id = $id", '1', 60),
-		"$what: " . $node->name . " receives new writes");
+	ok($c->wait_query($node, "SELECT count(*) FROM t WHERE id = $id", '1', 120),
+		"$what: " . $node->name . " accepts logins and receives new writes");
+	ok($c->wait_query($node, 'SELECT repair_index FROM dcf_replication_info()', '0', 60),
+		"$what: " . $node->name . " says its repair is over (repair_index 0)");
 }
 
 # A follower is stopped under load, damaged, started.
@@ -181,6 +183,8 @@ sub follower_case
 		"$what: and that its repair is over");
 	if ($kind eq 'last')
 	{
+		command_like(['dcf_ctl', 'query', '-D', $f->data_dir], qr/repair_index\s+: 0\n/,
+			"$what: dcf_ctl query shows repair_index 0");
 		# the experiment: it had acknowledged the entry it lost
 		like(slurp_file($leader->logfile, $leaderlog),
 			qr/the consensus log of node \d+ went backwards: it rejected index \d+ at or below its match index \d+/,
@@ -218,8 +222,16 @@ sub old_leader_case
 	check_rows($what, @acked);
 }
 
-follower_case($_) for qw(last middle segment truncate);
-old_leader_case($_) for qw(last middle truncate segment);
+# DCF_STORAGE_FAULT_CASES="follower:last ..." runs only the cases named
+my %only = map { $_ => 1 } split ' ', ($ENV{DCF_STORAGE_FAULT_CASES} // '');
+for my $kind (qw(last middle segment truncate))
+{
+	follower_case($kind) if !%only || $only{"follower:$kind"};
+}
+for my $kind (qw(last middle truncate segment))
+{
+	old_leader_case($kind) if !%only || $only{"leader:$kind"};
+}
 
 $_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
 done_testing();
