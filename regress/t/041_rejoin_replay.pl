@@ -87,7 +87,9 @@ for my $n ($c->nodes)
 }
 for my $n ($c->nodes)
 {
-	unlike(slurp_file($n->logfile), qr/invalid resource manager ID|incorrect prev-link|is not a child of this server's history/,
+	# ("invalid resource manager ID" and "incorrect prev-link" also end WAL
+	# normally in a recycled segment, at any promotion: not checked here)
+	unlike(slurp_file($n->logfile), qr/is not a child of this server's history/,
 		$n->name . "'s log shows no replay past a fork");
 }
 
