@@ -472,6 +472,14 @@ sim_check_timeout_now(sim_world *w, sim_node *sn, const dcf_msg *m)
 	}
 	if (t->term > m->term)
 		return;					/* the target moved on: the message is stale */
+	/*
+	 * Issue 15: the target lost entries the sender saw it acknowledge (a
+	 * storage fault); until it answers, the sender cannot know.  The target
+	 * ignores the TIMEOUT_NOW: it lacks the index, and never campaigns
+	 * while it repairs (S1).
+	 */
+	if (t->dhs.repair_index >= m->index)
+		return;
 	if (m->index > 0 && (t->vlog.n < m->index || t->vlog.e[m->index - 1].chain != sn->vlog.e[m->index - 1].chain))
 		sim_violation(w, "transfer", "node %u sent TIMEOUT_NOW to node %u, whose log (%llu entries) lacks its last entry %llu",
 					  sn->id, m->to, (unsigned long long) t->vlog.n, (unsigned long long) m->index);
