@@ -536,7 +536,10 @@ sim_check_config_entry(sim_world *w, sim_node *sn, const dcf_membership *prev, c
 			uint64_t	need = w->now >= w->cfg.election_timeout_ms ?
 				committed_by(w, w->now - w->cfg.election_timeout_ms) : 0;
 
-			if (x == NULL || !holds_committed(w, &x->vlog, need))
+			/* issue 15: a member that lost entries in a storage fault and
+			 * knows it (repair index) may look caught up to the leader
+			 * until it answers; it counts toward no commit meanwhile (S1) */
+			if (x == NULL || (!holds_committed(w, &x->vlog, need) && x->dhs.repair_index < need))
 				sim_violation(w, "catch-up", "leader %u makes node %u a voter at entry %llu, but it lacks entry %llu, committed more than an election timeout ago",
 							  sn->id, n->node_id, (unsigned long long) index, (unsigned long long) need);
 		}
