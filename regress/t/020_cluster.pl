@@ -104,5 +104,5 @@ ok($c->wait_query($f[0], 'SELECT v FROM t WHERE id = 3', 'three'), 'the returnin
 $f[1]->start;
 ok($c->wait_query($f[1], 'SELECT count(*) FROM t', '4'), 'the other follower catches up');
 
-$_->stop('immediate', fail_ok => 1) for $c->nodes;
+$c->stop_all;
 done_testing();

@@ -76,5 +76,5 @@ for my $n ($c->followers($third))
 	ok($c->wait_query($n, 'SELECT received_tli FROM pg_stat_wal_receiver', $tli2), $n->name . " streams timeline $tli2");
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

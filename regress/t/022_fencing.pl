@@ -73,5 +73,5 @@ is($old->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id = -1'), '0',
 ok($c->wait_query($old, 'SELECT count(*) FROM pg_replication_slots', '0', 30),
 	'the former leader dropped the pump\'s replication slot (it would hold back its WAL)');
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

@@ -115,5 +115,5 @@ for my $n ($c->nodes)
 		$n->name . ' has every acknowledged row and nothing else');
 }
 
-$_->stop('immediate', fail_ok => 1) for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

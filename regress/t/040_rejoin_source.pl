@@ -85,5 +85,5 @@ for my $n ($c->nodes)
 	is($n->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id = -1'), '0', $n->name . ': A\'s unacknowledged row is not there');
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

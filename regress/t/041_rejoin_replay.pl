@@ -93,5 +93,5 @@ for my $n ($c->nodes)
 		$n->name . "'s log shows no replay past a fork");
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

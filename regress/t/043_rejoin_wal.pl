@@ -126,5 +126,5 @@ for my $n ($c->nodes)
 	is($n->safe_psql('postgres', 'SELECT count(*) FROM t WHERE id < 0'), '0', $n->name . ': no unacknowledged row');
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

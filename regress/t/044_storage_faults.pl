@@ -233,5 +233,5 @@ for my $kind (qw(last middle truncate segment))
 	old_leader_case($kind) if !%only || $only{"leader:$kind"};
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

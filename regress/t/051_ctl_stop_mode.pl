@@ -29,5 +29,5 @@ like($out, qr/node stopped \(-m immediate\)/, 'the leader is stopped with -m imm
 like(slurp_file($leader->logfile), qr/received immediate shutdown request/, 'its server got an immediate shutdown request');
 $leader->_update_pid(0);
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

@@ -160,5 +160,5 @@ for my $n ($new, $other)
 		'0', 60), $n->name . ': all ' . scalar(@acked) . ' acknowledged inserts are there');
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

@@ -70,5 +70,5 @@ my $want = scalar(@acked);
 ok($c->wait_query($_, 'SELECT count(*) FROM t', $want), $_->name . " has all $want acknowledged rows")
   for ($leader, $keep);
 
-$_->stop('immediate', fail_ok => 1) for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

@@ -133,7 +133,7 @@ for my $n (grep { $_ != $leader && $_ != $x } $c->nodes)
 		$n->name . ' still has every acknowledged insert');
 }
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } grep { $_ != $x } $c->nodes;
+$c->stop_all;
 done_testing();
 
 # A node that fenced itself (it lost its majority for too long) comes back

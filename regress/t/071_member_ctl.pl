@@ -69,5 +69,5 @@ is($? >> 8, 2, 'an add that times out exits 2');
 like($stderr, qr/member add timed out: add member of node 7 did not finish within 2 s\nDETAIL:  Request (\d+) is still running.*\nHINT:  SELECT \* FROM dcf_admin_requests\(\) WHERE id = \1/s,
 	'with the request id and how to look it up');
 
-$_->stop('immediate') for grep { -f $_->data_dir . '/postmaster.pid' } $c->nodes;
+$c->stop_all;
 done_testing();

@@ -189,6 +189,25 @@ sub server_pids
 	return @pids;
 }
 
+# Stop every node that still runs; forget those that stopped themselves
+# (a fenced leader), so that the test framework's own teardown at exit does
+# not try to stop them again and bail out.
+sub stop_all
+{
+	my ($self) = @_;
+	for my $n ($self->nodes)
+	{
+		if (-f $n->data_dir . '/postmaster.pid')
+		{
+			$n->stop('immediate', fail_ok => 1);
+		}
+		else
+		{
+			$n->_update_pid(0);
+		}
+	}
+}
+
 # The pid of a node's dcf worker, or undef.
 sub worker_pid
 {
