@@ -51,6 +51,13 @@ END
 
 start_supervisor($_) for $c->nodes;
 my $leader = $c->wait_for_leader(120);
+# every supervisor has finished its first start (a kill during it counts as
+# a failed start, not as the crash of a running node)
+for my $n ($c->nodes)
+{
+	my $t = time;
+	sleep 0.2 while (!-f sup_log($n) || slurp_file(sup_log($n)) !~ /the node is up and joined its cluster/) && time - $t < 120;
+}
 $_->_update_pid(1) for $c->nodes;
 $leader->safe_psql('postgres', 'CREATE EXTENSION dcf; CREATE TABLE t (id int primary key)');
 my @all_acked;
