@@ -20,55 +20,6 @@
 #include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
 
-static DcfMemberRole
-member_role(dcf_role r)
-{
-	switch (r)
-	{
-		case DCF_ROLE_LEADER:
-			return DCF_MEMBER_LEADER;
-		case DCF_ROLE_LOGGER:
-			return DCF_MEMBER_LOGGER;
-		case DCF_ROLE_PASSIVE:
-			return DCF_MEMBER_PASSIVE;
-		default:
-			return DCF_MEMBER_FOLLOWER;
-	}
-}
-
-/*
- * The membership the core holds (durable in dcf.data_path after the first
- * start) is the one source of it: dcf.config only seeds shared memory until
- * the worker first publishes.  A member that stays keeps its slot's state.
- * Called with the lock held.
- */
-static void
-publish_membership(DcfWorker *w)
-{
-	const dcf_membership *cm = dcf_host_membership(w->host);
-	int			n = (int) Min(cm->n_members, (uint32_t) DCF_MAX_MEMBERS);
-
-	for (int i = 0; i < n; i++)
-	{
-		const dcf_member *m = &cm->members[i];
-		DcfMemberState *ms = &dcf_shared->members[i];
-
-		if (i >= dcf_shared->nmembers || ms->member.node_id != m->node_id)
-		{
-			memset(ms, 0, sizeof(*ms));
-			ms->last_heard_ms = -1;
-		}
-		ms->member.node_id = m->node_id;
-		strlcpy(ms->member.ip, m->ip, sizeof(ms->member.ip));
-		ms->member.port = m->port;
-		ms->member.role = member_role(m->role);
-		ms->member.weight = (int) m->weight;
-		ms->member.group = (int) m->group;
-		ms->member.priority = (int) m->priority;
-	}
-	dcf_shared->nmembers = n;
-}
-
 void
 publish_state(DcfWorker *w, uint64_t now_ms)
 {
@@ -128,7 +79,6 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 	dcf_shared->leading = (w->lead == LEAD_PUMP);
 	dcf_shared->needs_build = w->needs_build;
 	dcf_shared->published_at = GetCurrentTimestamp();
-	publish_membership(w);
 	for (int i = 0; i < dcf_shared->nmembers; i++)
 	{
 		DcfMemberState *ms = &dcf_shared->members[i];
