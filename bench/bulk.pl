@@ -24,6 +24,8 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../regress/t";
+use lib $FindBin::RealBin;
+use BenchCommon;
 use DcfCluster;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -53,23 +55,7 @@ my $leader = $c->wait_for_leader;
 $leader->safe_psql('postgres', 'CREATE EXTENSION dcf');
 
 # native quorum synchronous replication
-my $p = PostgreSQL::Test::Cluster->new('nat_p');
-$p->init(allows_streaming => 1);
-$p->append_conf('postgresql.conf', $common . "max_connections = 100\n");
-$p->start;
-$p->backup('b');
-my @s;
-for my $k (1, 2)
-{
-	my $s = PostgreSQL::Test::Cluster->new("nat_s$k");
-	$s->init_from_backup($p, 'b', has_streaming => 1);
-	$s->start;
-	push @s, $s;
-}
-$p->append_conf('postgresql.conf', "synchronous_standby_names = 'ANY 1 (nat_s1, nat_s2)'\n");
-$p->reload;
-$p->poll_query_until('postgres', "SELECT count(*) = 2 FROM pg_stat_replication WHERE sync_state = 'quorum'")
-  or die 'native standbys not in quorum';
+my ($p, @s) = BenchCommon::native_quorum($common);
 
 my %sys = (
 	native => { primary => $p, replicas => [@s], servers => [$p, @s] },
@@ -231,14 +217,10 @@ sub run_pgbench
 	catch_up($kind);
 	my $l0 = wal_lsn($n);
 	my $s0 = snap($kind);
-	my ($out, $err) = ('', '');
 	mark($kind, $step, 1);
-	IPC::Run::run(['pgbench', '-n', '-c', $clients, '-j', 2, '-T', $seconds, '-d', $n->connstr('postgres')],
-		'>', \$out, '2>', \$err) or die "pgbench failed on $kind: $err";
+	my ($tps) = BenchCommon::pgbench($n, $clients, $seconds);
 	mark($kind, $step, 0);
 	my $s1 = snap($kind);
-	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
-	die "cannot parse pgbench output: $out" unless defined $tps;
 	my $mb = wal_mb($n, $l0, wal_lsn($n));
 	push @{ $res{$step}{$kind} }, [ $tps, $mb, $seconds, proc_diff($s0, $s1) ];
 	diag(sprintf '%-10s %-6s: %8.1f tps, %7.1f WAL MB, %6.1f MB/s', $step, $kind, $tps, $mb, $mb / $seconds);

@@ -9,6 +9,8 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../regress/t";
+use lib $FindBin::RealBin;
+use BenchCommon;
 use DcfCluster;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -27,40 +29,11 @@ my $leader = $c->wait_for_leader;
 $leader->safe_psql('postgres', 'CREATE EXTENSION dcf');
 
 # native quorum synchronous replication
-my $p = PostgreSQL::Test::Cluster->new('nat_p');
-$p->init(allows_streaming => 1);
-$p->append_conf('postgresql.conf', $common . "max_connections = 100\n");
-$p->start;
-$p->backup('b');
-my @s;
-for my $i (1, 2)
-{
-	my $s = PostgreSQL::Test::Cluster->new("nat_s$i");
-	$s->init_from_backup($p, 'b', has_streaming => 1);
-	$s->append_conf('postgresql.conf', $common);
-	$s->start;
-	push @s, $s;
-}
-$p->append_conf('postgresql.conf', "synchronous_standby_names = 'ANY 1 (nat_s1, nat_s2)'\n");
-$p->reload;
-$p->poll_query_until('postgres', "SELECT count(*) = 2 FROM pg_stat_replication WHERE sync_state = 'quorum'")
-  or die 'native standbys not in quorum';
+my ($p, @s) = BenchCommon::native_quorum($common);
 
 for my $n ($leader, $p)
 {
 	command_ok(['pgbench', '-i', '-q', '-s', $scale, '-d', $n->connstr('postgres')], 'pgbench -i on ' . $n->name);
-}
-
-sub run_pgbench
-{
-	my ($node) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run(['pgbench', '-n', '-c', $clients, '-j', 2, '-T', $seconds, '-d', $node->connstr('postgres')],
-		'>', \$out, '2>', \$err) or die "pgbench failed on " . $node->name . ": $err";
-	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
-	my ($lat) = $out =~ /latency average = ([\d.]+) ms/;
-	die "cannot parse pgbench output: $out" unless defined $tps && defined $lat;
-	return ($tps, $lat);
 }
 
 my (%tps, %lat);
@@ -68,7 +41,7 @@ for my $r (1 .. $rounds)
 {
 	for my $kind ('native', 'dcf')
 	{
-		my ($t, $l) = run_pgbench($kind eq 'dcf' ? $leader : $p);
+		my ($t, $l) = BenchCommon::pgbench($kind eq 'dcf' ? $leader : $p, $clients, $seconds);
 		push @{ $tps{$kind} }, $t;
 		push @{ $lat{$kind} }, $l;
 		diag(sprintf 'round %d %-6s: %.1f tps, %.2f ms mean latency', $r, $kind, $t, $l);

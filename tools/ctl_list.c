@@ -21,18 +21,15 @@
  */
 #include "ctl_list.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "ctl_conn.h"
 
-#define LIST_LINE_MAX 1024
-#define LIST_CONNECT_TIMEOUT_S "5"
+#define LIST_CONNECT_TIMEOUT_S 5
 #define LIST_NOTE_MAX 1024
 
 static const char *const list_sql =
@@ -45,92 +42,6 @@ enum
 	C_NODE, C_SELF, C_VIEW, C_ROLE, C_STATE, C_DCF, C_PGHOST, C_PGPORT, C_TERM, C_TLI,
 	C_LAGE, C_LAGB, C_LAGS, C_HEARD, C_MATCH, C_APPLIED, C_CONNECTED, C_NCOLS
 };
-
-/* Connect to host:port (either may be NULL), without exiting on failure. */
-static PGconn *
-list_connect(const char *host, const char *port, const char *user, const char *dbname,
-			 char *err, size_t errcap)
-{
-	const char *keys[8];
-	const char *vals[8];
-	int			k = 0;
-	PGconn	   *conn;
-
-	if (host && host[0])
-	{
-		keys[k] = "host";
-		vals[k++] = host;
-	}
-	if (port && port[0])
-	{
-		keys[k] = "port";
-		vals[k++] = port;
-	}
-	if (user)
-	{
-		keys[k] = "user";
-		vals[k++] = user;
-	}
-	keys[k] = "dbname";
-	vals[k++] = dbname ? dbname : "postgres";
-	keys[k] = "application_name";
-	vals[k++] = "dcf_ctl";
-	keys[k] = "connect_timeout";
-	vals[k++] = LIST_CONNECT_TIMEOUT_S;
-	keys[k] = NULL;
-	vals[k] = NULL;
-	conn = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = PQerrorMessage(conn);
-
-		msg[strcspn(msg, "\n")] = '\0';
-		snprintf(err, errcap, "%s", msg);
-		PQfinish(conn);
-		return NULL;
-	}
-	return conn;
-}
-
-/* Port and socket directory (or address) of the server running in datadir. */
-static bool
-pidfile_address(const char *datadir, char *host, size_t hostcap, char *port, size_t portcap,
-				char *err, size_t errcap)
-{
-	char		path[4096];
-	char		lines[6][LIST_LINE_MAX];
-	FILE	   *f;
-	int			n = 0;
-	long		pid;
-
-	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		snprintf(err, errcap, "no server running in \"%s\" (%s)", datadir,
-				 errno == ENOENT ? "no postmaster.pid" : strerror(errno));
-		return false;
-	}
-	while (n < 6 && fgets(lines[n], LIST_LINE_MAX, f) != NULL)
-	{
-		lines[n][strcspn(lines[n], "\r\n")] = '\0';
-		n++;
-	}
-	fclose(f);
-	pid = n > 0 ? strtol(lines[0], NULL, 10) : 0;
-	if (n < 4 || pid <= 0 || (kill((pid_t) pid, 0) != 0 && errno == ESRCH))
-	{
-		snprintf(err, errcap, "no server running in \"%s\"", datadir);
-		return false;
-	}
-	snprintf(port, portcap, "%.15s", lines[3]);
-	host[0] = '\0';
-	if (n >= 5 && lines[4][0] != '\0')
-		snprintf(host, hostcap, "%s", lines[4]);
-	else if (n >= 6 && lines[5][0] != '\0')
-		snprintf(host, hostcap, "%s", strcmp(lines[5], "*") == 0 ? "localhost" : lines[5]);
-	return true;
-}
 
 /* dcf_members() on conn, or NULL with err set. */
 static PGresult *
@@ -202,6 +113,21 @@ json_bool(FILE *out, const char *s)
 	fputs(s == NULL ? "null" : strcmp(s, "t") == 0 ? "true" : "false", out);
 }
 
+/* The members' fields in --json, in order: name, column, kind. */
+static const struct
+{
+	const char *name;
+	int			col;
+	char		kind;			/* s string, n number, b boolean */
+}			json_fields[] = {
+	{"node_id", C_NODE, 'n'}, {"is_self", C_SELF, 'b'}, {"role", C_ROLE, 's'},
+	{"state", C_STATE, 's'}, {"dcf_address", C_DCF, 's'}, {"pg_host", C_PGHOST, 's'},
+	{"pg_port", C_PGPORT, 'n'}, {"term", C_TERM, 'n'}, {"timeline", C_TLI, 'n'},
+	{"lag_entries", C_LAGE, 'n'}, {"lag_bytes", C_LAGB, 'n'}, {"lag_seconds", C_LAGS, 'n'},
+	{"last_heard_ms", C_HEARD, 'n'}, {"match_index", C_MATCH, 'n'},
+	{"applied_index", C_APPLIED, 'n'}, {"connected", C_CONNECTED, 'b'},
+};
+
 static void
 print_json(const PGresult *res, const char *view, const char *source_node, const char *note)
 {
@@ -212,39 +138,19 @@ print_json(const PGresult *res, const char *view, const char *source_node, const
 	printf(", \"members\": [");
 	for (int r = 0; r < PQntuples(res); r++)
 	{
-		const char *host = val(res, r, C_PGHOST);
-		const char *port = val(res, r, C_PGPORT);
+		printf("%s{", r ? ", " : "");
+		for (size_t f = 0; f < sizeof(json_fields) / sizeof(json_fields[0]); f++)
+		{
+			const char *v = val(res, r, json_fields[f].col);
 
-		printf("%s{\"node_id\": %s, \"is_self\": ", r ? ", " : "", val(res, r, C_NODE));
-		json_bool(stdout, val(res, r, C_SELF));
-		printf(", \"role\": ");
-		json_string(stdout, val(res, r, C_ROLE));
-		printf(", \"state\": ");
-		json_string(stdout, val(res, r, C_STATE));
-		printf(", \"dcf_address\": ");
-		json_string(stdout, val(res, r, C_DCF));
-		printf(", \"pg_host\": ");
-		json_string(stdout, host);
-		printf(", \"pg_port\": ");
-		json_raw(stdout, port);
-		printf(", \"term\": ");
-		json_raw(stdout, val(res, r, C_TERM));
-		printf(", \"timeline\": ");
-		json_raw(stdout, val(res, r, C_TLI));
-		printf(", \"lag_entries\": ");
-		json_raw(stdout, val(res, r, C_LAGE));
-		printf(", \"lag_bytes\": ");
-		json_raw(stdout, val(res, r, C_LAGB));
-		printf(", \"lag_seconds\": ");
-		json_raw(stdout, val(res, r, C_LAGS));
-		printf(", \"last_heard_ms\": ");
-		json_raw(stdout, val(res, r, C_HEARD));
-		printf(", \"match_index\": ");
-		json_raw(stdout, val(res, r, C_MATCH));
-		printf(", \"applied_index\": ");
-		json_raw(stdout, val(res, r, C_APPLIED));
-		printf(", \"connected\": ");
-		json_bool(stdout, val(res, r, C_CONNECTED));
+			printf("%s\"%s\": ", f ? ", " : "", json_fields[f].name);
+			if (json_fields[f].kind == 's')
+				json_string(stdout, v);
+			else if (json_fields[f].kind == 'b')
+				json_bool(stdout, v);
+			else
+				json_raw(stdout, v);
+		}
 		printf("}");
 	}
 	printf("]}\n");
@@ -312,8 +218,6 @@ print_table(const PGresult *res, const char *header)
 static bool
 list_once(const CtlListOptions *o)
 {
-	char		host[LIST_LINE_MAX] = "";
-	char		port[32] = "";
 	char		err[LIST_NOTE_MAX] = "";
 	char		note[LIST_NOTE_MAX] = "";
 	char		header[LIST_NOTE_MAX + 256];
@@ -323,19 +227,11 @@ list_once(const CtlListOptions *o)
 	const char *view;
 	int			leader_row = -1;
 
-	if (o->datadir && !pidfile_address(o->datadir, host, sizeof(host), port, sizeof(port), err, sizeof(err)))
-	{
-		fprintf(stderr, "dcf_ctl: %s; name a running member with -h/-p\n", err);
-		return false;
-	}
-	if (o->host)
-		snprintf(host, sizeof(host), "%s", o->host);
-	if (o->port)
-		snprintf(port, sizeof(port), "%s", o->port);
-	conn = list_connect(host, port, o->user, o->dbname, err, sizeof(err));
+	conn = ctl_connect_options(&o->conn, LIST_CONNECT_TIMEOUT_S, err, sizeof(err));
 	if (conn == NULL)
 	{
-		fprintf(stderr, "dcf_ctl: could not connect to the node: %s\n", err);
+		fprintf(stderr, "dcf_ctl: %s%s\n", err,
+				o->conn.datadir && !o->conn.host && !o->conn.port ? "; name a running member with -h/-p" : "");
 		return false;
 	}
 	res = list_members(conn, err, sizeof(err));
@@ -370,7 +266,8 @@ list_once(const CtlListOptions *o)
 
 			snprintf(lhost, sizeof(lhost), "%s", PQgetvalue(res, leader_row, C_PGHOST));
 			snprintf(lport, sizeof(lport), "%s", PQgetvalue(res, leader_row, C_PGPORT));
-			lc = list_connect(lhost, lport, o->user, o->dbname, err, sizeof(err));
+			lc = ctl_connect(lhost, lport, o->conn.user, o->conn.dbname, "dcf_ctl",
+							 LIST_CONNECT_TIMEOUT_S, err, sizeof(err));
 			if (lc)
 			{
 				lres = list_members(lc, err, sizeof(err));
@@ -417,7 +314,7 @@ dcf_ctl_list(const CtlListOptions *o)
 {
 	bool		ok;
 
-	if (!o->datadir && !o->host && !o->port && !getenv("PGPORT") && !getenv("PGHOST"))
+	if (!o->conn.datadir && !o->conn.host && !o->conn.port && !getenv("PGPORT") && !getenv("PGHOST"))
 	{
 		fprintf(stderr, "dcf_ctl: no node given: use -D DATADIR or -h HOST -p PORT\n");
 		return 1;

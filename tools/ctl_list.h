@@ -6,13 +6,11 @@
 
 #include <stdbool.h>
 
+#include "ctl_conn.h"
+
 typedef struct CtlListOptions
 {
-	const char *datadir;		/* -D: find the server from postmaster.pid */
-	const char *host;			/* -h/-p/-U/-d as for query */
-	const char *port;
-	const char *user;
-	const char *dbname;
+	CtlConnOptions conn;		/* -D, -h/-p/-U/-d as for query */
 	double		watch_s;		/* --watch: refresh every this many seconds (0: once) */
 	bool		json;			/* --json */
 } CtlListOptions;

@@ -23,21 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libpq-fe.h"
-
+#include "ctl_conn.h"
 #include "ctl_member.h"
-
-#define LINE_MAX_BYTES 1024
+#include "ctl_util.h"
 
 typedef struct MemberOptions
 {
 	bool		changerole;
 	const char *operation;
-	const char *datadir;
-	const char *host;
-	const char *port;
-	const char *user;
-	const char *dbname;
+	CtlConnOptions conn;
 	long		node_id;
 	const char *ip;
 	long		dcf_port;
@@ -47,23 +41,6 @@ typedef struct MemberOptions
 	long		weight;
 	long		timeout_s;
 } MemberOptions;
-
-static void
-mfail(int code, const char *fmt,...)
-__attribute__((format(printf, 2, 3), noreturn));
-
-static void
-mfail(int code, const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "dcf_ctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
 
 static void
 member_usage(bool changerole)
@@ -95,98 +72,8 @@ parse_long(const char *what, const char *s, long lo, long hi)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi)
-		mfail(1, "invalid %s \"%s\": give an integer between %ld and %ld", what, s, lo, hi);
+		ctl_die(1, "invalid %s \"%s\": give an integer between %ld and %ld", what, s, lo, hi);
 	return v;
-}
-
-/* port and socket directory of the server of datadir, from postmaster.pid */
-static void
-pidfile_address(const char *datadir, char *port, size_t portlen, char *host, size_t hostlen)
-{
-	char		path[LINE_MAX_BYTES];
-	char		line[LINE_MAX_BYTES];
-	FILE	   *f;
-	int			n = 0;
-
-	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
-	f = fopen(path, "r");
-	if (f == NULL)
-		mfail(1, "could not open \"%s\": %s\nHINT:  Is the server of that data directory running?", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL)
-	{
-		line[strcspn(line, "\r\n")] = '\0';
-		n++;
-		if (n == 4)
-			snprintf(port, portlen, "%s", line);
-		else if (n == 5 && line[0] != '\0')
-			snprintf(host, hostlen, "%s", line);
-		else if (n == 6 && host[0] == '\0' && line[0] != '\0')
-			snprintf(host, hostlen, "%s", strcmp(line, "*") == 0 ? "localhost" : line);
-	}
-	fclose(f);
-	if (port[0] == '\0')
-		mfail(1, "\"%s\" names no port", path);
-}
-
-static PGconn *
-connect_to(const char *host, const char *port, const MemberOptions *o)
-{
-	const char *keys[8];
-	const char *vals[8];
-	int			k = 0;
-	PGconn	   *conn;
-
-	if (host && host[0])
-	{
-		keys[k] = "host";
-		vals[k++] = host;
-	}
-	if (port && port[0])
-	{
-		keys[k] = "port";
-		vals[k++] = port;
-	}
-	if (o->user)
-	{
-		keys[k] = "user";
-		vals[k++] = o->user;
-	}
-	keys[k] = "dbname";
-	vals[k++] = o->dbname ? o->dbname : "postgres";
-	keys[k] = "application_name";
-	vals[k++] = "dcf_ctl";
-	keys[k] = "connect_timeout";
-	vals[k++] = "10";
-	keys[k] = NULL;
-	vals[k] = NULL;
-	conn = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = PQerrorMessage(conn);
-
-		msg[strcspn(msg, "\n")] = '\0';
-		mfail(1, "could not connect to the server%s%s: %s", host ? " on " : "", host ? host : "", msg);
-	}
-	return conn;
-}
-
-/* Print a server error; exit 2 for the admin timeout (SQLSTATE DCF01), else 1. */
-static void
-fail_result(PGresult *res, const char *what)
-{
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-	bool		timeout = state && strcmp(state, "DCF01") == 0;
-
-	fprintf(stderr, "dcf_ctl: %s %s: %s\n", what, timeout ? "timed out" : "failed",
-			primary ? primary : PQresultErrorMessage(res));
-	if (detail)
-		fprintf(stderr, "DETAIL:  %s\n", detail);
-	if (hint)
-		fprintf(stderr, "HINT:  %s\n", hint);
-	exit(timeout ? 2 : 1);
 }
 
 static PGresult *
@@ -195,7 +82,7 @@ query(PGconn *conn, const char *sql, int nparams, const char *const *params, con
 	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_result(res, what);
+		exit(ctl_result_error(res, what));
 	return res;
 }
 
@@ -204,8 +91,9 @@ static PGconn *
 connect_leader(PGconn *conn, const MemberOptions *o, long *self_id)
 {
 	PGresult   *res;
-	char		host[LINE_MAX_BYTES];
-	char		port[32];
+	char		host[CTL_HOST_MAX];
+	char		port[CTL_PORT_MAX];
+	char		err[CTL_HOST_MAX];
 	PGconn	   *lc;
 
 	res = query(conn,
@@ -220,7 +108,7 @@ connect_leader(PGconn *conn, const MemberOptions *o, long *self_id)
 		return conn;
 	}
 	if (PQgetisnull(res, 0, 2) || PQgetisnull(res, 0, 3) || PQgetisnull(res, 0, 4))
-		mfail(1, "node %ld knows no leader with a reachable server right now\n"
+		ctl_die(1, "node %ld knows no leader with a reachable server right now\n"
 			  "HINT:  Wait for the election to end and try again, or give the leader's server with -h and -p.",
 			  *self_id);
 	snprintf(host, sizeof(host), "%s", PQgetvalue(res, 0, 3));
@@ -229,7 +117,9 @@ connect_leader(PGconn *conn, const MemberOptions *o, long *self_id)
 			*self_id, PQgetvalue(res, 0, 2), host, port);
 	PQclear(res);
 	fflush(stdout);
-	lc = connect_to(host, port, o);
+	lc = ctl_connect(host, port, o->conn.user, o->conn.dbname, "dcf_ctl", 10, err, sizeof(err));
+	if (lc == NULL)
+		ctl_die(1, "could not connect to the server on %s: %s", host, err);
 	return lc;
 }
 
@@ -255,7 +145,7 @@ upper_role(const char *r)
 		buf[i] = (r[i] >= 'a' && r[i] <= 'z') ? (char) (r[i] - 32) : r[i];
 	buf[i] = '\0';
 	if (strcmp(buf, "FOLLOWER") != 0 && strcmp(buf, "PASSIVE") != 0 && strcmp(buf, "LOGGER") != 0)
-		mfail(1, "invalid role \"%s\": give follower, passive or logger", r);
+		ctl_die(1, "invalid role \"%s\": give follower, passive or logger", r);
 	return buf;
 }
 
@@ -271,18 +161,13 @@ dcf_ctl_member(int argc, char **argv)
 		{"group", required_argument, NULL, 'G'},
 		{"priority", required_argument, NULL, 1},
 		{"weight", required_argument, NULL, 2},
-		{"pgdata", required_argument, NULL, 'D'},
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"username", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 'd'},
+		CTL_CONN_LONG_OPTIONS,
 		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
 	};
 	MemberOptions o;
-	char		port[32] = "";
-	char		host[LINE_MAX_BYTES] = "";
+	char		err[CTL_HOST_MAX + 256];
 	PGconn	   *conn;
 	PGconn	   *lc;
 	PGresult   *res;
@@ -300,6 +185,8 @@ dcf_ctl_member(int argc, char **argv)
 	o.timeout_s = 60;
 	while ((c = getopt_long(argc, argv, "O:u:i:e:R:G:D:h:p:U:d:t:?", long_options, NULL)) != -1)
 	{
+		if (ctl_conn_option(&o.conn, c, optarg))
+			continue;
 		switch (c)
 		{
 			case 'O':
@@ -326,21 +213,6 @@ dcf_ctl_member(int argc, char **argv)
 			case 2:
 				o.weight = parse_long("weight", optarg, 1, 1000);
 				break;
-			case 'D':
-				o.datadir = optarg;
-				break;
-			case 'h':
-				o.host = optarg;
-				break;
-			case 'p':
-				o.port = optarg;
-				break;
-			case 'U':
-				o.user = optarg;
-				break;
-			case 'd':
-				o.dbname = optarg;
-				break;
 			case 't':
 				o.timeout_s = parse_long("timeout", optarg, 1, 86400);
 				break;
@@ -355,45 +227,41 @@ dcf_ctl_member(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		mfail(1, "too many command-line arguments (first extra is \"%s\")", argv[optind]);
-	if (!o.datadir && !o.host && !o.port)
-		mfail(1, "no data directory given: use -D DATADIR (or -h/-p)");
+		ctl_die(1, "too many command-line arguments (first extra is \"%s\")", argv[optind]);
+	if (!o.conn.datadir && !o.conn.host && !o.conn.port)
+		ctl_die(1, "no data directory given: use -D DATADIR (or -h/-p)");
 
 	/* what to run, checked before connecting */
 	if (o.changerole)
 	{
 		if (o.role == NULL)
-			mfail(1, "changerole needs -R follower|passive|logger");
+			ctl_die(1, "changerole needs -R follower|passive|logger");
 	}
 	else if (o.operation == NULL)
-		mfail(1, "member needs --operation=add|remove|change");
+		ctl_die(1, "member needs --operation=add|remove|change");
 	else if (strcmp(o.operation, "add") == 0)
 	{
 		if (o.node_id < 0 || o.ip == NULL || o.dcf_port < 0)
-			mfail(1, "member --operation=add needs -u NODE_ID, -i IP and -e PORT");
+			ctl_die(1, "member --operation=add needs -u NODE_ID, -i IP and -e PORT");
 	}
 	else if (strcmp(o.operation, "remove") == 0)
 	{
 		if (o.node_id < 0)
-			mfail(1, "member --operation=remove needs -u NODE_ID");
+			ctl_die(1, "member --operation=remove needs -u NODE_ID");
 	}
 	else if (strcmp(o.operation, "change") == 0)
 	{
 		if (o.node_id < 0)
-			mfail(1, "member --operation=change needs -u NODE_ID");
+			ctl_die(1, "member --operation=change needs -u NODE_ID");
 		if (o.role == NULL && o.priority < 0 && o.group < 0)
-			mfail(1, "member --operation=change needs at least one of -R, --priority and -G");
+			ctl_die(1, "member --operation=change needs at least one of -R, --priority and -G");
 	}
 	else
-		mfail(1, "invalid operation \"%s\": give add, remove or change", o.operation);
+		ctl_die(1, "invalid operation \"%s\": give add, remove or change", o.operation);
 
-	if (o.datadir)
-		pidfile_address(o.datadir, port, sizeof(port), host, sizeof(host));
-	if (o.host)
-		snprintf(host, sizeof(host), "%s", o.host);
-	if (o.port)
-		snprintf(port, sizeof(port), "%s", o.port);
-	conn = connect_to(host, port, &o);
+	conn = ctl_connect_options(&o.conn, 10, err, sizeof(err));
+	if (conn == NULL)
+		ctl_die(1, "%s", err);
 	lc = connect_leader(conn, &o, &self_id);
 
 #define ARG_LONG(v) (snprintf(a[np], sizeof(a[np]), "%ld", (long) (v)), params[np] = a[np], np++)

@@ -36,8 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
-
+#include "ctl_conn.h"
 #include "ctl_rewind.h"
 #include "ctl_util.h"
 
@@ -46,21 +45,6 @@
 
 #define server_running ctl_server_running
 
-/* dcf.data_path of the node, absolute. */
-static bool
-data_path_of(const char *datadir, char *out, size_t cap)
-{
-	char		val[CTL_PATH_MAX];
-
-	if (!ctl_setting(datadir, "dcf.data_path", val, sizeof(val)) || val[0] == '\0')
-		return false;
-	if (val[0] == '/')
-		snprintf(out, cap, "%s", val);
-	else
-		snprintf(out, cap, "%s/%s", datadir, val);
-	return true;
-}
-
 /*
  * A connection to the local server found through postmaster.pid, as
  * application_name appname; NULL when it cannot be made.
@@ -68,43 +52,13 @@ data_path_of(const char *datadir, char *out, size_t cap)
 static PGconn *
 local_connect(const char *datadir, const char *appname)
 {
-	char		path[CTL_PATH_MAX];
-	char		line[CTL_PATH_MAX];
-	char		port[32] = "",
-				host[CTL_PATH_MAX] = "";
-	FILE	   *f;
-	int			n = 0;
-	PGconn	   *c;
-	const char *keys[] = {"host", "port", "dbname", "application_name", "connect_timeout", NULL};
-	const char *vals[6];
+	char		port[CTL_PORT_MAX] = "",
+				host[CTL_HOST_MAX] = "";
+	char		err[CTL_HOST_MAX];
 
-	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
-	f = fopen(path, "r");
-	if (f == NULL)
+	if (!ctl_pidfile_address(datadir, host, sizeof(host), port, sizeof(port), err, sizeof(err)))
 		return NULL;
-	while (fgets(line, sizeof(line), f))
-	{
-		n++;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (n == 4)
-			snprintf(port, sizeof(port), "%.20s", line);
-		if (n == 5)
-			snprintf(host, sizeof(host), "%s", line);
-	}
-	fclose(f);
-	vals[0] = host[0] ? host : "localhost";
-	vals[1] = port;
-	vals[2] = "postgres";
-	vals[3] = appname;
-	vals[4] = "5";
-	vals[5] = NULL;
-	c = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
+	return ctl_connect(host[0] ? host : "localhost", port, NULL, "postgres", appname, 5, err, sizeof(err));
 }
 
 /* Has the node joined?  Logins are refused until it has. */
@@ -171,7 +125,7 @@ dcf_ctl_start(const CtlStartOptions *o)
 	/* first of all: the node's own configuration back, if a rewind was cut short */
 	if (!ctl_rewind_recover(datadir, &rewound))
 		return 1;
-	if (!data_path_of(datadir, dpath, sizeof(dpath)))
+	if (!ctl_data_path(datadir, dpath, sizeof(dpath)))
 	{
 		ctl_error("could not read dcf.data_path of \"%s\" (is dcf configured in its postgresql.conf?)", datadir);
 		return 1;

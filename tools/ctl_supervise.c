@@ -47,7 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SUP_PATH_MAX 4096
+#include "ctl_util.h"
+
 #define SUP_POLL_MS 200				/* how often the server is checked */
 #define SUP_BACKOFF_MAX_S 60		/* longest wait between two failed starts */
 #define SUP_FAILED_STARTS_MAX 8		/* failed starts in a row before giving up */
@@ -85,97 +86,6 @@ on_stop_signal(int sig)
 	stop_signalled = 1;
 }
 
-/* The directory dcf_ctl runs from (symlinks resolved): postgres is there too. */
-static void
-sup_bin_path(char *out, size_t cap, const char *prog)
-{
-	char		self[SUP_PATH_MAX];
-	ssize_t		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char	   *slash;
-
-	if (n > 0)
-	{
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash)
-		{
-			*slash = '\0';
-			snprintf(out, cap, "%s/%s", self, prog);
-			if (access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, cap, "%s", prog);
-}
-
-/* dcf.data_path of the node (absolute), from `postgres -C`. */
-static bool
-sup_data_path(const char *datadir, char *out, size_t cap)
-{
-	char		postgres[SUP_PATH_MAX];
-	char		val[SUP_PATH_MAX];
-	int			fds[2];
-	pid_t		pid;
-	size_t		got = 0;
-	ssize_t		n;
-	int			st;
-
-	sup_bin_path(postgres, sizeof(postgres), "postgres");
-	if (pipe(fds) != 0)
-		return false;
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0)
-	{
-		int			devnull = open("/dev/null", O_WRONLY);
-
-		dup2(fds[1], 1);
-		if (devnull >= 0)
-			dup2(devnull, 2);
-		close(fds[0]);
-		close(fds[1]);
-		execl(postgres, postgres, "-D", datadir, "-C", "dcf.data_path", (char *) NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got + 1 < sizeof(val) && (n = read(fds[0], val + got, sizeof(val) - 1 - got)) > 0)
-		got += (size_t) n;
-	close(fds[0]);
-	val[got] = '\0';
-	val[strcspn(val, "\n")] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || val[0] == '\0')
-		return false;
-	if (val[0] == '/')
-		snprintf(out, cap, "%s", val);
-	else
-		snprintf(out, cap, "%s/%s", datadir, val);
-	return true;
-}
-
-/* Is pid a live process (not a zombie)? */
-static bool
-pid_alive(pid_t pid)
-{
-	char		path[64];
-	FILE	   *f;
-	char		state = '?';
-
-	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	f = fopen(path, "r");
-	if (f)
-	{
-		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
-			state = '?';
-		fclose(f);
-	}
-	return state != 'Z' && state != 'X';
-}
-
 /* Is pid a `dcf_ctl supervise` (not a process that reused its pid)? */
 static bool
 is_supervisor(pid_t pid)
@@ -185,7 +95,7 @@ is_supervisor(pid_t pid)
 	size_t		n;
 	FILE	   *f;
 
-	if (!pid_alive(pid))
+	if (!ctl_pid_alive(pid))
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
 	f = fopen(path, "r");
@@ -200,22 +110,26 @@ is_supervisor(pid_t pid)
 	return strstr(cmd, "supervise") != NULL;
 }
 
-/* The running postmaster's pid, or 0. */
-static pid_t
-server_pid(const char *datadir)
+/* The pid in the first line of path, or 0. */
+static long
+read_pid(const char *path)
 {
-	char		path[SUP_PATH_MAX];
-	FILE	   *f;
+	FILE	   *f = fopen(path, "r");
 	long		pid = 0;
 
-	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
-	f = fopen(path, "r");
 	if (f == NULL)
 		return 0;
 	if (fscanf(f, "%ld", &pid) != 1)
 		pid = 0;
 	fclose(f);
-	return pid > 0 && pid_alive((pid_t) pid) ? (pid_t) pid : 0;
+	return pid;
+}
+
+/* The running postmaster's pid, or 0. */
+static pid_t
+server_pid(const char *datadir)
+{
+	return ctl_server_pid(datadir, NULL, 0);
 }
 
 /* First "reason=" line of a marker file written after since, or NULL. */
@@ -335,20 +249,14 @@ start_node(const CtlStartOptions *o, const char *stopfile)
 static bool
 claim_pidfile(const char *pidfile)
 {
-	FILE	   *f = fopen(pidfile, "r");
-	long		other = 0;
-	char		tmp[SUP_PATH_MAX + 8];
+	FILE	   *f;
+	long		other = read_pid(pidfile);
+	char		tmp[CTL_PATH_MAX + 8];
 
-	if (f)
+	if (other > 0 && other != getpid() && is_supervisor((pid_t) other))
 	{
-		if (fscanf(f, "%ld", &other) != 1)
-			other = 0;
-		fclose(f);
-		if (other > 0 && other != getpid() && is_supervisor((pid_t) other))
-		{
-			sup_log("another supervisor (pid %ld) already runs for this node (see \"%s\")", other, pidfile);
-			return false;
-		}
+		sup_log("another supervisor (pid %ld) already runs for this node (see \"%s\")", other, pidfile);
+		return false;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
 	f = fopen(tmp, "w");
@@ -364,11 +272,11 @@ claim_pidfile(const char *pidfile)
 int
 dcf_ctl_supervise(const CtlStartOptions *o)
 {
-	char		dpath[SUP_PATH_MAX];
-	char		pidfile[SUP_PATH_MAX + 32];
-	char		stopfile[SUP_PATH_MAX + 32];
-	char		fencefile[SUP_PATH_MAX + 32];
-	char		rewindfile[SUP_PATH_MAX + 32];
+	char		dpath[CTL_PATH_MAX];
+	char		pidfile[CTL_PATH_MAX + 32];
+	char		stopfile[CTL_PATH_MAX + 32];
+	char		fencefile[CTL_PATH_MAX + 32];
+	char		rewindfile[CTL_PATH_MAX + 32];
 	char		modebuf[64];
 	char		why[1024];
 	struct sigaction sa;
@@ -382,7 +290,7 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 		fprintf(stderr, "dcf_ctl: no data directory given: use -D DATADIR\n");
 		return 1;
 	}
-	if (!sup_data_path(o->datadir, dpath, sizeof(dpath)))
+	if (!ctl_data_path(o->datadir, dpath, sizeof(dpath)))
 	{
 		fprintf(stderr, "dcf_ctl: could not read dcf.data_path of \"%s\" (is dcf configured in its postgresql.conf?)\n",
 				o->datadir);
@@ -511,25 +419,20 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 int
 dcf_ctl_stop_supervised(const CtlStartOptions *o, bool *handled)
 {
-	char		dpath[SUP_PATH_MAX];
-	char		pidfile[SUP_PATH_MAX + 32];
-	char		stopfile[SUP_PATH_MAX + 32];
+	char		dpath[CTL_PATH_MAX];
+	char		pidfile[CTL_PATH_MAX + 32];
+	char		stopfile[CTL_PATH_MAX + 32];
 	FILE	   *f;
 	long		pid = 0;
 	time_t		deadline;
 	int			wait_s = o->timeout_s > 0 ? o->timeout_s : SUP_STOP_WAIT_S;
 
 	*handled = false;
-	if (o->datadir == NULL || !sup_data_path(o->datadir, dpath, sizeof(dpath)))
+	if (o->datadir == NULL || !ctl_data_path(o->datadir, dpath, sizeof(dpath)))
 		return 0;
 	snprintf(pidfile, sizeof(pidfile), "%s/supervise.pid", dpath);
 	snprintf(stopfile, sizeof(stopfile), "%s/supervise.stop", dpath);
-	f = fopen(pidfile, "r");
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
+	pid = read_pid(pidfile);
 	if (pid <= 0 || !is_supervisor((pid_t) pid))
 		return 0;
 
@@ -548,9 +451,9 @@ dcf_ctl_stop_supervised(const CtlStartOptions *o, bool *handled)
 	printf("dcf_ctl: asked the supervisor (pid %ld) to stop the node\n", pid);
 	fflush(stdout);
 	deadline = time(NULL) + wait_s;
-	while (pid_alive((pid_t) pid) && time(NULL) < deadline)
+	while (ctl_pid_alive((pid_t) pid) && time(NULL) < deadline)
 		usleep(100000);
-	if (pid_alive((pid_t) pid))
+	if (ctl_pid_alive((pid_t) pid))
 	{
 		fprintf(stderr, "dcf_ctl: the supervisor (pid %ld) did not end within %d s (a start or pg_rewind may still be running)\n",
 				pid, wait_s);

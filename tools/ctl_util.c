@@ -16,17 +16,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void
+ctl_verror(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "dcf_ctl: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 ctl_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	fflush(stdout);
-	fprintf(stderr, "dcf_ctl: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_verror(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void
+ctl_die(int code, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	ctl_verror(fmt, ap);
+	va_end(ap);
+	exit(code);
 }
 
 void
@@ -81,8 +98,9 @@ ctl_run(char *const argv[])
 		fprintf(stderr, "dcf_ctl: could not run \"%s\": %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -119,8 +137,10 @@ ctl_run_output(char *const argv[], bool capture_stderr, bool echo, char *out, si
 		_exit(127);
 	}
 	close(fds[1]);
-	while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+	while ((n = read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
 	{
+		if (n < 0)
+			continue;
 		size_t		take = (size_t) n;
 
 		if (echo)
@@ -132,8 +152,9 @@ ctl_run_output(char *const argv[], bool capture_stderr, bool echo, char *out, si
 	}
 	close(fds[0]);
 	out[got] = '\0';
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -307,7 +328,28 @@ ctl_parse_lsn(const char *s, uint64_t *lsn)
 }
 
 bool
-ctl_server_running(const char *datadir, char *status, size_t cap)
+ctl_pid_alive(pid_t pid)
+{
+	char		path[64];
+	FILE	   *f;
+	char		state = '?';
+
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
+		return false;
+	/* a killed process not yet reaped by its parent is not alive */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "r");
+	if (f)
+	{
+		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+			state = '?';
+		fclose(f);
+	}
+	return state != 'Z' && state != 'X';
+}
+
+pid_t
+ctl_server_pid(const char *datadir, char *status, size_t cap)
 {
 	char		path[CTL_PATH_MAX];
 	char		line[256];
@@ -315,12 +357,12 @@ ctl_server_running(const char *datadir, char *status, size_t cap)
 	long		pid = 0;
 	int			n = 0;
 
+	if (status)
+		status[0] = '\0';
 	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
 	f = fopen(path, "r");
 	if (f == NULL)
-		return false;
-	if (status)
-		status[0] = '\0';
+		return 0;
 	while (fgets(line, sizeof(line), f))
 	{
 		n++;
@@ -331,24 +373,13 @@ ctl_server_running(const char *datadir, char *status, size_t cap)
 			snprintf(status, cap, "%s", line);
 	}
 	fclose(f);
-	if (pid <= 0)
-		return false;
-	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
-		return false;
-	/* a killed postmaster not yet reaped by its parent is not running */
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "r");
-	if (f)
-	{
-		char		state = '?';
+	return pid > 0 && ctl_pid_alive((pid_t) pid) ? (pid_t) pid : 0;
+}
 
-		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
-			state = '?';
-		fclose(f);
-		if (state == 'Z' || state == 'X')
-			return false;
-	}
-	return true;
+bool
+ctl_server_running(const char *datadir, char *status, size_t cap)
+{
+	return ctl_server_pid(datadir, status, cap) != 0;
 }
 
 bool
@@ -359,6 +390,20 @@ ctl_setting(const char *datadir, const char *name, char *out, size_t cap)
 
 	ctl_bin_path(postgres, sizeof(postgres), "postgres");
 	return ctl_run_line(argv, out, cap);
+}
+
+bool
+ctl_data_path(const char *datadir, char *out, size_t cap)
+{
+	char		val[CTL_PATH_MAX];
+
+	if (!ctl_setting(datadir, "dcf.data_path", val, sizeof(val)) || val[0] == '\0')
+		return false;
+	if (val[0] == '/')
+		snprintf(out, cap, "%s", val);
+	else
+		snprintf(out, cap, "%s/%s", datadir, val);
+	return true;
 }
 
 bool

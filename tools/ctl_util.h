@@ -1,7 +1,8 @@
 /*
- * ctl_util.h — small helpers shared by dcf_ctl's start, rewind and WAL
- * restore code (tools/ctl_util.c): running programs, files written
- * durably, postmaster.pid and the node's settings.
+ * ctl_util.h — small helpers shared by dcf_ctl's commands
+ * (tools/ctl_util.c): running programs, files written durably,
+ * postmaster.pid and the node's settings.  Helpers that talk to a server
+ * through libpq are in ctl_conn.h.
  */
 #ifndef DCF_CTL_UTIL_H
 #define DCF_CTL_UTIL_H
@@ -9,10 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CTL_PATH_MAX 4096
 
 extern void ctl_error(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+/* ctl_error, then exit with status code. */
+extern void ctl_die(int code, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
 extern void ctl_info(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 /* The installed program prog beside dcf_ctl (postgres, pg_ctl, pg_rewind...). */
@@ -49,11 +53,23 @@ extern char *ctl_marker_value(const char *text, const char *key);
 /* "X/Y" → LSN. */
 extern bool ctl_parse_lsn(const char *s, uint64_t *lsn);
 
+/* Is pid a live process (not a zombie)? */
+extern bool ctl_pid_alive(pid_t pid);
+
+/*
+ * The pid of the postmaster running in datadir (from postmaster.pid), or 0;
+ * status (optional) gets its status line.
+ */
+extern pid_t ctl_server_pid(const char *datadir, char *status, size_t cap);
+
 /* postmaster.pid: running and (optionally) its status line. */
 extern bool ctl_server_running(const char *datadir, char *status, size_t cap);
 
 /* postgres -D datadir -C name */
 extern bool ctl_setting(const char *datadir, const char *name, char *out, size_t cap);
+
+/* dcf.data_path of the node, absolute (postgres -C). */
+extern bool ctl_data_path(const char *datadir, char *out, size_t cap);
 
 /* pg_controldata's value for a label ("Database cluster state"), or false. */
 extern bool ctl_controldata(const char *datadir, const char *label, char *out, size_t cap);

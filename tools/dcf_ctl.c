@@ -25,26 +25,18 @@
 
 #include "libpq-fe.h"
 
+#include "ctl_conn.h"
 #include "ctl_list.h"
 #include "ctl_logdump.h"
 #include "ctl_member.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
+#include "ctl_util.h"
 #include "ctl_walfetch.h"
 
 #define DCF_CTL_VERSION "1.0"
-#define PIDFILE_LINE_MAX 1024
 
 static const char *progname = "dcf_ctl";
-
-typedef struct CtlOptions
-{
-	const char *datadir;
-	const char *host;
-	const char *port;
-	const char *user;
-	const char *dbname;
-} CtlOptions;
 
 static void
 usage(FILE *out)
@@ -91,136 +83,18 @@ usage(FILE *out)
 			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
-static void
-fail(const char *fmt,...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void
-fail(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-/*
- * Read DATADIR/postmaster.pid: line 1 pid, 4 port, 5 first socket
- * directory, 6 first listen address.  Fails if there is no running server.
- */
-static void
-read_pidfile(const char *datadir, char *port, size_t portlen,
-			 char *host, size_t hostlen)
-{
-	char		path[4096];
-	char		lines[8][PIDFILE_LINE_MAX];
-	FILE	   *f;
-	int			n = 0;
-	long		pid;
-
-	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		if (errno == ENOENT)
-			fail("no server running: \"%s\" does not exist", path);
-		fail("could not open \"%s\": %s", path, strerror(errno));
-	}
-	while (n < 8 && fgets(lines[n], PIDFILE_LINE_MAX, f) != NULL)
-	{
-		lines[n][strcspn(lines[n], "\r\n")] = '\0';
-		n++;
-	}
-	fclose(f);
-	if (n < 4)
-		fail("\"%s\" is incomplete: the server may still be starting", path);
-	pid = strtol(lines[0], NULL, 10);
-	if (pid <= 0)
-		fail("\"%s\" does not start with a process id", path);
-	if (kill((pid_t) pid, 0) != 0 && errno == ESRCH)
-		fail("no server running: process %ld named in \"%s\" does not exist", pid, path);
-	snprintf(port, portlen, "%.15s", lines[3]);
-	host[0] = '\0';
-	if (n >= 5 && lines[4][0] != '\0')
-		snprintf(host, hostlen, "%s", lines[4]);
-	else if (n >= 6 && lines[5][0] != '\0')
-		snprintf(host, hostlen, "%s",
-				 strcmp(lines[5], "*") == 0 ? "localhost" : lines[5]);
-}
-
 static PGconn *
-connect_node(const CtlOptions *opt)
+connect_node(const CtlConnOptions *opt)
 {
-	char		port[64] = "";
-	char		host[PIDFILE_LINE_MAX] = "";
-	const char *keys[8];
-	const char *vals[8];
-	int			k = 0;
+	char		err[CTL_HOST_MAX + 256];
 	PGconn	   *conn;
 
-	if (opt->datadir)
-		read_pidfile(opt->datadir, port, sizeof(port), host, sizeof(host));
-	if (opt->host)
-		snprintf(host, sizeof(host), "%s", opt->host);
-	if (opt->port)
-		snprintf(port, sizeof(port), "%s", opt->port);
 	if (!opt->datadir && !opt->host && !opt->port && !getenv("PGPORT") && !getenv("PGHOST"))
-		fail("no data directory given: use -D DATADIR (or -h/-p)");
-
-	if (host[0])
-	{
-		keys[k] = "host";
-		vals[k++] = host;
-	}
-	if (port[0])
-	{
-		keys[k] = "port";
-		vals[k++] = port;
-	}
-	if (opt->user)
-	{
-		keys[k] = "user";
-		vals[k++] = opt->user;
-	}
-	keys[k] = "dbname";
-	vals[k++] = opt->dbname ? opt->dbname : "postgres";
-	keys[k] = "application_name";
-	vals[k++] = "dcf_ctl";
-	keys[k] = "connect_timeout";
-	vals[k++] = "10";
-	keys[k] = NULL;
-	vals[k] = NULL;
-
-	conn = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = PQerrorMessage(conn);
-
-		msg[strcspn(msg, "\n")] = '\0';
-		fail("could not connect to the server: %s", msg);
-	}
+		ctl_die(1, "no data directory given: use -D DATADIR (or -h/-p)");
+	conn = ctl_connect_options(opt, 10, err, sizeof(err));
+	if (conn == NULL)
+		ctl_die(1, "%s", err);
 	return conn;
-}
-
-/* Print a server error the way psql does, then exit 1. */
-static void
-fail_result(PGresult *res, const char *what)
-{
-	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-
-	fprintf(stderr, "%s: %s failed: %s\n", progname, what,
-			primary ? primary : PQresultErrorMessage(res));
-	if (detail)
-		fprintf(stderr, "DETAIL:  %s\n", detail);
-	if (hint)
-		fprintf(stderr, "HINT:  %s\n", hint);
-	exit(1);
 }
 
 static PGresult *
@@ -229,12 +103,12 @@ run_query(PGconn *conn, const char *sql, const char *what)
 	PGresult   *res = PQexec(conn, sql);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fail_result(res, what);
+		exit(ctl_result_error(res, what));
 	return res;
 }
 
 static int
-cmd_query(const CtlOptions *opt)
+cmd_query(const CtlConnOptions *opt)
 {
 	PGconn	   *conn = connect_node(opt);
 	PGresult   *res;
@@ -277,11 +151,7 @@ int
 main(int argc, char **argv)
 {
 	static struct option long_options[] = {
-		{"pgdata", required_argument, NULL, 'D'},
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"username", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 'd'},
+		CTL_CONN_LONG_OPTIONS,
 		{"log", required_argument, NULL, 'l'},
 		{"options", required_argument, NULL, 'o'},
 		{"timeout", required_argument, NULL, 't'},
@@ -293,7 +163,7 @@ main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
-	CtlOptions	opt;
+	CtlConnOptions opt;
 	CtlStartOptions sopt;
 	CtlListOptions lopt;
 	const char *command = NULL;
@@ -329,23 +199,10 @@ main(int argc, char **argv)
 	}
 	while ((c = getopt_long(argc, argv, "D:h:p:U:d:l:o:t:m:w:jV?", long_options, NULL)) != -1)
 	{
+		if (ctl_conn_option(&opt, c, optarg))
+			continue;
 		switch (c)
 		{
-			case 'D':
-				opt.datadir = optarg;
-				break;
-			case 'h':
-				opt.host = optarg;
-				break;
-			case 'p':
-				opt.port = optarg;
-				break;
-			case 'U':
-				opt.user = optarg;
-				break;
-			case 'd':
-				opt.dbname = optarg;
-				break;
 			case 'l':
 				sopt.logfile = optarg;
 				break;
@@ -367,7 +224,7 @@ main(int argc, char **argv)
 
 					lopt.watch_s = strtod(optarg, &end);
 					if (*end != '\0' || lopt.watch_s <= 0)
-						fail("invalid --watch value \"%s\": give a positive number of seconds", optarg);
+						ctl_die(1, "invalid --watch value \"%s\": give a positive number of seconds", optarg);
 				}
 				break;
 			case 'j':
@@ -389,19 +246,15 @@ main(int argc, char **argv)
 	if (optind < argc && command == NULL)
 		command = argv[optind++];
 	if (optind < argc)
-		fail("too many command-line arguments (first extra is \"%s\")", argv[optind]);
+		ctl_die(1, "too many command-line arguments (first extra is \"%s\")", argv[optind]);
 
 	if (command == NULL)
-		fail("no command given\nTry \"%s --help\" for more information.", progname);
+		ctl_die(1, "no command given\nTry \"%s --help\" for more information.", progname);
 	if (strcmp(command, "query") == 0)
 		return cmd_query(&opt);
 	if (strcmp(command, "list") == 0)
 	{
-		lopt.datadir = opt.datadir;
-		lopt.host = opt.host;
-		lopt.port = opt.port;
-		lopt.user = opt.user;
-		lopt.dbname = opt.dbname;
+		lopt.conn = opt;
 		return dcf_ctl_list(&lopt);
 	}
 	sopt.datadir = opt.datadir;
@@ -416,5 +269,5 @@ main(int argc, char **argv)
 	}
 	if (strcmp(command, "supervise") == 0)
 		return dcf_ctl_supervise(&sopt);
-	fail("unknown command \"%s\"\nTry \"%s --help\" for more information.", command, progname);
+	ctl_die(1, "unknown command \"%s\"\nTry \"%s --help\" for more information.", command, progname);
 }

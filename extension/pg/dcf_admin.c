@@ -440,22 +440,6 @@ kind_reports(dcf_admin_kind kind)
 	}
 }
 
-static DcfMemberRole
-member_role_of(dcf_role r)
-{
-	switch (r)
-	{
-		case DCF_ROLE_LEADER:
-			return DCF_MEMBER_LEADER;
-		case DCF_ROLE_LOGGER:
-			return DCF_MEMBER_LOGGER;
-		case DCF_ROLE_PASSIVE:
-			return DCF_MEMBER_PASSIVE;
-		default:
-			return DCF_MEMBER_FOLLOWER;
-	}
-}
-
 static void
 publish_membership(struct dcf_host *host, const dcf_status *st)
 {
@@ -511,7 +495,7 @@ publish_membership(struct dcf_host *host, const dcf_status *st)
 			d->member.node_id = m->node_id;
 			strlcpy(d->member.ip, m->ip, sizeof(d->member.ip));
 			d->member.port = m->port;
-			d->member.role = member_role_of(m->role);
+			d->member.role = dcf_member_role_from_core(m->role);
 			d->member.weight = (int) m->weight;
 			d->member.group = (int) m->group;
 			d->member.priority = (int) m->priority;

@@ -115,17 +115,15 @@ get_string_field(const cJSON *obj, int elno, const char *field,
 static bool
 parse_role(const char *s, DcfMemberRole *role)
 {
-	if (strcmp(s, "LEADER") == 0)
-		*role = DCF_MEMBER_LEADER;
-	else if (strcmp(s, "FOLLOWER") == 0)
-		*role = DCF_MEMBER_FOLLOWER;
-	else if (strcmp(s, "LOGGER") == 0)
-		*role = DCF_MEMBER_LOGGER;
-	else if (strcmp(s, "PASSIVE") == 0)
-		*role = DCF_MEMBER_PASSIVE;
-	else
-		return false;
-	return true;
+	for (DcfMemberRole r = DCF_MEMBER_LEADER; r <= DCF_MEMBER_PASSIVE; r++)
+	{
+		if (strcmp(s, dcf_member_role_name(r)) == 0)
+		{
+			*role = r;
+			return true;
+		}
+	}
+	return false;
 }
 
 static bool
@@ -358,6 +356,39 @@ dcf_member_role_name(DcfMemberRole role)
 			return "PASSIVE";
 	}
 	return "UNKNOWN";
+}
+
+dcf_role
+dcf_member_role_to_core(DcfMemberRole role)
+{
+	switch (role)
+	{
+		case DCF_MEMBER_LEADER:
+			return DCF_ROLE_LEADER;
+		case DCF_MEMBER_FOLLOWER:
+			return DCF_ROLE_FOLLOWER;
+		case DCF_MEMBER_LOGGER:
+			return DCF_ROLE_LOGGER;
+		case DCF_MEMBER_PASSIVE:
+			return DCF_ROLE_PASSIVE;
+	}
+	return DCF_ROLE_FOLLOWER;
+}
+
+DcfMemberRole
+dcf_member_role_from_core(dcf_role role)
+{
+	switch (role)
+	{
+		case DCF_ROLE_LEADER:
+			return DCF_MEMBER_LEADER;
+		case DCF_ROLE_LOGGER:
+			return DCF_MEMBER_LOGGER;
+		case DCF_ROLE_PASSIVE:
+			return DCF_MEMBER_PASSIVE;
+		default:
+			return DCF_MEMBER_FOLLOWER;
+	}
 }
 
 bool

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/dcf_core.h"
+
 #define DCF_MAX_MEMBERS 32			/* members in one cluster */
 #define DCF_IP_MAX_BYTES 64			/* textual address incl. NUL */
 #define DCF_CONFIG_MAX_BYTES 65536	/* length of the dcf.config string */
@@ -75,6 +77,13 @@ extern bool dcf_config_check_node(const DcfConfig *cfg, int node_id, DcfConfigEr
 
 /* "LEADER", "FOLLOWER", "LOGGER", "PASSIVE" */
 extern const char *dcf_member_role_name(DcfMemberRole role);
+
+/*
+ * The core's role for a member's role, and back (a role the membership
+ * cannot hold, such as CANDIDATE, comes back as FOLLOWER).
+ */
+extern dcf_role dcf_member_role_to_core(DcfMemberRole role);
+extern DcfMemberRole dcf_member_role_from_core(dcf_role role);
 
 /* true for roles whose votes count (LEADER, FOLLOWER, LOGGER) */
 extern bool dcf_member_role_votes(DcfMemberRole role);

@@ -41,16 +41,8 @@ PG_FUNCTION_INFO_V1(dcf_admin_requests);
 static void
 require_channel(void)
 {
-	if (dcf_shared == NULL || dcf_admin_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf must be loaded via shared_preload_libraries"),
-				 errhint("Add dcf to shared_preload_libraries in postgresql.conf and restart the server.")));
-	if (!dcf_shared->enabled)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf is not enabled on this server"),
-				 errhint("Set dcf.enable = on, dcf.node_id, dcf.data_path and dcf.config in postgresql.conf and restart the server.")));
+	dcf_require_enabled();
+	Assert(dcf_admin_shared != NULL);	/* created with dcf_shared */
 	if (dcf_admin_shared->worker_pid == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

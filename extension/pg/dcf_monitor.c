@@ -234,21 +234,6 @@ dcf_counters_save(const char *data_path, const DcfCounters *c)
 
 /* ---- dcf_members() -------------------------------------------------------- */
 
-static void
-require_enabled(void)
-{
-	if (dcf_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf must be loaded via shared_preload_libraries"),
-				 errhint("Add dcf to shared_preload_libraries in postgresql.conf and restart the server.")));
-	if (!dcf_shared->enabled)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf is not enabled on this server"),
-				 errhint("Set dcf.enable = on, dcf.node_id, dcf.data_path and dcf.config in postgresql.conf and restart the server.")));
-}
-
 static const char *
 reported_state_name(uint8 s)
 {
@@ -272,15 +257,7 @@ reported_state_name(uint8 s)
 static const char *
 member_role(DcfMemberRole r)
 {
-	switch (r)
-	{
-		case DCF_MEMBER_LOGGER:
-			return "LOGGER";
-		case DCF_MEMBER_PASSIVE:
-			return "PASSIVE";
-		default:
-			return "FOLLOWER";
-	}
+	return dcf_member_role_name(r == DCF_MEMBER_LEADER ? DCF_MEMBER_FOLLOWER : r);
 }
 
 /* This node's own state (the self row), from shared state and the server. */
@@ -310,7 +287,7 @@ dcf_members(PG_FUNCTION_ARGS)
 	XLogRecPtr	self_flush;
 	XLogRecPtr	self_replay;
 
-	require_enabled();
+	dcf_require_enabled();
 	SetSingleFuncCall(fcinfo, 0);
 
 	st = palloc(sizeof(DcfShared));
@@ -498,7 +475,7 @@ dcf_stats(PG_FUNCTION_ARGS)
 	DcfCounters k;
 	int			c = 0;
 
-	require_enabled();
+	dcf_require_enabled();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 

@@ -64,3 +64,18 @@ dcf_shmem_startup(void)
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
+
+void
+dcf_require_enabled(void)
+{
+	if (dcf_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dcf must be loaded via shared_preload_libraries"),
+				 errhint("Add dcf to shared_preload_libraries in postgresql.conf and restart the server.")));
+	if (!dcf_shared->enabled)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dcf is not enabled on this server"),
+				 errhint("Set dcf.enable = on, dcf.node_id, dcf.data_path and dcf.config in postgresql.conf and restart the server.")));
+}

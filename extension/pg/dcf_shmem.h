@@ -101,4 +101,10 @@ extern DcfShared *dcf_shared;
 extern void dcf_shmem_request(void);
 extern void dcf_shmem_startup(void);
 
+/*
+ * SQL functions: refuse clearly (ERROR) when there is no state to show —
+ * dcf not in shared_preload_libraries, or not enabled on this server.
+ */
+extern void dcf_require_enabled(void);
+
 #endif							/* DCF_SHMEM_H */

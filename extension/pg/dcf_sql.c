@@ -36,22 +36,6 @@ PG_FUNCTION_INFO_V1(dcf_check_config);
 
 #define REPLICATION_INFO_COLS 22
 
-/* Refuse clearly when there is no state to show. */
-static void
-require_enabled(void)
-{
-	if (dcf_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf must be loaded via shared_preload_libraries"),
-				 errhint("Add dcf to shared_preload_libraries in postgresql.conf and restart the server.")));
-	if (!dcf_shared->enabled)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dcf is not enabled on this server"),
-				 errhint("Set dcf.enable = on, dcf.node_id, dcf.data_path and dcf.config in postgresql.conf and restart the server.")));
-}
-
 static void
 append_json_string(StringInfo buf, const char *s)
 {
@@ -108,7 +92,7 @@ dcf_replication_info(PG_FUNCTION_ARGS)
 	const DcfMember *leader = NULL;
 	int			c = 0;
 
-	require_enabled();
+	dcf_require_enabled();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

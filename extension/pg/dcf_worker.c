@@ -192,24 +192,8 @@ to_core_membership(const DcfConfig *cfg, dcf_membership *ms)
 	{
 		const DcfMember *m = &cfg->members[i];
 		dcf_member *o = &ms->members[i];
-		dcf_role	r = DCF_ROLE_FOLLOWER;
 
-		switch (m->role)
-		{
-			case DCF_MEMBER_LEADER:
-				r = DCF_ROLE_LEADER;
-				break;
-			case DCF_MEMBER_FOLLOWER:
-				r = DCF_ROLE_FOLLOWER;
-				break;
-			case DCF_MEMBER_LOGGER:
-				r = DCF_ROLE_LOGGER;
-				break;
-			case DCF_MEMBER_PASSIVE:
-				r = DCF_ROLE_PASSIVE;
-				break;
-		}
-		dcf_member_init(o, m->node_id, r);
+		dcf_member_init(o, m->node_id, dcf_member_role_to_core(m->role));
 		o->weight = (uint32_t) m->weight;
 		o->group = (uint32_t) m->group;
 		o->priority = (uint32_t) m->priority;
