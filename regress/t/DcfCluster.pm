@@ -104,8 +104,10 @@ sub writable_node
 	for my $node ($self->nodes)
 	{
 		next unless -f $node->data_dir . '/postmaster.pid';
-		my ($ret, $out) = $node->psql('postgres', 'SELECT NOT pg_is_in_recovery()',
-			extra_params => ['-X'], timeout => 5);
+		# (eval: a psql refused at login may exit before reading the query,
+		# and IPC::Run dies of the broken pipe)
+		my ($ret, $out) = eval { $node->psql('postgres', 'SELECT NOT pg_is_in_recovery()',
+			extra_params => ['-X'], timeout => 5) };
 		return $node if defined $ret && $ret == 0 && defined $out && $out eq 't';
 	}
 	return undef;
@@ -142,7 +144,7 @@ sub wait_query
 	while (time - $t0 < $timeout)
 	{
 		my $ret;
-		($ret, $out) = $node->psql('postgres', $sql, extra_params => ['-X'], timeout => 10);
+		($ret, $out) = eval { $node->psql('postgres', $sql, extra_params => ['-X'], timeout => 10) };
 		return 1 if defined $ret && $ret == 0 && defined $out && $out eq $expected;
 		usleep(100_000);
 	}
