@@ -48,7 +48,8 @@ COMMENT ON FUNCTION dcf_check_config(text, integer) IS
 -- Every member as this node sees it: on the leader (view 'leader') with
 -- each member's progress and last status report, elsewhere (view 'local')
 -- only this node and its leader.  state: leading, promoting, streaming,
--- catching up, needs build, fenced, down, unknown.  lag_bytes: committed
+-- catching up, needs build, fenced, down, unknown, removed (left the
+-- membership while this server ran; listed last).  lag_bytes: committed
 -- WAL the member's standby has not replayed; lag_seconds: how long it has
 -- been behind; last_heard_ms: how long ago the leader heard from it.
 CREATE FUNCTION dcf_members(

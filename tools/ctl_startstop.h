@@ -12,6 +12,7 @@ typedef struct CtlStartOptions
 	const char *source_server;	/* --source-server: pg_rewind source override */
 	int			timeout_s;		/* -t: wait this long for the node to join */
 	const char *mode;			/* stop: -m fast|immediate|smart (default: by role) */
+	int			max_failed_starts;	/* supervise: give up after this many (0: 8) */
 } CtlStartOptions;
 
 extern int	dcf_ctl_start(const CtlStartOptions *o);

@@ -13,9 +13,12 @@
  *   WAL diverged.  A server that is already running is adopted.
  *
  *   Failed starts are retried with a doubling back-off (1 s up to
- *   SUP_BACKOFF_MAX_S); after SUP_FAILED_STARTS_MAX failed starts in a row
- *   it gives up with a message saying what to look at and exits with
- *   status 3 (the systemd unit does not restart it then).
+ *   SUP_BACKOFF_MAX_S); after SUP_FAILED_STARTS_MAX (--max-failed-starts)
+ *   failed starts in a row it gives up with a message saying what to look
+ *   at and exits with status 3 (the systemd unit does not restart it
+ *   then).  A node that needs a rebuild (<dcf.data_path>/rebuild_needed:
+ *   no rewind can bring it back) makes it give up at the first failed
+ *   start, saying so.
  *
  * Ending it: `dcf_ctl stop -D DATADIR` (or SIGTERM/SIGINT, as systemd
  * does).  dcf_ctl stop finds the supervisor through
@@ -47,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_rewind.h"
 #include "ctl_util.h"
 
 #define SUP_POLL_MS 200				/* how often the server is checked */
@@ -277,10 +281,12 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 	char		stopfile[CTL_PATH_MAX + 32];
 	char		fencefile[CTL_PATH_MAX + 32];
 	char		rewindfile[CTL_PATH_MAX + 32];
+	char		rebuildfile[CTL_PATH_MAX + 32];
 	char		modebuf[64];
 	char		why[1024];
 	struct sigaction sa;
 	int			failed = 0;
+	int			failed_max = o->max_failed_starts > 0 ? o->max_failed_starts : SUP_FAILED_STARTS_MAX;
 	int			backoff_s = 0;
 	time_t		started_at = 0;
 	bool		first = true;
@@ -305,6 +311,7 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 	snprintf(stopfile, sizeof(stopfile), "%s/supervise.stop", dpath);
 	snprintf(fencefile, sizeof(fencefile), "%s/fenced", dpath);
 	snprintf(rewindfile, sizeof(rewindfile), "%s/rewind_needed", dpath);
+	snprintf(rebuildfile, sizeof(rebuildfile), "%s/" CTL_REBUILD_MARKER, dpath);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
@@ -355,7 +362,7 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 			sup_log("starting the node");
 		first = false;
 
-		if (failed >= SUP_FAILED_STARTS_MAX)
+		if (failed >= failed_max)
 		{
 			sup_log("giving up: %d starts in a row failed; the node does not rejoin by itself. "
 					"See the messages above and the server log%s%s. "
@@ -391,11 +398,19 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 			sup_log("the server runs but has not joined its cluster yet; watching it");
 			continue;
 		}
+		if (marker_reason(rebuildfile, 0, why, sizeof(why)))
+		{
+			sup_log("giving up: the node needs a rebuild (%s); no rewind can bring it back, "
+					"so it does not rejoin by itself. Rebuild it from the cluster with dcf_ctl build, "
+					"then start the supervisor again.", why);
+			unlink(pidfile);
+			return SUP_EXIT_GAVE_UP;
+		}
 		failed++;
 		backoff_s = backoff_s == 0 ? 1 : backoff_s * 2;
 		if (backoff_s > SUP_BACKOFF_MAX_S)
 			backoff_s = SUP_BACKOFF_MAX_S;
-		sup_log("start %d of %d failed", failed, SUP_FAILED_STARTS_MAX);
+		sup_log("start %d of %d failed", failed, failed_max);
 	}
 
 	/* stop requested: by dcf_ctl stop (mode in stopfile) or a signal */

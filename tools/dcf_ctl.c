@@ -49,6 +49,7 @@ usage(FILE *out)
 			"  %s start -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
 			"  %s stop -D DATADIR [-m fast|immediate|smart]\n"
 			"  %s supervise -D DATADIR [-l LOGFILE] [-o OPTIONS] [-t SECONDS] [--source-server=CONNINFO]\n"
+			"            [--max-failed-starts=N]\n"
 			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
 			"  %s member --operation=add|remove|change -u NODE_ID ... -D DATADIR  (see dcf_ctl member --help)\n"
 			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
@@ -77,6 +78,7 @@ usage(FILE *out)
 			"  -d, --dbname=DBNAME    database where the dcf extension is installed (default: postgres)\n"
 			"  -w, --watch=SECONDS    list: refresh every SECONDS until interrupted\n"
 			"  -j, --json             list: print JSON\n"
+			"      --max-failed-starts=N  supervise: give up after N failed starts in a row (default 8)\n"
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
@@ -157,6 +159,7 @@ main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"mode", required_argument, NULL, 'm'},
 		{"source-server", required_argument, NULL, 1},
+		{"max-failed-starts", required_argument, NULL, 2},
 		{"watch", required_argument, NULL, 'w'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, '?'},
@@ -217,6 +220,16 @@ main(int argc, char **argv)
 				break;
 			case 1:
 				sopt.source_server = optarg;
+				break;
+			case 2:
+				{
+					char	   *end;
+					long		v = strtol(optarg, &end, 10);
+
+					if (*end != '\0' || end == optarg || v < 1 || v > 1000)
+						ctl_die(1, "invalid --max-failed-starts value \"%s\": give an integer between 1 and 1000", optarg);
+					sopt.max_failed_starts = (int) v;
+				}
 				break;
 			case 'w':
 				{

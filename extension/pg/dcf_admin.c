@@ -440,6 +440,41 @@ kind_reports(dcf_admin_kind kind)
 	}
 }
 
+/* Is node_id in the membership ms? */
+static bool
+in_membership(const dcf_membership *ms, uint32 node_id)
+{
+	return dcf_membership_find_in(ms->members, ms->n_members, node_id) != NULL;
+}
+
+/*
+ * Keep dcf_shared->removed (caller holds dcf_shared->lock exclusively):
+ * the members of prev that ms no longer has join it, with what was known
+ * of them; members of ms leave it.  When it is full the oldest goes.
+ */
+static void
+note_removed(const DcfMemberState *prev, int nprev, const dcf_membership *ms)
+{
+	int			n = 0;
+
+	for (int i = 0; i < dcf_shared->nremoved; i++)
+		if (!in_membership(ms, dcf_shared->removed[i].member.node_id))
+			dcf_shared->removed[n++] = dcf_shared->removed[i];
+	dcf_shared->nremoved = n;
+	for (int j = 0; j < nprev; j++)
+	{
+		if (in_membership(ms, prev[j].member.node_id))
+			continue;
+		if (dcf_shared->nremoved == DCF_MAX_MEMBERS)
+		{
+			memmove(&dcf_shared->removed[0], &dcf_shared->removed[1],
+					sizeof(DcfMemberState) * (DCF_MAX_MEMBERS - 1));
+			dcf_shared->nremoved--;
+		}
+		dcf_shared->removed[dcf_shared->nremoved++] = prev[j];
+	}
+}
+
 static void
 publish_membership(struct dcf_host *host, const dcf_status *st)
 {
@@ -481,6 +516,9 @@ publish_membership(struct dcf_host *host, const dcf_status *st)
 		LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
 		nprev = dcf_shared->nmembers;
 		memcpy(prev, dcf_shared->members, sizeof(DcfMemberState) * DCF_MAX_MEMBERS);
+		if (dcf_shared->membership_published)
+			note_removed(prev, nprev, ms);
+		dcf_shared->membership_published = true;
 		dcf_shared->nmembers = (int) Min(ms->n_members, DCF_MAX_MEMBERS);
 		for (int i = 0; i < dcf_shared->nmembers; i++)
 		{

@@ -26,8 +26,9 @@
  *                 10 election timeouts without its majority)
  *   down          the leader has not heard from it for 2 election timeouts
  *   unknown       not known from this node (view 'local')
- * ("removed" will come with membership changes; today the membership is
- * the one of dcf.config.)
+ *   removed       left the membership while this server ran (see
+ *                 DcfShared.removed); listed after the members with the
+ *                 role it had and its last known PostgreSQL address
  *
  *-------------------------------------------------------------------------
  */
@@ -260,6 +261,30 @@ member_role(DcfMemberRole r)
 	return dcf_member_role_name(r == DCF_MEMBER_LEADER ? DCF_MEMBER_FOLLOWER : r);
 }
 
+/*
+ * The first columns of a member's row: node_id, is_self, view, role, state,
+ * dcf_address, pg_host and pg_port (NULL when 0).  Returns the next column.
+ */
+static int
+member_identity(Datum *values, bool *nulls, const DcfMember *m, bool self, bool leader_view,
+				const char *role, const char *state, uint32 pg_port)
+{
+	int			c = 0;
+
+	values[c++] = Int32GetDatum((int32) m->node_id);
+	values[c++] = BoolGetDatum(self);
+	values[c++] = CStringGetTextDatum(leader_view ? "leader" : "local");
+	values[c++] = CStringGetTextDatum(role);
+	values[c++] = CStringGetTextDatum(state);
+	values[c++] = CStringGetTextDatum(psprintf(strchr(m->ip, ':') ? "[%s]:%d" : "%s:%d", m->ip, m->port));
+	values[c++] = CStringGetTextDatum(m->ip);
+	values[c] = Int32GetDatum((int32) pg_port);
+	for (int i = 0; i < c; i++)
+		nulls[i] = false;
+	nulls[c] = pg_port == 0;
+	return c + 1;
+}
+
 /* This node's own state (the self row), from shared state and the server. */
 static const char *
 self_state(const DcfShared *st, const DcfMemberReport *rep)
@@ -356,22 +381,9 @@ dcf_members(PG_FUNCTION_ARGS)
 		else if (is_leader)
 			pg_port = st->leader_pg_port;
 
-		values[c++] = Int32GetDatum((int32) m->node_id);
-		values[c++] = BoolGetDatum(self);
-		values[c++] = CStringGetTextDatum(leader_view ? "leader" : "local");
-		if (self)
-			values[c++] = CStringGetTextDatum(st->role);
-		else if (is_leader)
-			values[c++] = CStringGetTextDatum("LEADER");
-		else
-			values[c++] = CStringGetTextDatum(member_role(m->role));
-		values[c++] = CStringGetTextDatum(state);
-		values[c++] = CStringGetTextDatum(psprintf(strchr(m->ip, ':') ? "[%s]:%d" : "%s:%d", m->ip, m->port));
-		values[c++] = CStringGetTextDatum(m->ip);
-		if (pg_port != 0)
-			values[c++] = Int32GetDatum((int32) pg_port);
-		else
-			nulls[c++] = true;
+		c = member_identity(values, nulls, m, self, leader_view,
+							self ? st->role : is_leader ? "LEADER" : member_role(m->role),
+							state, pg_port);
 
 		/* term and timeline */
 		if (self || (is_leader && !leader_view))
@@ -459,6 +471,21 @@ dcf_members(PG_FUNCTION_ARGS)
 			nulls[c++] = true;
 		}
 		Assert(c == MEMBERS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* members removed while this server ran: what was known of them */
+	for (int i = 0; i < st->nremoved; i++)
+	{
+		const DcfMember *m = &st->removed[i].member;
+		bool		self = m->node_id == (uint32) st->node_id;
+		Datum		values[MEMBERS_COLS];
+		bool		nulls[MEMBERS_COLS];
+
+		/* the first columns only; term, lag and the rest are NULL */
+		memset(nulls, true, sizeof(nulls));
+		(void) member_identity(values, nulls, m, self, leader_view, member_role(m->role), "removed",
+							   self ? (uint32) PostPortNumber : st->removed[i].report.pg_port);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

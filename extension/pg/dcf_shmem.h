@@ -91,6 +91,18 @@ typedef struct DcfShared
 	int			nmembers;
 	DcfMemberState members[DCF_MAX_MEMBERS];
 
+	/*
+	 * Members that left the membership while this server ran (a restart
+	 * forgets them), oldest first, with what was known of them then; one
+	 * added again leaves the list.  dcf_members() lists them as removed.
+	 * membership_published: the worker published a membership of its log
+	 * (until then members is dcf.config's, whose differences are no
+	 * removals).
+	 */
+	bool		membership_published;
+	int			nremoved;
+	DcfMemberState removed[DCF_MAX_MEMBERS];
+
 	/* monitoring, written by the worker (dcf_monitor.h) */
 	uint32		leader_pg_port; /* the current leader's PostgreSQL port; 0 unknown */
 	DcfCounters counters;

@@ -55,6 +55,10 @@ SELECT kind, node_id, state, reason FROM dcf_admin_requests() WHERE kind = 'add 
 SELECT node_id, role FROM dcf_remove_member(3) ORDER BY node_id;
 SELECT node_id, role FROM dcf_remove_member(2) ORDER BY node_id;
 SELECT kind, node_id, state FROM dcf_admin_requests() ORDER BY id;
+-- dcf_members() lists the removed members as removed, with the role they had
+SELECT node_id, is_self, role, state, term IS NULL AS no_term, lag_entries IS NULL AS no_lag,
+       dcf_address LIKE '127.0.0.1:%' AS dcf_address_ok
+  FROM dcf_members() ORDER BY node_id;
 
 -- only superusers and members of dcf_admin
 CREATE ROLE dcf_member_plain;

@@ -2,15 +2,16 @@
 -- (dcf_basic created the extension and elected the node).
 CREATE EXTENSION IF NOT EXISTS dcf;
 
--- one typed row: this node, the leader, in the leader's view
+-- one typed row: this node, the leader, in the leader's view (and the
+-- members dcf_member removed, listed as removed there)
 SELECT node_id, is_self, view, role, state, pg_host, pg_port > 0 AS has_pg_port,
        term >= 1 AS has_term, timeline >= 2 AS promoted_timeline,
        lag_entries, lag_bytes, lag_seconds, last_heard_ms,
        dcf_address LIKE '127.0.0.1:%' AS dcf_address_ok
-  FROM dcf_members();
+  FROM dcf_members() WHERE state <> 'removed';
 SELECT pg_typeof(term) AS term, pg_typeof(timeline) AS timeline, pg_typeof(lag_bytes) AS lag_bytes,
        pg_typeof(lag_seconds) AS lag_seconds, pg_typeof(flush_lsn) AS flush_lsn
-  FROM dcf_members();
+  FROM dcf_members() WHERE is_self;
 -- its port is the server's
 SELECT pg_port = current_setting('port')::int AS own_port FROM dcf_members() WHERE is_self;
 

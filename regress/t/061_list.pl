@@ -1,8 +1,9 @@
 # dcf_ctl list: every member with the right role and state, from any node
-# (by -D or -h/-p), on a healthy cluster, with a follower down, and after the
-# leader was killed; --json parses; --watch refreshes.  (Member removal does
-# not exist yet, so "removed" is not tested.)  Every acknowledged insert is
-# on every running node at the end.
+# (by -D or -h/-p), on a healthy cluster, with a follower down, after the
+# leader was killed, and once that killed leader is removed from the
+# membership (listed as removed, with the role it had); --json parses;
+# --watch refreshes.  Every acknowledged insert is on every running node at
+# the end.
 use strict;
 use warnings;
 use FindBin;
@@ -54,7 +55,7 @@ sub wait_list
 				my $w = $want->{ $m->{node_id} } or do { $ok = 0; last };
 				$ok = 0 if $m->{role} ne $w->[0] || $m->{state} ne $w->[1];
 				# a member that was ever heard of has its PostgreSQL address
-				$ok = 0 unless defined $m->{pg_port};
+				$ok = 0 unless defined $m->{pg_port} || $w->[1] eq 'removed';
 			}
 			if ($ok)
 			{
@@ -149,6 +150,25 @@ $doc = wait_list('after the leader was killed: the new leader leading, the old o
 ok($by{ node_id($new) }->{timeline} > $tli_before,
 	"the new leader is on a newer timeline ($by{ node_id($new) }->{timeline} > $tli_before)");
 is($by{ node_id($leader) }->{pg_port}, $leader->port, 'the killed leader keeps its PostgreSQL address');
+
+# the killed leader removed from the membership: listed as removed
+my $old_id = node_id($leader);
+command_like([ 'dcf_ctl', 'member', '--operation=remove', '-u', $old_id, '-D', $other->data_dir ],
+	qr/member remove done/, "node $old_id removed with dcf_ctl member");
+my %removed = %after;
+$removed{$old_id} = [ 'FOLLOWER', 'removed' ];
+$doc = wait_list('the killed leader removed: listed as removed, the others as before', \%removed,
+	'-D', $other->data_dir);
+%by = map { $_->{node_id} => $_ } @{ $doc->{members} };
+ok(!defined $by{$old_id}->{lag_entries} && !defined $by{$old_id}->{last_heard_ms},
+	'the removed member has no lag and no last heard');
+is($new->safe_psql('postgres', "SELECT count(*) FROM dcf_membership() WHERE node_id = $old_id"), '0',
+	'and is not in the membership');
+($out, $err) = ('', '');
+IPC::Run::run([ 'dcf_ctl', 'list', '-h', $new->host, '-p', $new->port ], '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+like($out, qr/^\s+$old_id\s+FOLLOWER\s+removed\s/m, 'the table shows it removed');
+ok($c->wait_query($other, "SELECT state FROM dcf_members() WHERE node_id = $old_id", 'removed', 60),
+	'a follower that saw the removal lists it as removed in its own view too');
 
 # every acknowledged insert on every running node
 write_rows($new, 6000, 10);
