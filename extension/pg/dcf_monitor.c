@@ -51,6 +51,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "core/dcf_bytes.h"
 #include "pg/dcf_guc.h"
 #include "pg/dcf_monitor.h"
 #include "pg/dcf_shmem.h"
@@ -68,40 +69,6 @@ PG_FUNCTION_INFO_V1(dcf_stats);
 
 /* ---- the status report ---------------------------------------------------- */
 
-static void
-put_u32(uint8 *p, uint32 v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8 *p, uint64 v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8) (v >> (8 * i));
-}
-
-static uint32
-get_u32(const uint8 *p)
-{
-	uint32		v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32) p[i] << (8 * i);
-	return v;
-}
-
-static uint64
-get_u64(const uint8 *p)
-{
-	uint64		v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64) p[i] << (8 * i);
-	return v;
-}
-
 /*
  * Layout: u8 version, u8 state, u16 zero, u32 pg_port, u32 timeline,
  * u32 zero, u64 term, u64 applied_index, u64 flush_lsn, u64 replay_lsn,
@@ -113,13 +80,13 @@ dcf_member_report_encode(const DcfMemberReport *r, uint8 *buf)
 	memset(buf, 0, DCF_MEMBER_REPORT_BYTES);
 	buf[0] = DCF_MEMBER_REPORT_VERSION;
 	buf[1] = r->state;
-	put_u32(buf + 4, r->pg_port);
-	put_u32(buf + 8, r->timeline);
-	put_u64(buf + 16, r->term);
-	put_u64(buf + 24, r->applied_index);
-	put_u64(buf + 32, r->flush_lsn);
-	put_u64(buf + 40, r->replay_lsn);
-	put_u64(buf + 48, (uint64) r->behind_ms);
+	dcf_le_put32(buf + 4, r->pg_port);
+	dcf_le_put32(buf + 8, r->timeline);
+	dcf_le_put64(buf + 16, r->term);
+	dcf_le_put64(buf + 24, r->applied_index);
+	dcf_le_put64(buf + 32, r->flush_lsn);
+	dcf_le_put64(buf + 40, r->replay_lsn);
+	dcf_le_put64(buf + 48, (uint64) r->behind_ms);
 }
 
 bool
@@ -130,13 +97,13 @@ dcf_member_report_decode(const uint8 *buf, size_t len, DcfMemberReport *r)
 		return false;
 	memset(r, 0, sizeof(*r));
 	r->state = buf[1];
-	r->pg_port = get_u32(buf + 4);
-	r->timeline = get_u32(buf + 8);
-	r->term = get_u64(buf + 16);
-	r->applied_index = get_u64(buf + 24);
-	r->flush_lsn = get_u64(buf + 32);
-	r->replay_lsn = get_u64(buf + 40);
-	r->behind_ms = (int64) get_u64(buf + 48);
+	r->pg_port = dcf_le_get32(buf + 4);
+	r->timeline = dcf_le_get32(buf + 8);
+	r->term = dcf_le_get64(buf + 16);
+	r->applied_index = dcf_le_get64(buf + 24);
+	r->flush_lsn = dcf_le_get64(buf + 32);
+	r->replay_lsn = dcf_le_get64(buf + 40);
+	r->behind_ms = (int64) dcf_le_get64(buf + 48);
 	if (r->pg_port > 65535)
 		return false;
 	return true;
