@@ -27,7 +27,8 @@ CREATE FUNCTION dcf_replication_info(
     OUT local_write_lsn pg_lsn,
     OUT local_flush_lsn pg_lsn,
     OUT local_replay_lsn pg_lsn,
-    OUT repair_index bigint)
+    OUT repair_index bigint,
+    OUT policy jsonb)
 RETURNS record
 AS 'MODULE_PATHNAME', 'dcf_replication_info'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
@@ -192,3 +193,28 @@ GRANT EXECUTE ON FUNCTION dcf_add_member(integer, text, integer, text, integer, 
 GRANT EXECUTE ON FUNCTION dcf_remove_member(integer, integer) TO dcf_admin;
 GRANT EXECUTE ON FUNCTION dcf_change_member(integer, text, integer, integer, integer) TO dcf_admin;
 GRANT EXECUTE ON FUNCTION dcf_admin_requests() TO dcf_admin;
+
+-- ---- switchover (issue 14) ----------------------------------------------------
+
+CREATE FUNCTION dcf_switchover(target integer, timeout integer DEFAULT 60,
+    OUT request_id bigint, OUT old_leader integer, OUT new_leader integer, OUT outcome text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'dcf_switchover'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_switchover(integer, integer) IS
+'hand leadership to node target (on the leader): stops writes, commits them, transfers; the old leader restarts as a standby';
+
+REVOKE ALL ON FUNCTION dcf_switchover(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dcf_switchover(integer, integer) TO dcf_admin;
+
+CREATE FUNCTION dcf_promote(timeout integer DEFAULT 60)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dcf_promote'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_promote(integer) IS
+'start an election on this node now (run mode 2: when no leader is left); returns once it leads';
+
+REVOKE ALL ON FUNCTION dcf_promote(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dcf_promote(integer) TO dcf_admin;

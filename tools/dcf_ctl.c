@@ -29,6 +29,7 @@
 #include "ctl_list.h"
 #include "ctl_logdump.h"
 #include "ctl_member.h"
+#include "ctl_switchover.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
 #include "ctl_util.h"
@@ -53,6 +54,7 @@ usage(FILE *out)
 			"  %s log-dump -D DATADIR | --data-path=PATH  (see dcf_ctl log-dump --help)\n"
 			"  %s member --operation=add|remove|change -u NODE_ID ... -D DATADIR  (see dcf_ctl member --help)\n"
 			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
+			"  %s switchover -D DATADIR [--target=NODE_ID] [-t SECONDS]  (see dcf_ctl switchover --help)\n"
 			"  %s restore-wal --data-path=PATH [--source-file=FILE] [--segment-bytes=N] WALFILE DEST\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
@@ -68,6 +70,7 @@ usage(FILE *out)
 			"  log-dump   print a stopped node's consensus log and metadata\n"
 			"  member     add, remove or change a cluster member through the leader\n"
 			"  changerole change the role of this node through the leader\n"
+			"  switchover hand leadership to this node (or --target) without losing a commit\n"
 			"  restore-wal  pg_rewind's restore_command during start: one WAL file of this\n"
 			"             node from its consensus log or the rewind source\n\n"
 			"Options:\n"
@@ -82,7 +85,8 @@ usage(FILE *out)
 			"  -V, --version          print the version and exit\n"
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
-			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname);
+			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
+			progname);
 }
 
 static PGconn *
@@ -179,6 +183,8 @@ main(int argc, char **argv)
 		return dcf_ctl_logdump(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "member") == 0 || strcmp(argv[1], "changerole") == 0))
 		return dcf_ctl_member(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "switchover") == 0)
+		return dcf_ctl_switchover(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "restore-wal") == 0)
 		return dcf_ctl_restore_wal(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))

@@ -43,6 +43,8 @@
 #include "pg/dcf_guc.h"
 #include "pg/dcf_admin.h"
 #include "pg/dcf_shmem.h"
+#include "pg/dcf_policy.h"
+#include "pg/dcf_switchover.h"
 #include "pg/dcf_worker.h"
 
 PG_MODULE_MAGIC;
@@ -95,6 +97,8 @@ dcf_request_hook(void)
 		prev_shmem_request_hook();
 	dcf_shmem_request();
 	dcf_admin_shmem_request();
+	dcf_switchover_shmem_request();
+	dcf_policy_shmem_request();
 }
 
 static void
@@ -104,6 +108,8 @@ dcf_startup_hook(void)
 		prev_shmem_startup_hook();
 	dcf_shmem_startup();
 	dcf_admin_shmem_startup();
+	dcf_switchover_shmem_startup();
+	dcf_policy_shmem_startup();
 }
 
 /*
@@ -215,7 +221,7 @@ define_parameters(void)
 							 "With 2, leadership changes only by explicit switchover or promotion.",
 							 &dcf_run_mode_setting,
 							 0, run_mode_options,
-							 PGC_POSTMASTER,
+							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("dcf.auth_key_file",
@@ -502,6 +508,9 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
+	/* before define_parameters() reserves the prefix */
+	dcf_switchover_define_parameters();
+	dcf_policy_define_parameters();
 	define_parameters();
 	dcf_guard_define_parameters();
 	dcf_inject_define_parameter();
@@ -533,6 +542,7 @@ _PG_init(void)
 	arrange_server();
 
 	dcf_guard_install();
+	dcf_switchover_install();
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;

@@ -104,4 +104,8 @@ extern uint64 dcf_admin_post(const dcf_admin_request *req);
 extern DcfAdminState dcf_admin_wait(uint64 id, int timeout_ms, DcfAdminSlot *out);
 extern const char *dcf_admin_state_name(DcfAdminState st);
 
+/* SQL functions (dcf_member_sql.c): error unless the channel is usable; a copy of the struct */
+extern void require_channel(void);
+extern DcfAdminShared *snapshot(void);
+
 #endif							/* DCF_ADMIN_H */

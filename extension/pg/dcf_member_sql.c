@@ -38,7 +38,7 @@ PG_FUNCTION_INFO_V1(dcf_admin_requests);
 
 #define ADMIN_TIMEOUT_MAX_S 86400
 
-static void
+void
 require_channel(void)
 {
 	dcf_require_enabled();
@@ -50,7 +50,7 @@ require_channel(void)
 				 errhint("The server log says why; the postmaster restarts the worker after a few seconds.")));
 }
 
-static DcfAdminShared *
+DcfAdminShared *
 snapshot(void)
 {
 	DcfAdminShared *s = palloc(sizeof(DcfAdminShared));

@@ -82,6 +82,11 @@ progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *d
 		endpoints_on_message(w, from, data, len);
 		return;
 	}
+	if (type == MSG_POLICY)
+	{
+		policy_on_message(w, from, data, len);
+		return;
+	}
 	if (type != MSG_HOT_STANDBY_FEEDBACK || len != 16)
 	{
 		ereport(LOG, (errmsg("dcf: ignoring a host message of type %u (%zu bytes) from node %u", type, len, from)));

@@ -469,6 +469,8 @@ lead_step(DcfWorker *w, uint64_t now_ms)
 void
 lead_suspend(DcfWorker *w, uint64_t now_ms)
 {
+	if (handover_claims(w, now_ms))
+		return;					/* the switchover's target leads: restart as its standby */
 	if (w->leader_id != 0 && w->leader_id != (uint32_t) dcf_node_id)
 		fence_and_stop(w, psprintf("node %u leads in term " UINT64_FORMAT, w->leader_id, w->term));
 	if (w->suspended)

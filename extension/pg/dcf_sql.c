@@ -29,12 +29,13 @@
 
 #include "pg/dcf_config.h"
 #include "pg/dcf_guc.h"
+#include "pg/dcf_policy.h"
 #include "pg/dcf_shmem.h"
 
 PG_FUNCTION_INFO_V1(dcf_replication_info);
 PG_FUNCTION_INFO_V1(dcf_check_config);
 
-#define REPLICATION_INFO_COLS 22
+#define REPLICATION_INFO_COLS 23
 
 static void
 append_json_string(StringInfo buf, const char *s)
@@ -157,6 +158,7 @@ dcf_replication_info(PG_FUNCTION_ARGS)
 		nulls[c++] = true;		/* a primary replays nothing */
 	}
 	values[c++] = Int64GetDatum((int64) st->repair_index);
+	values[c++] = DirectFunctionCall1(jsonb_in, CStringGetDatum(dcf_policy_json()));
 	Assert(c == REPLICATION_INFO_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

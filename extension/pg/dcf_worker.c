@@ -50,6 +50,7 @@
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_worker.h"
 #include "pg/dcf_observe.h"
+#include "pg/dcf_policy.h"
 #include "pg/dcf_worker_int.h"
 
 /*
@@ -267,7 +268,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	ho.core.heartbeat_interval_ms = (uint32_t) dcf_heartbeat_interval_ms;
 	ho.core.lease_margin_ms = (uint32_t) Min(dcf_election_timeout_ms / 4, 100);
 	ho.core.prng_seed = ((uint64_t) MyProcPid << 32) ^ (uint64_t) worker_wall_us();
-	ho.core.run_mode = dcf_run_mode_setting == 2 ? DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
+	dcf_policy_apply_options(&ho.core);	/* run mode, majority groups, priority election, flow control */
 	rc = dcf_options_validate(&ho.core, err);
 	if (rc != DCF_OK)
 		ereport(FATAL, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -424,6 +425,7 @@ dcf_worker_main(Datum main_arg)
 
 	worker_start(w, worker_mono_ms());
 	dcf_admin_worker_start();
+	handover_worker_start();
 
 	/*
 	 * Everything a turn pallocs (log messages, connection strings) goes
@@ -573,6 +575,8 @@ dcf_worker_main(Datum main_arg)
 			worker_panic("making the consensus log durable", err);
 		progress_recycle_log(w, now_ms);
 		dcf_admin_worker_step(w->host, now_ms);	/* admin requests from backends */
+		handover_tick(w, now_ms);	/* switchover: restart as a standby, or reopen writes */
+		policy_tick(w, now_ms); /* reloaded settings, the leader's policy to members */
 		/* shared state: on every role change, else at most every few ms */
 		if (w->role_event_published != w->role_events || now_ms - w->last_publish_ms >= WORKER_PUBLISH_EVERY_MS)
 		{

@@ -24,6 +24,9 @@
  *	dcf_publish.c	the node's state published to shared memory
  *	dcf_endpoints.c	the members' PostgreSQL ports, kept for dcf_ctl's
  *					pg_rewind
+ *	dcf_handover.c	switchover: the old leader restarts as a standby
+ *	dcf_policy.c	policy settings: reloads, publication, the leader's
+ *					policy compared by the members
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +60,7 @@
 #define MSG_HOT_STANDBY_FEEDBACK	(DCF_HOST_APP_TYPE_MIN + 0)
 #define MSG_RECYCLE_FLOOR			(DCF_HOST_APP_TYPE_MIN + 1)	/* leader -> member: u64 floor, u8 released */
 #define MSG_PG_ENDPOINT				(DCF_HOST_APP_TYPE_MIN + 3)	/* member -> members: u32 PostgreSQL port (+2 is DCF_MSG_MEMBER_REPORT) */
+#define MSG_POLICY					(DCF_HOST_APP_TYPE_MIN + 5)	/* leader -> members: its policy settings (dcf_policy.c) */
 
 /* The leader's start-up sequence; see dcf_promote.c. */
 typedef enum LeadState
@@ -203,5 +207,14 @@ extern uint32_t endpoints_port_of(uint32_t node_id);
 
 /* dcf_publish.c */
 extern void publish_state(DcfWorker *w, uint64_t now_ms);
+
+/* dcf_handover.c: the old leader's side of a switchover */
+extern bool handover_claims(DcfWorker *w, uint64_t now_ms);
+extern void handover_tick(DcfWorker *w, uint64_t now_ms);
+extern void handover_worker_start(void);
+
+/* dcf_policy.c: reloaded settings into the core, the leader's policy to members */
+extern void policy_tick(DcfWorker *w, uint64_t now_ms);
+extern void policy_on_message(DcfWorker *w, uint32_t from, const uint8_t *data, size_t len);
 
 #endif							/* DCF_WORKER_INT_H */

@@ -42,8 +42,10 @@ sub new
 	for my $i (1 .. $n)
 	{
 		my $role = $opt{roles} ? $opt{roles}->[$i - 1] : ($i == 1 ? 'LEADER' : 'FOLLOWER');
+		# member_json: extra fields per member, e.g. '"group":1,"priority":5'
+		my $more = $opt{member_json} && $opt{member_json}->[$i - 1] ? ',' . $opt{member_json}->[$i - 1] : '';
 		push @members,
-		  qq({"stream_id":1,"node_id":$i,"ip":"127.0.0.1","port":$dcf_ports[$i-1],"role":"$role"});
+		  qq({"stream_id":1,"node_id":$i,"ip":"127.0.0.1","port":$dcf_ports[$i-1],"role":"$role"$more});
 	}
 	my $config = '[' . join(',', @members) . ']';
 
