@@ -42,7 +42,9 @@ command_like(['dcf_ctl', 'member', '--operation=change', '-u', $aid, '--priority
 	'member --operation=change sets the priority');
 command_like(['dcf_ctl', 'changerole', '-R', 'logger', '-D', $a->data_dir],
 	qr/\n$aid\s+127\.0\.0\.1\s+\d+\s+LOGGER\s/, "changerole -R logger on node $aid");
-is($a->safe_psql('postgres', "SELECT role FROM dcf_membership() WHERE node_id = $aid"), 'LOGGER', 'the node itself knows its new role');
+# (the change is committed on the leader; the node itself applies it a moment later)
+ok($c->wait_query($a, "SELECT role FROM dcf_membership() WHERE node_id = $aid", 'LOGGER', 60),
+	'the node itself knows its new role');
 
 # the leader stops: the LOGGER votes, the other FOLLOWER is elected, never the LOGGER
 sleep 0.2 while $c->read_acks($ackfile) < 20;
