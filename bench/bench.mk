@@ -6,7 +6,9 @@
 #   make bench-bulk [ROWS=300000 ROUNDS=3 SECONDS=20]
 #                                     bulk loads and pgbench -c 8/32, dcf vs native (bench/bulk.pl)
 #   make rejoin-cycles [CYCLES=100]   fence-or-kill-then-dcf_ctl start cycles (bench/rejoin.pl)
-.PHONY: bench-failover bench-pgbench bench-bulk rejoin-cycles
+#   make bench-switchover [SWITCHOVERS=10 CLIENTS=4]
+#                                     write pause of switchovers under pgbench (bench/switchover.pl)
+.PHONY: bench-failover bench-pgbench bench-bulk rejoin-cycles bench-switchover
 bench-failover:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/failover.pl PROVE_FLAGS=-v
@@ -19,3 +21,6 @@ bench-bulk:
 rejoin-cycles:
 	@mkdir -p $(BUILD)
 	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/rejoin.pl PROVE_FLAGS=-v
+bench-switchover:
+	@mkdir -p $(BUILD)
+	$(MAKE) installcheck REGRESS= PROVE_TESTS=bench/switchover.pl PROVE_FLAGS=-v
