@@ -67,6 +67,21 @@ configured(const char *point, char *action, size_t cap)
 	return false;
 }
 
+bool
+dcf_inject_armed(const char *point)
+{
+	char		action[16];
+
+	if (dcf_inject_setting == NULL || dcf_inject_setting[0] == '\0')
+		return false;
+	if (!configured(point, action, sizeof(action)))
+		return false;
+	for (int i = 0; i < nfired; i++)
+		if (strcmp(fired[i], point) == 0)
+			return false;
+	return true;
+}
+
 void
 dcf_inject(const char *point)
 {

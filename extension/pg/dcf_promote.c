@@ -408,7 +408,7 @@ lead_switch(DcfWorker *w, uint64_t now_ms)
 	p.payload = buf;
 	p.len = (uint32_t) dcf_tlswitch_encode(&s, buf, DCF_TLSWITCH_HEADER_BYTES + hlen);
 	p.key = dcf_walentry_key(dcf_host_last_key(w->host), sw);
-	rc = dcf_host_propose(w->host, &p, 1, now_ms, NULL, err);
+	rc = dcf_host_propose(w->host, &p, 1, now_ms, &w->lead_switch_index, err);
 	pfree(buf);
 	pfree(hist);
 	if (rc != DCF_OK)
@@ -423,6 +423,13 @@ lead_switch(DcfWorker *w, uint64_t now_ms)
 static void
 lead_pump(DcfWorker *w, uint64_t now_ms)
 {
+	if (w->pump == NULL && dcf_inject_armed(DCF_INJECT_SWITCH_BEFORE_PUMP))
+	{
+		/* for tests: the switch entry commits before any WAL of the timeline */
+		if (w->commit_index < w->lead_switch_index)
+			return;
+		dcf_inject(DCF_INJECT_SWITCH_BEFORE_PUMP);
+	}
 	if (w->pump == NULL && now_ms >= w->pump_retry_at_ms)
 		propose_start_pump(w, now_ms);
 }

@@ -93,6 +93,7 @@ typedef struct DcfWorker
 	uint64_t	lead_since_ms;
 	uint32_t	lead_tli;		/* timeline after promotion */
 	uint64_t	lead_switch_lsn;
+	uint64_t	lead_switch_index;	/* our timeline switch entry */
 	uint32_t	lead_reserve_tli;	/* the timeline reserved for our promotion */
 	uint64_t	lead_reserve_index; /* its reservation entry; 0: not proposed */
 	uint64_t	lead_progress_lsn;	/* replay position last seen moving */

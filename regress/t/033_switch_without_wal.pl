@@ -1,0 +1,125 @@
+# A leader whose timeline switch committed before any WAL of its timeline
+# (issue 16: found by the fault-injection harness).
+#
+# The second leader promotes, its timeline-switch entry commits, and its
+# server dies before the pump put any WAL of the new timeline into the log
+# (dcf.inject = switch_before_pump:kill).  The log's newest timeline then
+# holds no WAL: it begins and ends at its switch point.  The next leader's
+# standby must still be able to follow that timeline to its (empty) end and
+# promote; before the fix every later leader waited in WAIT_RECEIVE forever
+# and the cluster had no writable leader.
+#
+# Then the same once more after a restart of the whole cluster.  At the end
+# every dead node rejoins with dcf_ctl start and every acknowledged row is on
+# every node.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use DcfCluster;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time sleep);
+
+my $c = DcfCluster->new('swl', 3);
+$c->start_all;
+my $l1 = $c->wait_for_leader;
+$l1->safe_psql('postgres', 'CREATE EXTENSION dcf; CREATE TABLE t (id int primary key)');
+$l1->safe_psql('postgres', 'INSERT INTO t SELECT generate_series(1, 100)');
+my @acked = (1 .. 100);
+
+sub set_inject
+{
+	my ($value, @nodes) = @_;
+	for my $n (@nodes)
+	{
+		$n->append_conf('postgresql.conf', "dcf.inject = '$value'\n");
+		$n->reload if -f $n->data_dir . '/postmaster.pid';
+	}
+}
+
+# Wait for the node among @nodes whose log says the injection fired and
+# whose server then stopped; returns it.
+sub wait_injected
+{
+	my (@nodes) = @_;
+	my $t0 = time;
+	my $hit;
+	while (!$hit && time - $t0 < 90)
+	{
+		for my $n (@nodes)
+		{
+			$hit = $n if -f $n->logfile && slurp_file($n->logfile) =~ /injected failure at "switch_before_pump"/;
+		}
+		usleep(100_000);
+	}
+	return undef unless $hit;
+	usleep(100_000) while -f $hit->data_dir . '/postmaster.pid' && time - $t0 < 120;
+	$hit->_update_pid(0);
+	return $hit;
+}
+
+sub rejoin
+{
+	my ($n) = @_;
+	for my $try (1 .. 3)
+	{
+		my $rc = system('dcf_ctl', 'start', '-D', $n->data_dir, '-l', $n->logfile, '-t', '90');
+		$n->_update_pid(-f $n->data_dir . '/postmaster.pid' ? 1 : 0);
+		return 1 if $rc == 0;
+		diag($n->name . ": dcf_ctl start attempt $try failed");
+	}
+	return 0;
+}
+
+# ---- 1. after a failover ----------------------------------------------------
+set_inject('switch_before_pump:kill', $c->followers($l1));
+sleep 1;
+$l1->kill9;
+my $l2 = wait_injected($c->followers($l1));
+ok($l2, 'a second leader committed its timeline switch and was stopped before any of its WAL: '
+	  . ($l2 ? $l2->name : 'none'));
+my ($y) = grep { $_ != $l1 && $_ != $l2 } $c->nodes;
+set_inject('', $y, $l1);
+
+like(slurp_file($y->logfile), qr/./, 'the survivor is up');
+ok(rejoin($l1), $l1->name . ' (first leader) started with dcf_ctl start');
+my $r = $c->first_commit('INSERT INTO t VALUES (101)', 120, $l1, $y);
+ok($r, 'a third leader takes writes after a switch with no WAL' . ($r ? ' (' . $r->[0]->name . ')' : ''));
+push @acked, 101 if $r;
+my $l3 = $r ? $r->[0] : $y;
+
+ok(rejoin($l2), $l2->name . ' (second leader) rejoined with dcf_ctl start');
+set_inject('', $l2);
+$l3->safe_psql('postgres', 'INSERT INTO t SELECT generate_series(102, 150)');
+push @acked, 102 .. 150;
+
+# ---- 2. the same, then the whole cluster restarts --------------------------
+my @others = $c->followers($l3);
+set_inject('switch_before_pump:kill', @others);
+sleep 1;
+$l3->kill9;
+my $l4 = wait_injected(@others);
+ok($l4, 'again a leader was stopped right after its switch committed: ' . ($l4 ? $l4->name : 'none'));
+set_inject('', $c->nodes);
+for my $n ($c->nodes)
+{
+	$n->stop('immediate', fail_ok => 1) if -f $n->data_dir . '/postmaster.pid';
+	$n->_update_pid(0);
+}
+ok(rejoin($_), $_->name . ' started after the whole cluster stopped') for $c->nodes;
+$r = $c->first_commit('INSERT INTO t VALUES (151)', 120, $c->nodes);
+ok($r, 'after a whole-cluster restart a leader takes writes' . ($r ? ' (' . $r->[0]->name . ')' : ''));
+push @acked, 151 if $r;
+
+# every acknowledged row on every node
+my $want = join(',', sort { $a <=> $b } @acked);
+for my $n ($c->nodes)
+{
+	ok($c->wait_query($n, q{SELECT string_agg(id::text, ',' ORDER BY id) FROM t}, $want, 90),
+		$n->name . ' has every acknowledged row and nothing else');
+}
+
+$c->stop_all;
+done_testing();
