@@ -35,7 +35,7 @@ sub set_inject
 	for my $n (@nodes)
 	{
 		$n->append_conf('postgresql.conf', "dcf.inject = '$value'\n");
-		$n->reload if -f $n->data_dir . '/postmaster.pid';
+		$n->reload if $n->{_pid};
 	}
 }
 
