@@ -187,6 +187,61 @@ lead_progressing(DcfWorker *w, uint64_t now_ms, uint64_t stall_ms)
 	return now_ms - w->lead_progress_ms <= stall_ms;
 }
 
+/*
+ * The newest timeline tl holds no WAL yet (its leader's switch entry
+ * committed, then the leader died before any WAL of it reached the log), and
+ * the standby replayed its parent up to the switch point: does its segment
+ * file of tl hold every byte below the switch point?
+ *
+ * The walreceiver streams tl from the start of the switch point's segment
+ * and writes the ancestor bytes into tl's file, but it publishes a flush
+ * position only past the replay position it started from, and nothing of tl
+ * lies past the switch point: so GetWalRcvFlushRecPtr stays at the segment
+ * start.  Promotion must not run before the file is whole: at the end of
+ * recovery PostgreSQL re-reads the last record from the newest timeline's
+ * file of that segment, and a file written only in part is a PANIC.  So
+ * compare the file's last page below the switch point with the parent's
+ * bytes: the walreceiver writes in order, and the feeder serves nothing of tl
+ * past the switch point, so once that page matches the file is complete and
+ * stays so.
+ */
+static bool
+lead_empty_timeline_ready(DcfWorker *w, const dcf_walmap_tl *tl, TimeLineID ptli)
+{
+	uint64_t	sw = tl->begin_lsn;
+	uint64_t	page;
+	size_t		n;
+	char		name[MAXFNAMELEN];
+	char		path[MAXPGPATH];
+	char	   *mine;
+	char	   *parent;
+	size_t		got = 0;
+	char		err[DCF_ERRMSG_MAX];
+	int			fd;
+	bool		same = false;
+	XLogSegNo	segno;
+
+	if (sw % wal_segment_size == 0)
+		return true;			/* tl's first segment begins at the switch point */
+	page = (sw - 1) - (sw - 1) % XLOG_BLCKSZ;
+	n = (size_t) (sw - page);
+	XLByteToSeg(sw - 1, segno, wal_segment_size);
+	XLogFileName(name, tl->tli, segno, wal_segment_size);
+	snprintf(path, sizeof(path), XLOGDIR "/%s", name);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;			/* not created yet */
+	mine = palloc(n);
+	parent = palloc(n);
+	if (pg_pread(fd, mine, n, (off_t) (page % wal_segment_size)) == (ssize_t) n &&
+		walsrc_read_pg_wal(w, ptli, page, parent, n, &got, err) == DCF_OK && got == n)
+		same = memcmp(mine, parent, n) == 0;
+	CloseTransientFile(fd);
+	pfree(mine);
+	pfree(parent);
+	return same;
+}
+
 /* 2. WAIT_RECEIVE: the standby must hold and replay every committed byte first. */
 static void
 lead_wait_receive(DcfWorker *w, uint64_t now_ms)
@@ -212,6 +267,13 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 			have = Max(have, rcv);
 		if (ptli == tl->tli)
 			have = Max(have, rep);
+		if (have < tl->committed_end && tl->committed_end == tl->begin_lsn && rtli == tl->tli &&
+			ptli < tl->tli && rep >= tl->begin_lsn && lead_empty_timeline_ready(w, tl, ptli))
+		{
+			have = tl->committed_end;
+			ereport(LOG, (errmsg("dcf: timeline %u holds no WAL yet; the standby has its segment up to the switch point %X/%X",
+								 tl->tli, LSN_FORMAT_ARGS(tl->begin_lsn))));
+		}
 		if (ptli == tl->tli && rep > tl->committed_end)
 			fence_and_stop(w, psprintf("the server replayed WAL up to %X/%X, beyond the cluster's %X/%X",
 									   LSN_FORMAT_ARGS(rep), LSN_FORMAT_ARGS(tl->committed_end)));

@@ -274,6 +274,13 @@ src_read(void *ctx, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got
 	return DCF_OK;
 }
 
+/* WAL of timeline tli at lsn from this node's pg_wal (see read_from_pg_wal). */
+dcf_rc
+walsrc_read_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n, size_t *got, char *errmsg)
+{
+	return read_from_pg_wal(w, tli, lsn, buf, n, got, errmsg);
+}
+
 static void
 src_on_reply(void *ctx, uint64_t write_lsn, uint64_t flush_lsn, uint64_t apply_lsn, int64_t t)
 {

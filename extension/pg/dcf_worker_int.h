@@ -189,6 +189,8 @@ extern dcf_rc walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *l
 extern dcf_rc walsrc_placeholder_history(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
 extern void walsrc_fill(DcfWorker *w, dcf_feeder_source *src);
 extern dcf_rc walsrc_read_entry(DcfWorker *w, uint64_t index, dcf_log_entry *e, char *errmsg);
+extern dcf_rc walsrc_read_pg_wal(DcfWorker *w, uint32_t tli, uint64_t lsn, char *buf, size_t n,
+							 size_t *got, char *errmsg);
 extern bool walsrc_batching(DcfWorker *w);
 extern void walsrc_release(DcfWorker *w);
 
