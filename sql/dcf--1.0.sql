@@ -218,3 +218,46 @@ COMMENT ON FUNCTION dcf_promote(integer) IS
 
 REVOKE ALL ON FUNCTION dcf_promote(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dcf_promote(integer) TO dcf_admin;
+
+-- ---- dcf_ctl build: the leader's holds on its consensus log ----------------
+--
+-- dcf_build_hold() (on the leader) keeps the log from recycling for a build
+-- of node_id under a lease of `lease` seconds: without start_lsn a new hold
+-- from the commit index; renew => true extends the running one (an error
+-- when it lapsed); with start_lsn, the copy's start, it returns the first
+-- index and the term before it of the built node's consensus log and the
+-- membership record of its metadata.  dcf_build_holds() shows the holds:
+-- pending, active, lapsed (its lease ran out), released (the node caught
+-- up), failed.
+CREATE FUNCTION dcf_build_hold(node_id integer, start_lsn pg_lsn DEFAULT NULL,
+                               lease integer DEFAULT 60, renew boolean DEFAULT false,
+    OUT hold_index bigint,
+    OUT first_index bigint,
+    OUT prev_term bigint,
+    OUT membership bytea,
+    OUT expires_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'dcf_build_hold'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_build_hold(integer, pg_lsn, integer, boolean) IS
+'hold the leader''s consensus log from recycling for dcf_ctl build of a node (a lease)';
+
+CREATE FUNCTION dcf_build_holds(
+    OUT node_id integer,
+    OUT state text,
+    OUT hold_index bigint,
+    OUT start_lsn pg_lsn,
+    OUT first_index bigint,
+    OUT expires_at timestamptz,
+    OUT changed_at timestamptz,
+    OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dcf_build_holds'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION dcf_build_holds() IS
+'the leader''s holds on its consensus log for dcf_ctl build: pending, active, lapsed, released, failed';
+
+REVOKE ALL ON FUNCTION dcf_build_hold(integer, pg_lsn, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dcf_build_hold(integer, pg_lsn, integer, boolean) TO dcf_admin;

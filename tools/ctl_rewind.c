@@ -226,8 +226,8 @@ set_state(const char *save, const char *state)
  * Step 1: the node-local files into <datadir>.dcf_rewind, durably, with a
  * manifest written last; the directory appears under its name only whole.
  */
-static bool
-save_node_files(const char *datadir, const char *save)
+bool
+ctl_save_node_files(const char *datadir, const char *save)
 {
 	char		tmp[CTL_PATH_MAX];
 	char		path[CTL_PATH_MAX * 2];
@@ -287,8 +287,8 @@ save_node_files(const char *datadir, const char *save)
 }
 
 /* Put the saved node-local files back (and remove the ones that were absent). */
-static bool
-restore_node_files(const char *datadir, const char *save)
+bool
+ctl_restore_node_files(const char *datadir, const char *save)
 {
 	char		path[CTL_PATH_MAX * 2];
 	char		from[CTL_PATH_MAX * 2];
@@ -453,7 +453,7 @@ ctl_rewind_recover(const char *datadir, bool *rewound)
 		return false;
 	}
 	free(state);
-	if (!restore_node_files(datadir, save))
+	if (!ctl_restore_node_files(datadir, save))
 		return false;
 	ctl_remove_dir(save);
 	ctl_fsync_parent(save);
@@ -905,7 +905,7 @@ ctl_rewind(const CtlStartOptions *o, const char *datadir, const char *dpath, con
 	save_dir_of(datadir, save, sizeof(save));
 
 	/* 1 */
-	if (!save_node_files(datadir, save))
+	if (!ctl_save_node_files(datadir, save))
 		return CTL_REWIND_FAILED;
 	/* single-user recovery and pg_rewind's own refuse standby mode */
 	snprintf(path, sizeof(path), "%s/standby.signal", datadir);
@@ -945,8 +945,8 @@ ctl_rewind(const CtlStartOptions *o, const char *datadir, const char *dpath, con
 					 dry.first_error[0] ? dry.first_error : "see the output above");
 			write_rebuild_marker(dpath, why);
 			ctl_error("this node cannot be rewound: %s", why);
-			fprintf(stderr, "dcf_ctl: hint: rebuild it from the cluster with dcf_ctl build; dcf_ctl start refuses it until then (remove \"%s/" CTL_REBUILD_MARKER "\" after the rebuild)\n",
-					dpath);
+			fprintf(stderr, "dcf_ctl: hint: rebuild it from the cluster with dcf_ctl build -D %s; dcf_ctl start refuses it until then (\"%s/" CTL_REBUILD_MARKER "\")\n",
+					datadir, dpath);
 			result = CTL_REWIND_IMPOSSIBLE;
 			goto out_restore;
 		}
@@ -1014,7 +1014,7 @@ out_restore:
 		ctl_error("what the next dcf_ctl start needs to redo the rewind is in \"%s\"", save);
 		return CTL_REWIND_FAILED;
 	}
-	if (!restore_node_files(datadir, save))
+	if (!ctl_restore_node_files(datadir, save))
 	{
 		ctl_error("the node's own configuration is still saved in \"%s\"; the next dcf_ctl start puts it back", save);
 		return CTL_REWIND_FAILED;

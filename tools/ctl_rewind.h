@@ -26,6 +26,15 @@ typedef enum CtlRewindResult
  */
 extern bool ctl_rewind_recover(const char *datadir, bool *rewound);
 
+/*
+ * The node-local files (configuration files, those they include from inside
+ * the data directory, standby.signal) saved durably into the directory save
+ * (created whole, state "saved"), and put back from it (files that were
+ * absent removed).  dcf_ctl build uses them too.
+ */
+extern bool ctl_save_node_files(const char *datadir, const char *save);
+extern bool ctl_restore_node_files(const char *datadir, const char *save);
+
 /* Rewind the stopped node from a server with the cluster's WAL. */
 extern CtlRewindResult ctl_rewind(const CtlStartOptions *o, const char *datadir,
 								  const char *dpath, const char *marker);

@@ -122,6 +122,14 @@ dcf_ctl_start(const CtlStartOptions *o)
 		ctl_error("a server is already running in \"%s\"", datadir);
 		return 1;
 	}
+	/* a build cut short left a copy that is not this node yet */
+	snprintf(path, sizeof(path), "%s.dcf_build/manifest", datadir);
+	if (access(path, F_OK) == 0)
+	{
+		ctl_error("an earlier dcf_ctl build of this node was interrupted; its data directory is incomplete");
+		fprintf(stderr, "dcf_ctl: hint: run dcf_ctl build -D %s again\n", datadir);
+		return 1;
+	}
 	/* first of all: the node's own configuration back, if a rewind was cut short */
 	if (!ctl_rewind_recover(datadir, &rewound))
 		return 1;
@@ -147,7 +155,8 @@ dcf_ctl_start(const CtlStartOptions *o)
 		char	   *why = ctl_marker_value(rebuild, "reason");
 
 		ctl_error("this node cannot be rewound: %s", why ? why : "see \"rebuild_needed\" in its dcf.data_path");
-		fprintf(stderr, "dcf_ctl: hint: rebuild it from the cluster with dcf_ctl build, then remove \"%s\"\n", path);
+		fprintf(stderr, "dcf_ctl: hint: rebuild it from the cluster with dcf_ctl build -D %s (which removes \"%s\")\n",
+				datadir, path);
 		free(why);
 		free(rebuild);
 		return 1;

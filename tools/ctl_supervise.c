@@ -368,8 +368,7 @@ dcf_ctl_supervise(const CtlStartOptions *o)
 					"See the messages above and the server log%s%s. "
 					"If pg_rewind failed (for example \"could not find previous WAL record\"), "
 					"or the server log says WAL is no longer available, the node needs a rebuild "
-					"from the leader (dcf_ctl build is not implemented yet: re-create it from a "
-					"pg_basebackup of the leader, with its own postgresql.conf). "
+					"from the leader: dcf_ctl build -D DATADIR (it keeps the node's own configuration). "
 					"Then start the supervisor again.",
 					failed, o->logfile ? " " : "", o->logfile ? o->logfile : "");
 			unlink(pidfile);

@@ -26,6 +26,7 @@
 #include "libpq-fe.h"
 
 #include "ctl_conn.h"
+#include "ctl_build.h"
 #include "ctl_list.h"
 #include "ctl_logdump.h"
 #include "ctl_member.h"
@@ -55,6 +56,7 @@ usage(FILE *out)
 			"  %s member --operation=add|remove|change -u NODE_ID ... -D DATADIR  (see dcf_ctl member --help)\n"
 			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
 			"  %s switchover -D DATADIR [--target=NODE_ID] [-t SECONDS]  (see dcf_ctl switchover --help)\n"
+			"  %s build [-b full] -D DATADIR [--source-server=CONNINFO]  (see dcf_ctl build --help)\n"
 			"  %s restore-wal --data-path=PATH [--source-file=FILE] [--segment-bytes=N] WALFILE DEST\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
@@ -71,6 +73,8 @@ usage(FILE *out)
 			"  member     add, remove or change a cluster member through the leader\n"
 			"  changerole change the role of this node through the leader\n"
 			"  switchover hand leadership to this node (or --target) without losing a commit\n"
+			"  build      make the node's data directory and consensus log anew from the\n"
+			"             leader (pg_basebackup), keeping its own configuration\n"
 			"  restore-wal  pg_rewind's restore_command during start: one WAL file of this\n"
 			"             node from its consensus log or the rewind source\n\n"
 			"Options:\n"
@@ -86,7 +90,7 @@ usage(FILE *out)
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
 			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
-			progname);
+			progname, progname);
 }
 
 static PGconn *
@@ -185,6 +189,8 @@ main(int argc, char **argv)
 		return dcf_ctl_member(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "switchover") == 0)
 		return dcf_ctl_switchover(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "build") == 0)
+		return dcf_ctl_build(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "restore-wal") == 0)
 		return dcf_ctl_restore_wal(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))

@@ -12,6 +12,9 @@
  *              when an append is sent, at most infl_cap appends unanswered;
  *   STALE      the peer needs entries the log no longer has (recycled
  *              below first_index): nothing is sent; the node must be rebuilt.
+ *              A rebuilt peer whose heartbeat answer reports an applied
+ *              index the log holds the term of is probed again from there
+ *              (R10 in dcf_replication.c).
  *
  * Transitions: PROBE -> REPLICATE only when the probe was acknowledged in
  * full (match >= probe_last); REPLICATE -> PROBE on a rejection or when the

@@ -543,6 +543,24 @@ dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
 
 	if (node->role != DCF_ROLE_LEADER || (pr = note_answer(node, m)) == NULL)
 		return;
+	/*
+	 * R10: a STALE peer (it needed entries recycled from our log) that now
+	 * reports an applied index we hold the term of was rebuilt (dcf_ctl
+	 * build starts its log past the copy): probe it from there.  A peer
+	 * still behind stays STALE.
+	 */
+	if (pr->state == DCF_PROGRESS_STALE && !pr->repair && m->applied > 0)
+	{
+		uint64_t	t;
+
+		if (dcf_node_term_at(node, m->applied, &t) == DCF_OK)
+		{
+			pr->match = 0;
+			pr->match_sent_ms = 0;
+			dcf_progress_become_probe(pr);
+			pr->next = m->applied + 1;
+		}
+	}
 	pr->probe_sent = false;
 	/* an append lost in flight would otherwise hold its window slot forever */
 	if (pr->state == DCF_PROGRESS_REPLICATE && pr->infl_count >= pr->infl_limit)

@@ -276,7 +276,12 @@ dcf_feeder_port(void)
 {
 	const DcfMember *self = dcf_config_find(&dcf_config_parsed, (uint32_t) dcf_node_id);
 
-	return self ? self->port : 0;
+	/*
+	 * A node built after it was added (dcf_ctl build) need not be in its
+	 * dcf.config.  The socket lives in the node's own dcf.data_path, so any
+	 * fixed number names it.
+	 */
+	return self ? self->port : 1;
 }
 
 /*
@@ -458,6 +463,22 @@ arrange_server(void)
 				 errmsg("could not create \"%s\": %m", STANDBY_SIGNAL_FILE)));
 }
 
+/* Does dcf.data_path already hold the consensus metadata (dcf.meta)? */
+static bool
+data_path_initialized(void)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+	char	   *abs;
+
+	if (dcf_data_path == NULL || dcf_data_path[0] == '\0')
+		return false;
+	abs = make_absolute_path(dcf_data_path);
+	snprintf(path, sizeof(path), "%s/dcf.meta", abs);
+	free(abs);
+	return stat(path, &st) == 0;
+}
+
 /*
  * At postmaster start with dcf.enable = on, everything the node needs must
  * be right, or the server does not start.
@@ -474,12 +495,17 @@ check_enabled_configuration(void)
 				 config_last_error.detail[0] ? errdetail("%s", config_last_error.detail) : 0,
 				 errhint("%s", config_last_error.hint[0] ? config_last_error.hint :
 						 "Fix dcf.config in postgresql.conf, or set dcf.enable = off.")));
-	if (dcf_config_parsed.nmembers == 0)
+	/*
+	 * dcf.config is the membership of the first start only: once the data
+	 * path holds the consensus metadata (an earlier start, or dcf_ctl build
+	 * from the leader's membership), it may be stale, or absent.
+	 */
+	if (dcf_config_parsed.nmembers == 0 && !data_path_initialized())
 		ereport(FATAL,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dcf.enable is on but dcf.config is not set"),
 				 errhint("Set dcf.config to the cluster membership, a JSON array such as [{\"stream_id\":1,\"node_id\":1,\"ip\":\"127.0.0.1\",\"port\":17783,\"role\":\"LEADER\"}].")));
-	if (!dcf_config_check_node(&dcf_config_parsed, dcf_node_id, &err))
+	if (!data_path_initialized() && !dcf_config_check_node(&dcf_config_parsed, dcf_node_id, &err))
 		ereport(FATAL,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", err.message),

@@ -107,5 +107,7 @@ extern const char *dcf_admin_state_name(DcfAdminState st);
 /* SQL functions (dcf_member_sql.c): error unless the channel is usable; a copy of the struct */
 extern void require_channel(void);
 extern DcfAdminShared *snapshot(void);
+/* error naming the leader unless this node leads */
+extern void require_leader(const DcfAdminShared *s);
 
 #endif							/* DCF_ADMIN_H */

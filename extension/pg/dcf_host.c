@@ -188,6 +188,22 @@ lr_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes,
 
 /* ---- metadata ------------------------------------------------------------ */
 
+dcf_rc
+dcf_host_membership_record(const dcf_membership *ms, uint64_t index, uint8_t *buf, size_t cap,
+						   size_t *len, char *errmsg)
+{
+	size_t		mlen = 0;
+	dcf_rc		rc;
+
+	if (cap < 8)
+		return dcf_errf(errmsg, DCF_ERR_INVALID, "no room for a membership record");
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t) (index >> (8 * i));
+	rc = dcf_membership_encode(ms, buf + 8, cap - 8, &mlen, errmsg);
+	*len = 8 + mlen;
+	return rc;
+}
+
 static dcf_rc
 save_meta(dcf_host *h, uint64_t applied, char *errmsg)
 {
@@ -196,9 +212,7 @@ save_meta(dcf_host *h, uint64_t applied, char *errmsg)
 	dcf_meta	m;
 	dcf_rc		rc;
 
-	for (int i = 0; i < 8; i++)
-		blob[i] = (uint8_t) (h->membership_index >> (8 * i));
-	rc = dcf_membership_encode(&h->membership, blob + 8, sizeof(blob) - 8, &mlen, errmsg);
+	rc = dcf_host_membership_record(&h->membership, h->membership_index, blob, sizeof(blob), &mlen, errmsg);
 	if (rc != DCF_OK)
 		return rc;
 	memset(&m, 0, sizeof(m));
@@ -208,7 +222,7 @@ save_meta(dcf_host *h, uint64_t applied, char *errmsg)
 	m.repair_term = h->hs.repair_term;
 	m.applied_index = applied;
 	m.membership = blob;
-	m.membership_len = (uint32_t) (8 + mlen);
+	m.membership_len = (uint32_t) mlen;
 	rc = dcf_log_save_meta(h->log, &m, errmsg);
 	if (rc == DCF_OK)
 		h->applied_saved = applied;

@@ -106,6 +106,14 @@ extern dcf_role dcf_host_role(const dcf_host *h);
 extern bool dcf_host_lease_valid(const dcf_host *h, uint64_t now_ms);
 extern dcf_log *dcf_host_log(dcf_host *h);
 extern const dcf_membership *dcf_host_membership(const dcf_host *h);
+
+/*
+ * The membership record of the metadata (dcf.meta): the CONFIG index, 8
+ * bytes little-endian, then dcf_membership_encode().  dcf_ctl build writes
+ * one (from dcf_build_hold()) into a rebuilt node's metadata.
+ */
+extern dcf_rc dcf_host_membership_record(const dcf_membership *ms, uint64_t index, uint8_t *buf,
+										 size_t cap, size_t *len, char *errmsg);
 extern bool dcf_host_peer_connected(dcf_host *h, uint32_t node_id);
 
 /* Log syncs since open: how many, their total and longest time (microseconds). */

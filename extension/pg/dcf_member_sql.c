@@ -67,7 +67,7 @@ find_member(const DcfAdminShared *s, uint32 node_id)
 	return dcf_membership_find_in(s->members, s->n_members, node_id);
 }
 
-static void
+void
 require_leader(const DcfAdminShared *s)
 {
 	const dcf_member *l;

@@ -16,7 +16,8 @@
  * WORKER_APPLIED_SAVE_MS.
  *
  * Recycling: the log is truncated below the applied index, never below
- * the cluster's minimum applied index on the leader.
+ * the cluster's minimum applied index on the leader, nor below an active
+ * build hold (dcf_buildhold.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -315,7 +316,8 @@ progress_recycle_log(DcfWorker *w, uint64_t now_ms)
 	if (st.role == DCF_ROLE_LEADER)
 	{
 		below = retention_floor(w, &st);
-		announce_floor(w, &st, below);
+		/* a follower that becomes leader keeps what a running build needs */
+		announce_floor(w, &st, w->build_hold_index ? Min(below, w->build_hold_index - 1) : below);
 	}
 	else
 	{
@@ -323,7 +325,7 @@ progress_recycle_log(DcfWorker *w, uint64_t now_ms)
 		below = Min(w->applied_index, w->leader_floor);
 	}
 	holds.min_applied_index = below;
-	holds.build_hold_index = 0;
+	holds.build_hold_index = st.role == DCF_ROLE_LEADER ? w->build_hold_index : 0;
 	if (below == 0)
 		return;
 	if (dcf_log_truncate_prefix(dcf_host_log(w->host), below, &holds, NULL, err) != DCF_OK)

@@ -21,6 +21,41 @@
 #include "pg/dcf_monitor.h"
 
 #define DCF_ROLE_NAME_BYTES 16
+#define DCF_BUILD_HOLDS_MAX 8
+#define DCF_BUILD_ERROR_BYTES 256
+
+/*
+ * A build's hold on the leader's consensus log (dcf_ctl build, see
+ * dcf_build_hold() in dcf_member_sql.c and progress_build_step() in
+ * dcf_progress.c): while it is ACTIVE the leader recycles nothing at or
+ * above hold_index.  A backend posts or renews it (seq), the worker resolves
+ * it (done_seq) and lets it lapse at expires_at, or releases it once the
+ * built node's applied index reached first_index.
+ */
+typedef enum DcfBuildHoldState
+{
+	DCF_HOLD_FREE = 0,
+	DCF_HOLD_PENDING,			/* posted, not resolved yet */
+	DCF_HOLD_ACTIVE,
+	DCF_HOLD_LAPSED,			/* its lease ran out (the build died or was slow) */
+	DCF_HOLD_RELEASED,			/* the built node caught up past it */
+	DCF_HOLD_FAILED				/* could not be resolved: see error */
+} DcfBuildHoldState;
+
+typedef struct DcfBuildHold
+{
+	uint32		node_id;
+	DcfBuildHoldState state;
+	XLogRecPtr	start_lsn;		/* the copy's start LSN; 0: hold from the commit index now */
+	uint64		seq;			/* bumped by every post */
+	uint64		done_seq;		/* the post the worker resolved last */
+	uint64		hold_index;		/* first index kept */
+	uint64		first_index;	/* for start_lsn: first index of the built node's log */
+	uint64		prev_term;		/* term of first_index - 1 */
+	int64		expires_at;		/* TimestampTz */
+	int64		changed_at;		/* TimestampTz of the last state change */
+	char		error[DCF_BUILD_ERROR_BYTES];
+} DcfBuildHold;
 
 /* Per-member view kept by the worker (progress is filled on the leader). */
 typedef struct DcfMemberState
@@ -106,6 +141,10 @@ typedef struct DcfShared
 	/* monitoring, written by the worker (dcf_monitor.h) */
 	uint32		leader_pg_port; /* the current leader's PostgreSQL port; 0 unknown */
 	DcfCounters counters;
+
+	/* build holds: posted by backends, resolved and expired by the worker */
+	bool		build_posted;	/* a hold waits for the worker */
+	DcfBuildHold build_holds[DCF_BUILD_HOLDS_MAX];
 } DcfShared;
 
 extern DcfShared *dcf_shared;

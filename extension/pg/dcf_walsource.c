@@ -320,7 +320,7 @@ src_on_wal_missing(void *ctx, uint32_t tli, uint64_t lsn, const char *reason)
 	ereport(WARNING,
 			(errmsg("dcf: WAL at %X/%X on timeline %u is no longer available: %s",
 					LSN_FORMAT_ARGS(lsn), tli, reason),
-			 errhint("This node cannot catch up from the consensus log; rebuilding a node (dcf_ctl build) is not implemented yet.")));
+			 errhint("This node cannot catch up from the consensus log: rebuild it with dcf_ctl build.")));
 }
 
 static void

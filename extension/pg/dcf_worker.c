@@ -573,6 +573,7 @@ dcf_worker_main(Datum main_arg)
 		dcf_feeder_tick(w->feeder, worker_wall_us());
 		if (dcf_host_flush(w->host, now_ms, err) != DCF_OK)
 			worker_panic("making the consensus log durable", err);
+		progress_build_step(w, now_ms);
 		progress_recycle_log(w, now_ms);
 		dcf_admin_worker_step(w->host, now_ms);	/* admin requests from backends */
 		handover_tick(w, now_ms);	/* switchover: restart as a standby, or reopen writes */

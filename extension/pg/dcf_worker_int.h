@@ -27,6 +27,7 @@
  *	dcf_handover.c	switchover: the old leader restarts as a standby
  *	dcf_policy.c	policy settings: reloads, publication, the leader's
  *					policy compared by the members
+ *	dcf_buildhold.c	the leader's holds on its log for dcf_ctl build
  *
  *-------------------------------------------------------------------------
  */
@@ -133,6 +134,8 @@ typedef struct DcfWorker
 	uint64_t	leader_floor;	/* a follower recycles only below it (0: unknown) */
 	bool		needs_build;	/* the leader released this node */
 	uint32_t	released[DCF_MEMBERS_MAX];	/* node ids the leader released */
+	uint64_t	build_hold_index;	/* lowest active build hold (0: none); see dcf_buildhold.c */
+	uint64_t	build_checked_ms;
 
 	/* hot standby feedback: ours (follower) and the members' (leader) */
 	uint32_t	fb_mine[4];		/* xmin, epoch, catalog_xmin, epoch */
@@ -202,6 +205,9 @@ extern bool progress_is_released(const DcfWorker *w, uint32_t node_id);
 extern void progress_forward_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_apply_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len);
+
+/* dcf_buildhold.c */
+extern void progress_build_step(DcfWorker *w, uint64_t now_ms);
 
 /* dcf_endpoints.c */
 extern void endpoints_tick(DcfWorker *w, uint64_t now_ms);

@@ -67,3 +67,21 @@ SELECT * FROM dcf_remove_member(2);
 SELECT count(*) FROM dcf_membership();
 RESET ROLE;
 DROP ROLE dcf_member_plain;
+
+-- dcf_ctl build's hold on the leader's log: a lease that lapses
+SELECT * FROM dcf_build_hold(9);
+SELECT * FROM dcf_build_hold(1, lease => 0);
+SELECT * FROM dcf_build_hold(1, renew => true);
+SELECT hold_index > 0 AS held, first_index IS NULL AS before_copy, membership IS NULL AS no_membership_yet
+  FROM dcf_build_hold(1, lease => 1);
+SELECT node_id, state, hold_index > 0 AS held FROM dcf_build_holds();
+DO $$
+BEGIN
+    FOR i IN 1 .. 100 LOOP
+        EXIT WHEN (SELECT state = 'lapsed' FROM dcf_build_holds() WHERE node_id = 1);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
+SELECT node_id, state FROM dcf_build_holds();
+SELECT * FROM dcf_build_hold(1, renew => true);

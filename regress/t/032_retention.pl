@@ -82,10 +82,23 @@ my ($ret, $out) = $down->psql('postgres',
 	connstr => $down->connstr('postgres') . ' application_name=dcf_ctl', extra_params => ['-X']);
 is($out, 'true', 'and in dcf_replication_info (as dcf_ctl query shows it)');
 
+# rebuilt with dcf_ctl build (the leader found from the members it recorded), it rejoins
+$down->stop('fast');
+my ($out, $err) = ('', '');
+IPC::Run::run(['dcf_ctl', 'build', '-b', 'full', '-D', $down->data_dir], '>', \$out, '2>', \$err);
+is($? >> 8, 0, 'the released follower is rebuilt with dcf_ctl build') or diag($out . $err);
+like($out, qr/its consensus log starts at index (\d+)/, 'its new log starts where its copy is');
+IPC::Run::run(['dcf_ctl', 'start', '-D', $down->data_dir, '-l', $down->logfile, '-t', '120'], '>', \$out, '2>', \$err);
+is($? >> 8, 0, 'and started') or diag($out . $err);
+$down->_update_pid(1);
+ok($c->wait_query($leader,
+	"SELECT coalesce(n->>'needs_build', 'false') FROM dcf_replication_info(), jsonb_array_elements(nodes) n WHERE (n->>'node_id')::int = $down_id",
+	'false', 60), 'the leader no longer shows it as needing a build');
+
 # every acknowledged row is on the nodes that should have it
 my $want = scalar(@acked);
 ok($c->wait_query($_, 'SELECT count(*) FROM t', $want), $_->name . " has all $want acknowledged rows")
-  for ($leader, $keep);
+  for ($leader, $keep, $down);
 
 $c->stop_all;
 done_testing();

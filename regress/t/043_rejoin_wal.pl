@@ -10,7 +10,8 @@
 # Then the same state once more, with the supply made to fail
 # (DCF_CTL_INJECT=restore_wal:fail): dcf_ctl start says once that the node
 # cannot be rewound and names dcf_ctl build, writes rebuild_needed, and a
-# second start refuses at once without running pg_rewind again.
+# second start refuses at once without running pg_rewind again; dcf_ctl
+# build then rebuilds it (a node diverged beyond pg_rewind) and it rejoins.
 use strict;
 use warnings;
 use FindBin;
@@ -111,10 +112,11 @@ isnt($ret, 0, 'a second dcf_ctl start refuses too');
 unlike($out . $err, qr/running pg_rewind/, 'without running pg_rewind again');
 like($err, qr/cannot be rewound.*\n.*dcf_ctl build/, 'with the same message');
 ok(!-f $old->data_dir . '/postmaster.pid', 'the node stays down');
-# the operator's remedy here: the WAL is in fact there, so remove the marker
-unlink "$dpath/rebuild_needed";
+# the remedy: rebuild it from the cluster (the source found from the members it recorded)
+command_ok(['dcf_ctl', 'build', '-b', 'full', '-D', $old->data_dir], 'dcf_ctl build rebuilds it');
+ok(!-f "$dpath/rebuild_needed", 'the build cleared the mark');
 command_ok(['dcf_ctl', 'start', '-D', $old->data_dir, '-l', $old->logfile, '-t', '120'],
-	'without the injected failure it rejoins');
+	'the rebuilt node rejoins');
 $old->_update_pid(1);
 
 insert_acked($new, 10);
