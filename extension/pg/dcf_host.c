@@ -241,19 +241,37 @@ load_membership(dcf_host *h, const dcf_meta *m, char *errmsg)
 	return dcf_membership_decode(m->membership + 8, m->membership_len - 8, &h->membership, errmsg);
 }
 
-/* Hand the membership's addresses to the transport. */
+/*
+ * Hand the addresses to the transport: the members in force and those of
+ * the configuration it replaced (membership.prev).  A member just removed
+ * stays reachable until the next change: a removed leader still collects
+ * the acknowledgements that commit its removal (without them its followers,
+ * which no longer count it, elect another leader and its request ends
+ * "aborted"), and the leader can tell a removed node that it was removed
+ * (dcf_removed.c).
+ */
 static dcf_rc
 net_set_members(dcf_host *h, char *errmsg)
 {
-	dcf_net_member nm[DCF_MEMBERS_MAX];
+	dcf_net_member nm[2 * DCF_MEMBERS_MAX];
+	int			n = 0;
 
-	for (uint32_t i = 0; i < h->membership.n_members; i++)
+	for (uint32_t i = 0; i < h->membership.n_members + h->membership.n_prev; i++)
 	{
-		nm[i].node_id = h->membership.members[i].node_id;
-		snprintf(nm[i].ip, sizeof(nm[i].ip), "%s", h->membership.members[i].ip);
-		nm[i].port = h->membership.members[i].port;
+		const dcf_member *m = i < h->membership.n_members ? &h->membership.members[i] :
+			&h->membership.prev[i - h->membership.n_members];
+		bool		dup = false;
+
+		for (int j = 0; j < n && !dup; j++)
+			dup = nm[j].node_id == m->node_id;
+		if (dup || n >= DCF_NET_MAX_MEMBERS)
+			continue;
+		nm[n].node_id = m->node_id;
+		snprintf(nm[n].ip, sizeof(nm[n].ip), "%s", m->ip);
+		nm[n].port = m->port;
+		n++;
 	}
-	return dcf_net_set_members(h->net, nm, (int) h->membership.n_members, h->now_ms, errmsg);
+	return dcf_net_set_members(h->net, nm, n, h->now_ms, errmsg);
 }
 
 /* ---- sending ----------------------------------------------------------------- */

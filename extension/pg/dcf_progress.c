@@ -78,6 +78,11 @@ progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *d
 		observe_on_report(w, from, data, len);
 		return;
 	}
+	if (type == MSG_REMOVED)
+	{
+		removed_on_message(w, from, data, len);
+		return;
+	}
 	if (type == MSG_PG_ENDPOINT)
 	{
 		endpoints_on_message(w, from, data, len);

@@ -49,7 +49,7 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 	if (w->bad_index != 0)
 		joined = false;			/* see map_entry */
 	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
-	strlcpy(dcf_shared->role, dcf_role_name(st.role), DCF_ROLE_NAME_BYTES);
+	strlcpy(dcf_shared->role, w->removed ? "REMOVED" : dcf_role_name(st.role), DCF_ROLE_NAME_BYTES);
 	dcf_shared->term = st.term;
 	dcf_shared->run_mode = st.run_mode;
 	dcf_shared->work_mode = st.work_mode;

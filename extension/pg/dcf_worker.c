@@ -59,7 +59,7 @@
  * member — dcf_net_socks lists members first, so strangers beyond the limit
  * can never push a member out), the feeder's and the pump's.
  */
-#define WORKER_NET_SOCKS_MAX		(1 + DCF_NET_MAX_PENDING + 2 * DCF_MEMBERS_MAX)
+#define WORKER_NET_SOCKS_MAX		(1 + DCF_NET_MAX_PENDING + 2 * (DCF_MEMBERS_MAX + 1))	/* + a member just removed */
 #define WORKER_EVENTS_MAX			(2 + WORKER_NET_SOCKS_MAX + DCF_FEEDER_MAX_FDS + 1)
 
 /* one limit on the number of members, whichever layer counts them */
@@ -424,6 +424,7 @@ dcf_worker_main(Datum main_arg)
 					dcf_node_id, dcf_data_path_abs)));
 
 	worker_start(w, worker_mono_ms());
+	removed_start(w, worker_mono_ms());
 	dcf_admin_worker_start();
 	handover_worker_start();
 
@@ -568,6 +569,7 @@ dcf_worker_main(Datum main_arg)
 		progress_forward_feedback(w, now_ms);
 		progress_apply_feedback(w, now_ms);
 		endpoints_tick(w, now_ms);
+		removed_tick(w, now_ms);
 		if (w->pump)
 			dcf_pump_poll(w->pump, worker_wall_us());	/* send the new commit report now */
 		dcf_feeder_tick(w->feeder, worker_wall_us());

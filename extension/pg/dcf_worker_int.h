@@ -28,6 +28,7 @@
  *	dcf_policy.c	policy settings: reloads, publication, the leader's
  *					policy compared by the members
  *	dcf_buildhold.c	the leader's holds on its log for dcf_ctl build
+ *	dcf_removed.c	a removed node learns that it was removed
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +63,7 @@
 #define MSG_RECYCLE_FLOOR			(DCF_HOST_APP_TYPE_MIN + 1)	/* leader -> member: u64 floor, u8 released */
 #define MSG_PG_ENDPOINT				(DCF_HOST_APP_TYPE_MIN + 3)	/* member -> members: u32 PostgreSQL port (+2 is DCF_MSG_MEMBER_REPORT) */
 #define MSG_POLICY					(DCF_HOST_APP_TYPE_MIN + 5)	/* leader -> members: its policy settings (dcf_policy.c) */
+#define MSG_REMOVED					(DCF_HOST_APP_TYPE_MIN + 6)	/* leader -> removed node: u64 CONFIG index (dcf_removed.c) */
 
 /* The leader's start-up sequence; see dcf_promote.c. */
 typedef enum LeadState
@@ -137,6 +139,12 @@ typedef struct DcfWorker
 	uint64_t	build_hold_index;	/* lowest active build hold (0: none); see dcf_buildhold.c */
 	uint64_t	build_checked_ms;
 
+	/* removal (dcf_removed.c) */
+	bool		removed;		/* this node was told it was removed */
+	uint64_t	removed_checked_ms;
+	uint64_t	removed_config_index;	/* leader: the configuration it tells removed nodes of */
+	uint64_t	removed_since_ms;
+
 	/* hot standby feedback: ours (follower) and the members' (leader) */
 	uint32_t	fb_mine[4];		/* xmin, epoch, catalog_xmin, epoch */
 	uint64_t	fb_sent_ms;
@@ -205,6 +213,11 @@ extern bool progress_is_released(const DcfWorker *w, uint32_t node_id);
 extern void progress_forward_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_apply_feedback(DcfWorker *w, uint64_t now_ms);
 extern void progress_on_app_message(void *ctx, uint32_t from, uint8_t type, const uint8_t *data, size_t len);
+
+/* dcf_removed.c */
+extern void removed_start(DcfWorker *w, uint64_t now_ms);
+extern void removed_tick(DcfWorker *w, uint64_t now_ms);
+extern void removed_on_message(DcfWorker *w, uint32_t from, const uint8_t *data, size_t len);
 
 /* dcf_buildhold.c */
 extern void progress_build_step(DcfWorker *w, uint64_t now_ms);

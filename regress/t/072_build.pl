@@ -11,8 +11,10 @@
 #    run again succeeds;
 #  - a node whose consensus metadata was damaged (its worker refuses to
 #    start and says to rebuild it) is rebuilt and catches up;
-#  - 5 -> 3: a follower and then the leader removed (it hands over); with
-#    three members a commit returns with one of them stopped (2 of 3).
+#  - 5 -> 3: a running follower removed (it learns it, says so in its log
+#    and dcf_ctl query, and stops campaigning), then the leader (the removal
+#    commits, it hands over); with three members a commit returns with one
+#    of them stopped (2 of 3).
 use strict;
 use warnings;
 use FindBin;
@@ -190,16 +192,25 @@ ok($c->wait_query($n4, 'SELECT count(*) >= 1 FROM t WHERE id = -2', 't'), 'the r
 # 5 -> 3: remove a follower, then the leader
 ($rc, $out, $err) = run_ctl('member', '--operation=remove', '-u', '5', '-D', $f1->data_dir);
 is($rc, 0, 'node 5 removed') or diag($out . $err);
+my $told = 0;
+$t0 = time;
+while (!$told && time - $t0 < 30)
+{
+	$told = slurp_file($n5->logfile) =~ /dcf: node 5 was removed from the cluster: node \d+ says the configuration of log index \d+ no longer names it/;
+	sleep 0.2 unless $told;
+}
+ok($told, 'the running node 5 learns it was removed and says so in its log');
+($rc, $out, $err) = run_ctl('query', '-D', $n5->data_dir);
+like($out, qr/dcf_role\s+: REMOVED/, 'dcf_ctl query shows it') or diag($out . $err);
+sleep 3;    # three election timeouts without a leader's heartbeat
+my ($after) = slurp_file($n5->logfile) =~ /was removed from the cluster(.*)\z/s;
+unlike($after, qr/node 5 is (PRE_CANDIDATE|CANDIDATE)/, 'and it does not campaign');
 ctl_stop($n5);
 $pgbench->kill_kill;
 $load->kill_kill;
 my @acked = $c->read_acks($ackfile);
 ($rc, $out, $err) = run_ctl('member', '--operation=remove', '-u', $lid, '-D', $f1->data_dir, '-t', '60');
-TODO:
-{
-	local $TODO = 'the removed leader hands over after the commit and reports the request aborted';
-	is($rc, 0, "the leader, node $lid, removed itself") or diag($out . $err);
-}
+is($rc, 0, "the leader, node $lid, removed itself: the request reports the removal committed") or diag($out . $err);
 my $new = $c->wait_for_leader(60, $leader, $n5);
 ok($new != $leader, 'it handed over to ' . $new->name);
 my @left = grep { $_ != $leader && $_ != $n5 } $c->nodes;
