@@ -274,14 +274,7 @@ define_parameters(void)
 int
 dcf_feeder_port(void)
 {
-	const DcfMember *self = dcf_config_find(&dcf_config_parsed, (uint32_t) dcf_node_id);
-
-	/*
-	 * A node built after it was added (dcf_ctl build) need not be in its
-	 * dcf.config.  The socket lives in the node's own dcf.data_path, so any
-	 * fixed number names it.
-	 */
-	return self ? self->port : 1;
+	return PostPortNumber;
 }
 
 /*

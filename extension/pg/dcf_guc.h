@@ -24,7 +24,11 @@ extern int	dcf_log_retention_size_mb;	/* 0: no cap */
 
 /*
  * The port number in the name of the WAL feeder's Unix socket
- * (<dcf.data_path>/.s.PGSQL.<port>): this node's dcf port.
+ * (<dcf.data_path>/.s.PGSQL.<port>): this server's own SQL port.  The
+ * socket lives in the node's private dcf.data_path, so the number only has
+ * to be known to the postmaster (primary_conninfo) and the worker before
+ * either has read the membership: not from dcf.config, which may be stale
+ * or absent on a node that joined later.
  */
 extern int	dcf_feeder_port(void);
 

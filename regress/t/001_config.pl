@@ -130,8 +130,9 @@ set_dcf_conf(%on);
 $node->start;
 ok(-d $data_path, 'dcf.data_path created');
 is((stat($data_path))[2] & 07777, 0700, 'dcf.data_path has mode 0700');
-ok(-S "$data_path/.s.PGSQL.$dcf_port", 'the WAL feeder listens in dcf.data_path');
-is((stat("$data_path/.s.PGSQL.$dcf_port"))[2] & 0777, 0600, 'only the server\'s user can reach it');
+my $sql_port = $node->port;
+ok(-S "$data_path/.s.PGSQL.$sql_port", 'the WAL feeder listens in dcf.data_path');
+is((stat("$data_path/.s.PGSQL.$sql_port"))[2] & 0777, 0600, 'only the server\'s user can reach it');
 $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
   or die 'the single node did not promote';
 $node->safe_psql('postgres', 'CREATE EXTENSION dcf');
