@@ -261,3 +261,14 @@ COMMENT ON FUNCTION dcf_build_holds() IS
 
 REVOKE ALL ON FUNCTION dcf_build_hold(integer, pg_lsn, integer, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dcf_build_hold(integer, pg_lsn, integer, boolean) TO dcf_admin;
+CREATE FUNCTION dcf_set_work_mode(mode text, vote_num integer DEFAULT NULL,
+                                  force boolean DEFAULT false, timeout integer DEFAULT 60)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dcf_set_work_mode'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+COMMENT ON FUNCTION dcf_set_work_mode(text, integer, boolean, integer) IS
+'switch this node to minority work mode (quorum = vote_num) or back to normal; recorded durably; see README for the risks';
+
+REVOKE ALL ON FUNCTION dcf_set_work_mode(text, integer, boolean, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dcf_set_work_mode(text, integer, boolean, integer) TO dcf_admin;

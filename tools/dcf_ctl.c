@@ -30,6 +30,7 @@
 #include "ctl_list.h"
 #include "ctl_logdump.h"
 #include "ctl_member.h"
+#include "ctl_runmode.h"
 #include "ctl_switchover.h"
 #include "ctl_startstop.h"
 #include "ctl_supervise.h"
@@ -57,6 +58,7 @@ usage(FILE *out)
 			"  %s changerole -R follower|passive|logger -D DATADIR  (see dcf_ctl changerole --help)\n"
 			"  %s switchover -D DATADIR [--target=NODE_ID] [-t SECONDS]  (see dcf_ctl switchover --help)\n"
 			"  %s build [-b full] -D DATADIR [--source-server=CONNINFO]  (see dcf_ctl build --help)\n"
+			"  %s setrunmode -D DATADIR -x minority -v N | -x normal  (see dcf_ctl setrunmode --help)\n"
 			"  %s restore-wal --data-path=PATH [--source-file=FILE] [--segment-bytes=N] WALFILE DEST\n"
 			"  %s --help | --version\n\n"
 			"Commands:\n"
@@ -75,6 +77,7 @@ usage(FILE *out)
 			"  switchover hand leadership to this node (or --target) without losing a commit\n"
 			"  build      make the node's data directory and consensus log anew from the\n"
 			"             leader (pg_basebackup), keeping its own configuration\n"
+			"  setrunmode minority work mode (a quorum of vote_num) for survivors of a lost majority\n"
 			"  restore-wal  pg_rewind's restore_command during start: one WAL file of this\n"
 			"             node from its consensus log or the rewind source\n\n"
 			"Options:\n"
@@ -90,7 +93,7 @@ usage(FILE *out)
 			"  -?, --help             print this help and exit\n\n"
 			"Exit status is 0 on success and 1 on failure; supervise exits 3 when it gives up.\n",
 			progname, progname, progname, progname, progname, progname, progname, progname, progname, progname, progname,
-			progname, progname);
+			progname, progname, progname);
 }
 
 static PGconn *
@@ -187,6 +190,8 @@ main(int argc, char **argv)
 		return dcf_ctl_logdump(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "member") == 0 || strcmp(argv[1], "changerole") == 0))
 		return dcf_ctl_member(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "setrunmode") == 0)
+		return dcf_ctl_setrunmode(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "switchover") == 0)
 		return dcf_ctl_switchover(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "build") == 0)

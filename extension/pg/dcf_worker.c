@@ -51,6 +51,7 @@
 #include "pg/dcf_worker.h"
 #include "pg/dcf_observe.h"
 #include "pg/dcf_policy.h"
+#include "pg/dcf_workmode.h"
 #include "pg/dcf_worker_int.h"
 
 /*
@@ -269,6 +270,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	ho.core.lease_margin_ms = (uint32_t) Min(dcf_election_timeout_ms / 4, 100);
 	ho.core.prng_seed = ((uint64_t) MyProcPid << 32) ^ (uint64_t) worker_wall_us();
 	dcf_policy_apply_options(&ho.core);	/* run mode, majority groups, priority election, flow control */
+	dcf_workmode_apply_options(&ho.core);	/* minority mode, when recorded */
 	rc = dcf_options_validate(&ho.core, err);
 	if (rc != DCF_OK)
 		ereport(FATAL, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -29,3 +29,12 @@ SELECT policy->'majority_groups' AS majority_groups, policy->'priority_election'
 -- a bad dcf.majority_groups is refused with the reason
 ALTER SYSTEM SET dcf.majority_groups = '1,x';
 ALTER SYSTEM SET dcf.majority_groups = '1,1';
+
+-- minority work mode: bad arguments, and refused on a node that leads its majority
+SELECT dcf_set_work_mode('half');
+SELECT dcf_set_work_mode('minority');
+SELECT dcf_set_work_mode('normal', 1);
+SELECT dcf_set_work_mode('minority', 1);
+SELECT work_mode FROM dcf_replication_info();
+-- normal while normal: nothing changes
+SELECT dcf_set_work_mode('normal');

@@ -29,19 +29,12 @@ my ($other) = grep { $_ != $leader && $_ != $logger } $c->nodes;
 ok($c->wait_query($other, q{SELECT count(*) FROM pg_tables WHERE tablename = 't'}, '1'), 'the other follower has the table');
 my @acked;
 
-sub ctl
-{
-	my (@args) = @_;
-	my ($stdout, $stderr) = ('', '');
-	IPC::Run::run([ 'dcf_ctl', @args ], '>', \$stdout, '2>', \$stderr);
-	return ($? >> 8, $stdout, $stderr);
-}
 
 # ---- refusals, each with its reason -----------------------------------------
-my ($rc, $out, $err) = ctl('switchover', '--target=3', '-D', $other->data_dir);
+my ($rc, $out, $err) = $c->dcf_ctl('switchover', '--target=3', '-D', $other->data_dir);
 is($rc, 1, 'a switchover to the LOGGER exits 1');
 like($err, qr/cannot switch over to node 3: it is a LOGGER member/, 'refused: LOGGER');
-($rc, $out, $err) = ctl('switchover', '--target=9', '-D', $leader->data_dir);
+($rc, $out, $err) = $c->dcf_ctl('switchover', '--target=9', '-D', $leader->data_dir);
 like($err, qr/node 9 is not a member of the dcf cluster/, 'refused: not a member');
 
 $other->safe_psql('postgres', 'SELECT pg_wal_replay_pause()');
@@ -71,7 +64,7 @@ sub switchover_under_load
 		'>', \$sess_out, '2>', \$sess_err);
 	sleep 0.3;
 
-	my ($r, $o, $e) = ctl('switchover', @ctl, '-t', '60');
+	my ($r, $o, $e) = $c->dcf_ctl('switchover', @ctl, '-t', '60');
 	is($r, 0, "round $round: dcf_ctl switchover exits 0") or diag("stdout: $o\nstderr: $e");
 	like($o, qr/node $id{$new->name} leads and accepts writes \(([\d.]+) s\)/, "round $round: the target leads and accepts writes");
 	diag("round $round: " . ($o =~ /\(([\d.]+) s\)/ ? "$1 s" : '?') . ' from the call to writes on the target');

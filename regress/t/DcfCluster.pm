@@ -240,4 +240,13 @@ sub first_commit
 	return undef;
 }
 
+# Run dcf_ctl with @args; returns (exit status, stdout, stderr).
+sub dcf_ctl
+{
+	my ($self, @args) = @_;
+	my ($stdout, $stderr) = ('', '');
+	IPC::Run::run([ 'dcf_ctl', @args ], '>', \$stdout, '2>', \$stderr);
+	return ($? >> 8, $stdout, $stderr);
+}
+
 1;
