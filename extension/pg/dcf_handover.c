@@ -6,7 +6,8 @@
  *		the write gate opens again when a switchover ends without that.
  *
  * handover_claims (from lead_suspend): the leader this node lost its
- * leadership to is the switchover's target, so this is no lost leader to
+ * leadership to is the switchover's target, or the target of a transfer the
+ * core started itself (priority election), so this is no lost leader to
  * fence: the pump stops and a restart is due.
  *
  * handover_tick (every turn): the due restart, once the caller has read
