@@ -1,7 +1,8 @@
 # Growing, shrinking and rebuilding a cluster with dcf_ctl build (issue 13),
 # under an insert load (every acknowledged insert checked at the end) and a
 # pgbench load:
-#  - a build before the node was added is refused with a clear error;
+#  - a build before the node was added is refused with a clear error, and
+#    so is a build with the node_id of a running member;
 #  - 3 -> 4 -> 5: each node added (dcf_ctl member), built (dcf_ctl build,
 #    through a follower: the leader is found) and started (dcf_ctl start);
 #    it catches up as a learner and is promoted; the quorum counts it (a
@@ -120,6 +121,14 @@ is($rc, 1, 'a build before the node was added fails');
 like($err, qr/node 4 is not a member of the dcf cluster.*\nDETAIL:  .*\nHINT:  Add it first with dcf_ctl member --operation=add -u 4/s,
 	'with the reason and the command to run first') or diag($err);
 ok(!-f $n4->data_dir . '/PG_VERSION', 'and nothing was copied');
+
+# a node_id that a running member has: refused
+my $f2id = $f2->safe_psql('postgres', 'SHOW dcf.node_id');
+my $dup = new_node('bd_dup', $f2id);
+($rc, $out, $err) = run_ctl('build', '-D', $dup->data_dir, $src);
+is($rc, 1, 'a build with the node_id of a running member fails');
+like($err, qr/node $f2id is running: the leader heard from it \d+ ms ago/, 'naming the running member') or diag($err);
+ok(!-f $dup->data_dir . '/PG_VERSION', 'and nothing was copied');
 
 # 3 -> 4: add, build, start
 ($rc, $out, $err) = run_ctl('member', '--operation=add', '-u', '4', '-i', '127.0.0.1', '-e', $dcf_port{4}, '-D', $f2->data_dir, '-t', '2');

@@ -43,6 +43,8 @@ typedef struct th_node
 	dcf_node   *node;			/* NULL while crashed */
 	th_entry	log[TH_LOG_MAX + 1];	/* log[1..n] */
 	uint64_t	n;
+	uint64_t	first;			/* first index held (0: 1); below it recycled */
+	uint64_t	prev_term;		/* term at first - 1 */
 	dcf_hard_state hs;
 	uint64_t	commit;
 	uint64_t	applied;
@@ -102,8 +104,9 @@ th_get(th_cluster *c, uint32_t id)
 static inline uint64_t
 th_first(void *ctx)
 {
-	(void) ctx;
-	return 1;
+	th_node    *tn = ctx;
+
+	return tn->first ? tn->first : 1;
 }
 
 static inline uint64_t
@@ -122,7 +125,12 @@ th_term(void *ctx, uint64_t index, uint64_t *term, char *errmsg)
 		*term = 0;
 		return DCF_OK;
 	}
-	if (index > tn->n)
+	if (tn->first > 1 && index == tn->first - 1)
+	{
+		*term = tn->prev_term;
+		return DCF_OK;
+	}
+	if (index > tn->n || (tn->first > 1 && index < tn->first))
 		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "no index %llu", (unsigned long long) index);
 	*term = tn->log[index].term;
 	return DCF_OK;
@@ -137,7 +145,7 @@ th_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes, dcf_entry *o
 				n = 0;
 	uint64_t	bytes = 0;
 
-	if (lo < 1 || hi > tn->n + 1)
+	if (lo < 1 || lo < th_first(tn) || hi > tn->n + 1)
 		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "range [%llu, %llu) outside the log",
 						(unsigned long long) lo, (unsigned long long) hi);
 	for (uint64_t i = lo; i < hi && n < cap; i++)

@@ -12,7 +12,11 @@
  *     the same scenario without the repair index does lose it, which shows
  *     what the rule prevents);
  *   - a leader does not count a repairing follower's acknowledgements
- *     toward a commit.
+ *     toward a commit;
+ *   - R10: a follower the leader can no longer serve (its next entries
+ *     recycled: STALE) is replicated to again once it was rebuilt (dcf_ctl
+ *     build: its log starts past the leader's first index) and reports the
+ *     applied index its new log starts from; not before.
  */
 #include "test_core_harness.h"
 
@@ -196,11 +200,99 @@ test_no_commit_count(void)
 	th_destroy(&c);
 }
 
+/* The leader recycles its log below `first` (as dcf_log_truncate_prefix does). */
+static void
+recycle(th_cluster *c, uint32_t id, uint64_t first)
+{
+	th_node    *tn = th_get(c, id);
+
+	tn->prev_term = tn->log[first - 1].term;
+	tn->first = first;
+}
+
+static bool
+peer_state(th_node *l, uint32_t id, dcf_progress_state *state, uint64_t *match)
+{
+	dcf_status	st;
+
+	dcf_node_status(l->node, &st);
+	for (uint32_t p = 0; p < st.n_peers; p++)
+		if (st.peers[p].node_id == id)
+		{
+			*state = st.peers[p].state;
+			*match = st.peers[p].match_index;
+			return true;
+		}
+	return false;
+}
+
+static void
+test_rebuilt_stale_peer(void)
+{
+	th_cluster	c;
+	th_node    *l;
+	th_node    *f;
+	uint64_t	last = 0;
+	uint64_t	behind;
+	uint64_t	base;
+	uint64_t	match = 0;
+	dcf_progress_state state = DCF_PROGRESS_PROBE;
+	bool		found;
+
+	th_init(&c, 3);
+	for (uint32_t i = 1; i <= 3; i++)
+		th_start(&c, i, 0);
+	l = th_elect_1(&c);
+	if (!CHECK(l != NULL && l->id == 1, "node 1 leads"))
+		return;
+	last = th_propose(&c, 1, 1, 20);
+	th_run(&c, 30, 5);
+	f = th_get(&c, 3);
+	behind = f->n;
+	/* node 3 down while the log grows and is recycled past it */
+	th_crash(&c, 3);
+	for (int k = 0; k < 20; k++)
+		last = th_propose(&c, 1, (uint8_t) k, 20);
+	th_run(&c, 30, 5);
+	base = last - 5;
+	recycle(&c, 1, base);
+	recycle(&c, 2, base);
+	th_start(&c, 3, behind);
+	th_run(&c, 200, 5);
+	found = peer_state(l, 3, &state, &match);
+	CHECK(found && state == DCF_PROGRESS_STALE,
+		  "node 3 back with its log at %llu, below the leader's first index %llu: STALE",
+		  (unsigned long long) behind, (unsigned long long) base);
+	CHECK(f->n == behind, "and nothing is sent to it");
+
+	/* rebuilt: its log starts at base (the copy), applied base - 1 */
+	th_crash(&c, 3);
+	f->first = base;
+	f->prev_term = th_get(&c, 1)->log[base - 1].term;
+	f->n = base - 1;
+	f->hs.term = f->prev_term;
+	f->hs.vote = DCF_NODE_NONE;
+	th_start(&c, 3, base - 1);
+	th_run(&c, 200, 5);
+	found = peer_state(l, 3, &state, &match);
+	CHECK(found && state == DCF_PROGRESS_REPLICATE && match == last,
+		  "rebuilt, node 3 is replicated to again (state %s, match %llu of %llu)",
+		  dcf_progress_state_name(state), (unsigned long long) match, (unsigned long long) last);
+	CHECK(f->n == last && f->commit == last, "it holds and commits every entry from %llu to %llu",
+		  (unsigned long long) base, (unsigned long long) last);
+	last = th_propose(&c, 1, 0x77, 20);
+	th_run(&c, 30, 5);
+	CHECK(f->n == last && f->commit == last, "and receives new writes");
+	CHECK(c.failures == 0, "no host-side failures");
+	th_destroy(&c);
+}
+
 int
 main(void)
 {
 	test_rejoin();
 	test_no_vote_while_repairing();
 	test_no_commit_count();
+	test_rebuilt_stale_peer();
 	return unit_done();
 }
