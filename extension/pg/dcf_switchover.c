@@ -241,6 +241,12 @@ check_target(const DcfAdminShared *a, uint32 target)
 	}
 	if (target == (uint32) dcf_node_id)
 		return false;
+	if (!sh->leading)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node %d is still becoming the leader", dcf_node_id),
+				 errdetail("It was elected but does not pump WAL yet (promotion in progress)."),
+				 errhint("Try again once it accepts writes.")));
 	m = dcf_membership_find_in(a->members, a->n_members, target);
 	if (m == NULL)
 		ereport(ERROR,
