@@ -73,7 +73,7 @@ handover_claims(DcfWorker *w, uint64_t now_ms)
 
 		dcf_host_status(w->host, st);
 		automatic = st->transfer_target == w->leader_id ||
-			(st->has_report && st->last_report.kind == DCF_ADMIN_TRANSFER_LEADER &&
+			(st->has_report && st->last_report.kind == DCF_ADMIN_TRANSFER_LEADER && st->last_report.automatic &&
 			 st->last_report.node_id == w->leader_id && st->last_report.rc == DCF_OK);
 		pfree(st);
 		if (!automatic)
