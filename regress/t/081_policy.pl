@@ -3,7 +3,8 @@
 # dcf_replication_info().policy.  Once dcf.priority_election is turned on
 # by a reload, n3 leads within the switch threshold; after a failover away
 # from it and its return, n3 leads again.  dcf.run_mode is reloadable; in
-# run mode 2, with the leader gone, dcf_promote() makes a node lead.
+# run mode 2, with the leader gone, dcf_promote() makes a node lead, nothing
+# moves leadership by itself, and a switchover does.
 # Then n1 alone is restarted with dcf.majority_groups = '2' and made leader
 # by a switchover: the others say their settings differ from the leader's;
 # with n3 stopped a commit waits although n1 and n2 are a majority; with n3
@@ -104,8 +105,14 @@ $n1->safe_psql('postgres', 'INSERT INTO t VALUES (-5)');
 push @rows, -5;
 command_ok([ 'dcf_ctl', 'start', '-D', $n3->data_dir, '-l', $n3->logfile, '-t', '90' ], 'n3 comes back');
 $n3->_update_pid(1);
+ok($c->wait_query($n1, 'SELECT state FROM dcf_members() WHERE node_id = 3', 'streaming', 90), 'n3 streams');
+is($n1->safe_psql('postgres', 'SELECT role FROM dcf_replication_info()'), 'LEADER',
+	'run mode 2: n1 still leads (no priority hand-over, no election)');
+is($n1->safe_psql('postgres', 'SELECT outcome FROM dcf_switchover(3)'), 'done', 'run mode 2: a switchover moves leadership to n3');
+ok($c->wait_query($n3, 'SELECT NOT pg_is_in_recovery()', 't', 60), 'n3 leads');
+ensure_running();
 reload_all('dcf.run_mode = 0');
-ok($c->wait_query($n1, 'SELECT run_mode FROM dcf_replication_info()', '0'), 'and run mode 0 again');
+ok($c->wait_query($_, 'SELECT run_mode FROM dcf_replication_info()', '0'), $_->name . ': run mode 0 again') for $c->nodes;
 
 # ---- policy majority: group 2 must hold every committed entry -----------------------
 # n3 leads again (priority); its hand-over restarted the old leader in place
