@@ -90,6 +90,32 @@ handover_claims(DcfWorker *w, uint64_t now_ms)
 	return true;
 }
 
+/*
+ * The leader stepped down with no leader known yet: during a switchover
+ * that is the transfer (the target campaigns), not a lost majority.  Says
+ * so in the log and returns true then.
+ */
+bool
+handover_stepped_down(DcfWorker *w)
+{
+	DcfSwitchoverShared *s = dcf_switchover_shared;
+	bool		ours;
+	uint32		target;
+
+	SpinLockAcquire(&s->mutex);
+	ours = s->active && !s->handing_over;
+	target = s->target;
+	SpinLockRelease(&s->mutex);
+	if (!ours)
+		return false;
+	ereport(LOG,
+			(errmsg("dcf: node %d stepped down in term " UINT64_FORMAT " for the switchover to node %u; acknowledging nothing",
+					dcf_node_id, w->term, target),
+			 errdetail("It restarts as a standby once node %u leads; if the switchover is aborted it may be elected again, else it is fenced after %d election timeouts.",
+					   target, WORKER_SUSPEND_TIMEOUTS)));
+	return true;
+}
+
 /* Keep the outcome for dcf_admin_requests() after the restart. */
 static void
 write_outcome(uint64 id, uint32 target, const char *reason)

@@ -550,6 +550,8 @@ lead_suspend(DcfWorker *w, uint64_t now_ms)
 	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
 	dcf_shared->suspended = true;
 	LWLockRelease(dcf_shared->lock);
+	if (handover_stepped_down(w))
+		return;					/* logged there: a switchover, not a lost majority */
 	ereport(LOG,
 			(errmsg("dcf: node %d lost contact with the majority in term " UINT64_FORMAT "; acknowledging nothing",
 					dcf_node_id, w->term),

@@ -232,6 +232,7 @@ extern void publish_state(DcfWorker *w, uint64_t now_ms);
 
 /* dcf_handover.c: the old leader's side of a switchover */
 extern bool handover_claims(DcfWorker *w, uint64_t now_ms);
+extern bool handover_stepped_down(DcfWorker *w);
 extern void handover_tick(DcfWorker *w, uint64_t now_ms);
 extern void handover_worker_start(void);
 
