@@ -64,6 +64,10 @@ typedef struct PolicyShared
 	dcf_flow_status flow;
 	uint32		leader_id;		/* the leader whose policy differs, 0: none */
 	char		leader_differs[256];
+	/* leader: the peers whose last answer came in minority work mode */
+	uint32		n_peers;
+	uint32		peer_ids[DCF_MEMBERS_MAX];
+	bool		peer_minority[DCF_MEMBERS_MAX];
 } PolicyShared;
 
 static PolicyShared *policy_shared = NULL;
@@ -348,6 +352,12 @@ policy_tick(DcfWorker *w, uint64_t now_ms)
 	policy_shared->flow_control = flow_control_setting;
 	policy_shared->run_mode = st->run_mode;
 	policy_shared->flow = st->flow;
+	policy_shared->n_peers = st->n_peers;
+	for (uint32 i = 0; i < st->n_peers && i < DCF_MEMBERS_MAX; i++)
+	{
+		policy_shared->peer_ids[i] = st->peers[i].node_id;
+		policy_shared->peer_minority[i] = st->peers[i].minority;
+	}
 	if (st->role == DCF_ROLE_LEADER)
 	{
 		policy_shared->leader_id = 0;
@@ -412,4 +422,20 @@ dcf_policy_json(void)
 	}
 	appendStringInfoChar(&s, '}');
 	return s.data;
+}
+
+bool
+dcf_policy_peer_minority(uint32 node_id, bool *minority)
+{
+	bool		known = false;
+
+	SpinLockAcquire(&policy_shared->mutex);
+	for (uint32 i = 0; i < policy_shared->n_peers; i++)
+		if (policy_shared->peer_ids[i] == node_id)
+		{
+			*minority = policy_shared->peer_minority[i];
+			known = true;
+		}
+	SpinLockRelease(&policy_shared->mutex);
+	return known;
 }

@@ -27,6 +27,9 @@ extern void dcf_policy_shmem_startup(void);
 /* worker: the settings into the core's options at start */
 extern void dcf_policy_apply_options(dcf_options *o);
 
+/* Leader: did node_id's last answer come in minority work mode?  false: not known */
+extern bool dcf_policy_peer_minority(uint32 node_id, bool *minority);
+
 /* SQL: the effective policy of this node as jsonb text */
 extern char *dcf_policy_json(void);
 

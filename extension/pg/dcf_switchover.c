@@ -44,6 +44,7 @@
 
 #include "pg/dcf_admin.h"
 #include "pg/dcf_guc.h"
+#include "pg/dcf_policy.h"
 #include "pg/dcf_shmem.h"
 #include "pg/dcf_switchover.h"
 
@@ -282,6 +283,19 @@ check_target(const DcfAdminShared *a, uint32 target)
 				 errdetail("The leader last heard from it %lld ms ago.", (long long) ms->last_heard_ms) :
 				 errdetail("The leader has not heard from it since it took over."),
 				 errhint("Check that node %u runs (dcf_ctl list shows every member's state).", target)));
+	{
+		bool		peer_minority;
+
+		if (dcf_policy_peer_minority(target, &peer_minority) &&
+			peer_minority != (sh->work_mode == DCF_WORK_MODE_MINORITY))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot switch over to node %u: it works in %s mode, the leader in %s mode", target,
+							peer_minority ? "minority" : "normal",
+							sh->work_mode == DCF_WORK_MODE_MINORITY ? "minority" : "normal"),
+					 errdetail("The votes it would need do not count across work modes."),
+					 errhint("Switch it to the leader's work mode first (dcf_ctl setrunmode).")));
+	}
 	if (ms->needs_build)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

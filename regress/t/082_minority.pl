@@ -67,6 +67,10 @@ for my $n ($leader, $lost)
 }
 ok($c->wait_query($s, q{SELECT count(*) FROM dcf_members() WHERE state = 'streaming'}, '2', 120),
 	'both rebuilt nodes follow the survivor');
+($rc, $out, $err) = $c->dcf_ctl('switchover', "--target=$id{$lost->name}", '-D', $s->data_dir);
+is($rc, 1, 'a switchover to a node of the other work mode exits 1');
+like($err, qr/cannot switch over to node $id{$lost->name}: it works in normal mode, the leader in minority mode/,
+	'refused: different work mode');
 $s->safe_psql('postgres', 'INSERT INTO t VALUES (-3000)');
 push @acked, -3000;
 ok($c->wait_query($_, 'SELECT count(*) FROM t WHERE id = -3000', '1'), $_->name . ' receives new writes')
