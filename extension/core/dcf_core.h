@@ -438,6 +438,31 @@ typedef struct dcf_hard_state
 								 * unknown, the node's term is used) */
 } dcf_hard_state;
 
+/*
+ * S2  Rebuild.  The hard state a node starts from when it is rebuilt from
+ * the leader (dcf_ctl build: a copy of the leader's state up to some index,
+ * and a new, empty log past it).  Its old log is gone, and the copy may be
+ * older than entries it had acknowledged; when its metadata (dcf.meta:
+ * term, vote, membership) was lost or damaged too, so is the memory of the
+ * terms it voted in.  So:
+ *   - term and vote: its old ones (old, when they could be read) if that
+ *     term is at least the leader's current term; else the leader's term,
+ *     with the leader as its vote (it may have voted in that term before,
+ *     and the leader is the one candidate that won it);
+ *   - S1's repair bound at the leader's last index and current term: every
+ *     committed entry it may have acknowledged is in the leader's log, so
+ *     until its log holds that index again (fetched from a leader) or an
+ *     entry of a later term, it never campaigns, votes only for a candidate
+ *     at least as up to date as the leader's log, and no leader counts it
+ *     toward a commit.
+ * copy_term is the term of the copy's last entry (the term before the new
+ * log's first index), which the planted bug rebuild_votes uses instead.
+ * The leader must be the current one (its term the highest elected): a
+ * deposed leader that does not know it yet may lack committed entries.
+ */
+extern void dcf_hard_state_rebuilt(dcf_hard_state *hs, const dcf_hard_state *old, uint64_t copy_term,
+								   uint32_t leader_id, uint64_t leader_term, uint64_t leader_last_index);
+
 /* ---- events ---------------------------------------------------------------- */
 
 typedef enum dcf_event_type

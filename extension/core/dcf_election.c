@@ -162,6 +162,47 @@ dcf_election_repair_check(dcf_node *node)
 	}
 }
 
+void
+dcf_hard_state_rebuilt(dcf_hard_state *hs, const dcf_hard_state *old, uint64_t copy_term,
+					   uint32_t leader_id, uint64_t leader_term, uint64_t leader_last_index)
+{
+	dcf_hard_state h;
+
+	memset(&h, 0, sizeof(h));
+#ifdef DCF_PLANT_BUG_REBUILD_VOTES
+	/*
+	 * planted bug: dcf_ctl build before S2 — the copy's term and no vote
+	 * when the old ones are lost, and no repair bound: the node votes for
+	 * candidates lacking entries it acknowledged, and again in terms it
+	 * voted in
+	 */
+	(void) leader_id;
+	(void) leader_last_index;
+	h.term = copy_term;
+	if (old && old->term >= copy_term)
+	{
+		h.term = old->term;
+		h.vote = old->vote;
+	}
+	*hs = h;
+	return;
+#endif
+	DCF_ASSERT(leader_term >= copy_term && leader_id != DCF_NODE_NONE);
+	if (old && old->term >= leader_term)
+	{
+		h.term = old->term;
+		h.vote = old->vote;
+	}
+	else
+	{
+		h.term = leader_term;
+		h.vote = leader_id;
+	}
+	h.repair_index = leader_last_index;
+	h.repair_term = leader_term;
+	*hs = h;
+}
+
 /* A member that may lead (E4), whatever the run mode. */
 bool
 dcf_election_may_campaign(const dcf_node *node)

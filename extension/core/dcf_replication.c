@@ -547,9 +547,12 @@ dcf_replication_handle_heartbeat_resp(dcf_node *node, const dcf_msg *m)
 	 * R10: a STALE peer (it needed entries recycled from our log) that now
 	 * reports an applied index we hold the term of was rebuilt (dcf_ctl
 	 * build starts its log past the copy): probe it from there.  A peer
-	 * still behind stays STALE.
+	 * still behind stays STALE.  A repairing peer too (S1, and S2 gives
+	 * every rebuilt node a repair bound): its applied index is committed
+	 * and within its log (dcf_node_create refuses one past it), so the
+	 * probe matches there; it fetches what it lacks like any other.
 	 */
-	if (pr->state == DCF_PROGRESS_STALE && !pr->repair && m->applied > 0)
+	if (pr->state == DCF_PROGRESS_STALE && m->applied > 0)
 	{
 		uint64_t	t;
 

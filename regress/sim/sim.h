@@ -72,6 +72,11 @@ typedef struct sim_config
 	uint32_t	storage_fault_permille; /* on crash: the node's storage also
 										 * loses or damages durable entries
 										 * (issue 15; one node at a time) */
+	uint32_t	meta_fault_permille;	/* on crash: the node's metadata (term,
+										 * vote, membership) is lost: it is out
+										 * until rebuilt (issue 15) */
+	uint32_t	rebuild_min_ms; /* how long a rebuild (dcf_ctl build) takes */
+	uint32_t	rebuild_max_ms;
 	/* clients */
 	uint32_t	backlog_max;	/* uncommitted entries before a client waits */
 	uint32_t	propose_interval_ms;
@@ -181,6 +186,17 @@ typedef struct sim_node
 	uint64_t	persisted;		/* apply limit (H4) */
 	uint64_t	applied;		/* durable with the state machine */
 	uint64_t	max_written;	/* highest index this node ever received */
+	uint64_t	log_first;		/* first index of the host's log (1, or past a
+								 * rebuild's copy: vlog/dlog still keep the
+								 * copied prefix for the checks, the reader
+								 * does not expose it) */
+	bool		rebuild_pending;	/* out until rebuilt (dcf_ctl build) */
+	bool		meta_lost;		/* its metadata is lost: the build cannot keep
+								 * its term and vote */
+	bool		rebuilt_start;	/* its next start is the first after a rebuild */
+	uint64_t	started_ms;		/* when it last started */
+	uint64_t	rebuild_term;	/* the term its last rebuild gave it (S2) */
+	uint32_t	rebuild_vote;	/* and the vote */
 	uint64_t	pending_leader_term;	/* led this term, term not durable yet */
 	/* timers */
 	uint64_t	tick_at;
@@ -214,7 +230,8 @@ typedef enum sim_ev_kind
 	SIM_EV_RESTART,
 	SIM_EV_FAULT,
 	SIM_EV_PROPOSE,
-	SIM_EV_ADMIN
+	SIM_EV_ADMIN,
+	SIM_EV_REBUILD				/* a node whose metadata was lost is rebuilt */
 } sim_ev_kind;
 
 typedef struct sim_packet
@@ -277,6 +294,11 @@ typedef struct sim_stats
 	uint64_t	lost_writes;	/* unsynced writes lost in crashes */
 	uint64_t	storage_faults; /* durable entries lost or damaged (S1) */
 	uint64_t	storage_lost_entries;	/* durable entries they took */
+	uint64_t	meta_faults;	/* metadata lost (a rebuild needed) */
+	uint64_t	rebuilds;		/* nodes rebuilt from a leader */
+	uint64_t	rebuild_waits;	/* rebuild attempts put off (no leader) */
+	uint64_t	stale_rebuilds; /* followers rebuilt as the leader said
+								 * (needs_build: behind a rebuilt log) */
 	uint64_t	proposals;
 	uint64_t	committed;		/* entries in the oracle at the end */
 	uint64_t	violations;
@@ -334,6 +356,7 @@ typedef struct sim_world
 	uint64_t	marker_sent_ms; /* when the last marker was proposed */
 	uint32_t	marker_leader;	/* to whom */
 	uint64_t	last_progress_ms;	/* liveness: commit or catch-up moved */
+	uint64_t	stale_check_ms; /* the operator's next look for needs_build */
 	/* arena for payloads */
 	uint8_t   **chunks;
 	uint32_t	n_chunks;

@@ -24,13 +24,14 @@ SIM_CORE_SRCS  = $(sort $(wildcard extension/core/*.c))
 SIM_CORE_HDRS  = $(sort $(wildcard extension/core/*.h))
 SIM_BIN        = $(BUILD)/sim/dcf_sim
 # planted bugs: issue 3 (Raft safety), issue 7 (one per feature), issue 15
-# (a node that lost durable entries votes at once)
+# (a node that lost durable entries votes at once; a rebuilt node votes in its
+# old terms)
 SIM_BUGS       = commit_old_term vote_no_log_check no_truncate \
                  passive_votes logger_campaigns ignore_weight ignore_groups \
                  run_mode_ignored mixed_modes no_term_step two_changes \
                  no_rollback removed_leader_stays no_catchup weighted_change \
                  transfer_not_caught_up transfer_keeps_lease no_priority flow_ignored \
-                 repair_ignored
+                 repair_ignored rebuild_votes
 SIM_BUG_BINS   = $(patsubst %,$(BUILD)/sim/dcf_sim_bug_%,$(SIM_BUGS))
 SIM_SEEDS     ?= 2000
 SIM_ADMIN_SEEDS ?= 500

@@ -215,6 +215,11 @@ draw_config(uint64_t seed, sim_config *c)
 	/* issue 15: storage faults that take durable entries, drawn last so
 	 * the rest of each seed's configuration stays what it was */
 	c->storage_fault_permille = PICK(&r, 0, 0, 100, 300, 1000);
+	/* and metadata lost (a rebuild from the leader), after a rebuild delay
+	 * of 1..40 election timeouts */
+	c->meta_fault_permille = PICK(&r, 0, 100, 300, 1000);
+	c->rebuild_min_ms = c->election_timeout_ms * PICK(&r, 1, 2, 5);
+	c->rebuild_max_ms = c->rebuild_min_ms * PICK(&r, 1, 2, 8);
 }
 
 static void
@@ -238,11 +243,12 @@ print_config(uint64_t seed, const sim_config *c)
 		   c->max_batch_entries, c->max_batch_bytes, c->max_inflight, c->max_unstable_entries,
 		   c->eager_leader_send, c->commit_notify_ms);
 	printf("#   net %u..%u ms drop %u dup %u spike %u/1000, disk %u..%u ms, faults every ~%u ms "
-		   "(crash %u leader %u/%u partition %u heal %u, down <= %u ms, lose %u keep %u storage %u/1000), propose every ~%u ms\n",
+		   "(crash %u leader %u/%u partition %u heal %u, down <= %u ms, lose %u keep %u storage %u/1000 metadata %u/1000, rebuild %u..%u ms), propose every ~%u ms\n",
 		   c->net_delay_min_ms, c->net_delay_max_ms, c->drop_permille, c->dup_permille,
 		   c->spike_permille, c->sync_min_ms, c->sync_max_ms, c->fault_interval_ms,
 		   c->crash_weight, c->crash_leader_weight, c->isolate_leader_weight, c->partition_weight, c->heal_weight, c->downtime_max_ms,
-		   c->lose_unsynced_permille, c->keep_unsynced_permille, c->storage_fault_permille, c->propose_interval_ms);
+		   c->lose_unsynced_permille, c->keep_unsynced_permille, c->storage_fault_permille,
+		   c->meta_fault_permille, c->rebuild_min_ms, c->rebuild_max_ms, c->propose_interval_ms);
 }
 
 static void
@@ -263,6 +269,10 @@ add_stats(sim_stats *a, const sim_stats *b)
 	a->torn_writes += b->torn_writes;
 	a->storage_faults += b->storage_faults;
 	a->storage_lost_entries += b->storage_lost_entries;
+	a->meta_faults += b->meta_faults;
+	a->rebuilds += b->rebuilds;
+	a->rebuild_waits += b->rebuild_waits;
+	a->stale_rebuilds += b->stale_rebuilds;
 	a->lost_writes += b->lost_writes;
 	a->proposals += b->proposals;
 	a->committed += b->committed;
@@ -508,7 +518,7 @@ main(int argc, char **argv)
 
 	printf("# %s: seeds=%llu events=%llu liveness_events=%llu elections=%llu leader_changes=%llu "
 		   "crashes=%llu leader_crashes=%llu restarts=%llu partitions=%llu lost_writes=%llu torn_writes=%llu "
-		   "storage_faults=%llu storage_lost_entries=%llu "
+		   "storage_faults=%llu storage_lost_entries=%llu meta_faults=%llu rebuilds=%llu rebuild_waits=%llu stale_rebuilds=%llu "
 		   "msgs=%llu dropped=%llu duplicated=%llu proposals=%llu committed=%llu "
 		   "violations=%llu virtual_s=%.0f wall_s=%.1f jobs=%d events_per_s=%.0f\n",
 		   label, (unsigned long long) total.st.seeds, (unsigned long long) total.st.events,
@@ -517,6 +527,8 @@ main(int argc, char **argv)
 		   (unsigned long long) total.st.leader_crashes, (unsigned long long) total.st.restarts, (unsigned long long) total.st.partitions,
 		   (unsigned long long) total.st.lost_writes, (unsigned long long) total.st.torn_writes,
 		   (unsigned long long) total.st.storage_faults, (unsigned long long) total.st.storage_lost_entries,
+		   (unsigned long long) total.st.meta_faults, (unsigned long long) total.st.rebuilds,
+		   (unsigned long long) total.st.rebuild_waits, (unsigned long long) total.st.stale_rebuilds,
 		   (unsigned long long) total.st.msgs_sent, (unsigned long long) total.st.msgs_dropped,
 		   (unsigned long long) total.st.msgs_duplicated, (unsigned long long) total.st.proposals,
 		   (unsigned long long) total.st.committed, (unsigned long long) total.st.violations,
@@ -574,12 +586,12 @@ main(int argc, char **argv)
 	}
 	if (require_faults && (total.st.crashes == 0 || total.st.partitions == 0 ||
 						   total.st.leader_changes == 0 || total.st.lost_writes == 0 ||
-						   total.st.storage_faults == 0))
+						   total.st.storage_faults == 0 || total.st.rebuilds == 0))
 	{
-		printf("not ok - %s: faults did not happen (crashes %llu, partitions %llu, leader changes %llu, lost writes %llu, storage faults %llu)\n",
+		printf("not ok - %s: faults did not happen (crashes %llu, partitions %llu, leader changes %llu, lost writes %llu, storage faults %llu, rebuilds after lost metadata %llu)\n",
 			   label, (unsigned long long) total.st.crashes, (unsigned long long) total.st.partitions,
 			   (unsigned long long) total.st.leader_changes, (unsigned long long) total.st.lost_writes,
-			   (unsigned long long) total.st.storage_faults);
+			   (unsigned long long) total.st.storage_faults, (unsigned long long) total.st.rebuilds);
 		return 1;
 	}
 	printf("ok - %s: %llu seeds x %llu events with faults, 0 violations\n", label,

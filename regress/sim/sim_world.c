@@ -283,8 +283,7 @@ sim_log_last_term(const sim_log *l)
 static uint64_t
 rd_first(void *ctx)
 {
-	(void) ctx;
-	return 1;
+	return ((sim_node *) ctx)->log_first;
 }
 
 static uint64_t
@@ -303,7 +302,7 @@ rd_term(void *ctx, uint64_t index, uint64_t *term, char *errmsg)
 		*term = 0;
 		return DCF_OK;
 	}
-	if (index > sn->vlog.n)
+	if (index > sn->vlog.n || index + 1 < sn->log_first)
 		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "no index %llu", (unsigned long long) index);
 	*term = sn->vlog.e[index - 1].term;
 	return DCF_OK;
@@ -318,7 +317,7 @@ rd_entries(void *ctx, uint64_t lo, uint64_t hi, uint64_t max_bytes, dcf_entry *o
 				n = 0;
 	uint64_t	bytes = 0;
 
-	if (lo < 1 || hi > sn->vlog.n + 1 || lo >= hi)
+	if (lo < sn->log_first || hi > sn->vlog.n + 1 || lo >= hi)
 		return dcf_errf(errmsg, DCF_ERR_NOTFOUND, "range [%llu, %llu) outside the log",
 						(unsigned long long) lo, (unsigned long long) hi);
 	for (uint64_t i = lo; i < hi && n < cap; i++)
@@ -836,6 +835,7 @@ node_start(sim_world *w, sim_node *sn)
 	sn->commit = st.commit_index;
 	sn->persisted = st.persisted_index;
 	sn->tick_at = 0;
+	sn->started_ms = w->now;
 	sim_check_restart(w, sn);
 	sim_trace(w, "n%u starts: term %llu vote %u log %llu applied %llu", sn->id,
 			  (unsigned long long) st.term, st.vote, (unsigned long long) sn->vlog.n,
@@ -899,7 +899,7 @@ storage_fault_allowed(sim_world *w, sim_node *sn)
 		return false;
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 		if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].work_mode != DCF_WORK_MODE_NORMAL ||
-			w->nodes[i].held_down)
+			w->nodes[i].held_down || w->nodes[i].rebuild_pending)
 			return false;
 	/* every configuration any node uses or falls back to (a change in
 	 * flight is seen by some nodes only) */
@@ -925,14 +925,16 @@ static void
 storage_fault(sim_world *w, sim_node *sn, bool allowed)
 {
 	uint64_t	n = sn->dlog.n;
+	uint64_t	base = sn->log_first - 1;	/* a rebuilt log starts past base */
+	uint64_t	m = n > base ? n - base : 0;
 	uint64_t	cut;
 
-	if (!allowed || n == 0 || !chance(w, w->cfg.storage_fault_permille))
+	if (!allowed || m == 0 || !chance(w, w->cfg.storage_fault_permille))
 		return;
 	if (chance(w, 500))
-		cut = n - 1 - rnd(w, n < 3 ? n : 3);	/* keep [1, cut]: the newest 1..3 go */
+		cut = base + m - 1 - rnd(w, m < 3 ? m : 3);	/* keep [first, cut]: the newest 1..3 go */
 	else
-		cut = rnd(w, n);		/* a damaged middle entry cut+1 */
+		cut = base + rnd(w, m);	/* a damaged middle entry cut+1 */
 	if (sn->dhs.repair_index < n)
 		sn->dhs.repair_index = n;
 	/* the storage's bound on the lost entries' terms (the mark's term) */
@@ -1009,6 +1011,19 @@ node_crash(sim_world *w, sim_node *sn)
 	}
 	storage_fault(w, sn, fault_allowed);
 	sim_check_durable_hard_state(w, sn);
+	/*
+	 * Issue 15: or its metadata (term, vote, membership) is lost or
+	 * damaged.  The node refuses to start (extension/storage: "rebuild it
+	 * with dcf_ctl build"); it is out until the operator's rebuild is done.
+	 */
+	if (fault_allowed && sn->dhs.repair_index == 0 && chance(w, w->cfg.meta_fault_permille))
+	{
+		sn->rebuild_pending = true;
+		sn->meta_lost = true;
+		w->st.meta_faults++;
+		sim_trace(w, "n%u METADATA LOST: term %llu vote %u gone, out until rebuilt", sn->id,
+				  (unsigned long long) sn->dhs.term, sn->dhs.vote);
+	}
 	sn->pending_leader_term = 0;
 	sn->n_ops = 0;
 	sn->hs_pending = 0;
@@ -1028,8 +1043,139 @@ node_crash(sim_world *w, sim_node *sn)
 	sim_trace(w, "n%u CRASH (%s): durable log %llu, term %llu vote %u", sn->id,
 			  lose ? "lost unsynced writes" : keep ? "kept unsynced writes" : "kept a prefix",
 			  (unsigned long long) sn->dlog.n, (unsigned long long) sn->dhs.term, sn->dhs.vote);
-	schedule(w, w->now + rnd_range(w, 1, w->cfg.downtime_max_ms), SIM_EV_RESTART, sn->idx,
-			 sn->incarnation, NULL);
+	if (sn->rebuild_pending)
+		schedule(w, w->now + rnd_range(w, w->cfg.rebuild_min_ms, w->cfg.rebuild_max_ms), SIM_EV_REBUILD,
+				 sn->idx, sn->incarnation, NULL);
+	else
+		schedule(w, w->now + rnd_range(w, 1, w->cfg.downtime_max_ms), SIM_EV_RESTART, sn->idx,
+				 sn->incarnation, NULL);
+}
+
+static sim_node *current_leader(sim_world *w);
+static sim_node *host_of(sim_world *w, uint32_t id);
+
+/*
+ * The operator's answer to a leader that shows a follower as needs_build
+ * (dcf_progress STALE: it needs entries below the leader's first index,
+ * which happens only when a rebuilt node, whose log starts past its copy,
+ * leads): that follower is stopped and rebuilt too.  Looked at every
+ * election timeout.
+ */
+static void
+rebuild_stale(sim_world *w)
+{
+	sim_node   *l;
+	dcf_status	st;
+
+	if (w->now < w->stale_check_ms)
+		return;
+	w->stale_check_ms = w->now + w->cfg.election_timeout_ms;
+	l = current_leader(w);
+	if (l == NULL || l->log_first == 1)
+		return;
+	/* one at a time: the others keep the leader's quorum */
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (w->nodes[i].rebuild_pending)
+			return;
+	dcf_node_status(l->node, &st);
+	for (uint32_t k = 0; k < st.n_peers; k++)
+	{
+		sim_node   *p = host_of(w, st.peers[k].node_id);
+
+		/* (a node just started has not answered yet: the leader's state is old) */
+		if (st.peers[k].state != DCF_PROGRESS_STALE || p == NULL || p->rebuild_pending || p->held_down ||
+			p->node == NULL || w->now < p->started_ms + 3ULL * w->cfg.election_timeout_ms)
+			continue;
+		sim_trace(w, "n%u needs a build (leader n%u's log starts at %llu): the operator rebuilds it", p->id,
+				  l->id, (unsigned long long) l->log_first);
+		w->st.stale_rebuilds++;
+		p->rebuild_pending = true;
+		if (p->node)
+			node_crash(w, p);
+		else
+			schedule(w, w->now + rnd_range(w, w->cfg.rebuild_min_ms, w->cfg.rebuild_max_ms), SIM_EV_REBUILD,
+					 p->idx, p->incarnation, NULL);
+		break;
+	}
+}
+
+/*
+ * dcf_ctl build (tools/ctl_build.c) from the leader, of a node whose
+ * metadata was lost or that the leader shows as needs_build: a copy of the
+ * leader's state machine up to its applied index F (the base backup; the
+ * entries up to F are committed) and a new consensus log, empty, starting
+ * at F + 1 (the host keeps the copied prefix for the checks only, the
+ * reader does not expose it), applied index F, the membership in force at
+ * F, and the hard state of S2 (dcf_hard_state_rebuilt: the old term and
+ * vote when they could be read and are at least the leader's, else the
+ * leader's term and the leader as the vote; a repair bound at the leader's
+ * last index and term).  The node is started at once.  Without a leader
+ * that counts the node as a member the build fails and the operator tries
+ * again an election timeout later.
+ */
+static void
+node_rebuild(sim_world *w, sim_node *sn)
+{
+	sim_node   *l = current_leader(w);
+	uint64_t	f;
+	dcf_hard_state old_hs;
+
+	if (l == NULL || sn->held_down || dcf_membership_find(dcf_node_membership(l->node, NULL), sn->id) == NULL)
+	{
+		w->st.rebuild_waits++;
+		schedule(w, w->now + w->cfg.election_timeout_ms, SIM_EV_REBUILD, sn->idx, sn->incarnation, NULL);
+		return;
+	}
+	old_hs = sn->dhs;
+	f = l->applied;
+	log_reserve(&sn->dlog, f);
+	if (f)
+		memcpy(sn->dlog.e, l->vlog.e, sizeof(sim_entry) * f);
+	sn->dlog.n = f;
+	sn->log_first = f + 1;
+	/* S2: the leader's term, the leader as the vote, a repair bound at its log's end */
+	dcf_hard_state_rebuilt(&sn->dhs, sn->meta_lost ? NULL : &old_hs, f ? l->vlog.e[f - 1].term : 0, l->id, l->term,
+						   l->vlog.n);
+	sn->meta_lost = false;
+	sn->rebuild_term = sn->dhs.term;
+	sn->rebuild_vote = sn->dhs.vote;
+	/*
+	 * The membership in force at the copy's last index f: the last CONFIG
+	 * entry up to f (committed), at its index; later ones come with the log.
+	 * (Not the leader's newest configuration: a change in flight past f may
+	 * be rolled back, and the rebuilt node, which never holds that entry,
+	 * would keep it in force.)
+	 */
+	memset(&sn->drec, 0, sizeof(sn->drec));
+	for (uint64_t i = f; i > 0; i--)
+		if (l->vlog.e[i - 1].type == DCF_ENTRY_CONFIG)
+		{
+			char		derr[DCF_ERRMSG_MAX];
+
+			if (dcf_membership_decode(l->vlog.e[i - 1].payload, l->vlog.e[i - 1].len, &sn->drec.ms, derr) != DCF_OK)
+				sim_violation(w, "codec", "CONFIG entry %llu of node %u does not decode: %s",
+							  (unsigned long long) i, l->id, derr);
+			sn->drec.set = true;
+			sn->drec.index = i;
+			break;
+		}
+	sn->applied = f;
+	sn->max_written = f;
+	log_copy(&sn->vlog, &sn->dlog);
+	cfgs_rebuild(sn);
+	sn->vrec = sn->drec;
+	sn->vhs = sn->dhs;
+	/* a new life: what it sent before is not its new metadata's to cover */
+	sn->max_sent_term = 0;
+	sn->rebuild_pending = false;
+	sn->rebuilt_start = true;
+	w->st.rebuilds++;
+	sim_trace(w, "n%u REBUILT from leader n%u (term %llu): log starts at %llu, term %llu vote %u repair %llu/%llu, membership at %llu",
+			  sn->id, l->id, (unsigned long long) l->term, (unsigned long long) sn->log_first,
+			  (unsigned long long) sn->dhs.term, sn->dhs.vote, (unsigned long long) sn->dhs.repair_index,
+			  (unsigned long long) sn->dhs.repair_term, (unsigned long long) sn->drec.index);
+	w->st.restarts++;
+	node_start(w, sn);
 }
 
 /* ---- faults and clients ---- */
@@ -1549,7 +1695,7 @@ admin(sim_world *w)
 		(kind == DCF_ADMIN_SET_WORK_MODE && w->episode.phase == SIM_EPISODE_NONE))
 	{
 		for (int i = 0; i < c->n_nodes; i++)
-			if (w->nodes[i].dhs.repair_index != 0)
+			if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].rebuild_pending)
 				return;
 	}
 	switch (kind)
@@ -1664,6 +1810,7 @@ sim_world_init(sim_world *w, uint64_t seed, const sim_config *cfg, uint64_t even
 
 		sn->id = cfg->ms.members[i].node_id;
 		sn->idx = i;
+		sn->log_first = 1;
 		sn->reader.ctx = sn;
 		sn->reader.first_index = rd_first;
 		sn->reader.last_index = rd_last;
@@ -1925,7 +2072,7 @@ sim_world_run(sim_world *w)
 				sync_done(w, sn);
 				break;
 			case SIM_EV_RESTART:
-				if (sn->node != NULL || ev.gen != sn->incarnation || sn->held_down)
+				if (sn->node != NULL || ev.gen != sn->incarnation || sn->held_down || sn->rebuild_pending)
 				{
 					counted = false;
 					break;
@@ -1933,6 +2080,14 @@ sim_world_run(sim_world *w)
 				if (sn->incarnation > 0)
 					w->st.restarts++;
 				node_start(w, sn);
+				break;
+			case SIM_EV_REBUILD:
+				if (sn->node != NULL || ev.gen != sn->incarnation || !sn->rebuild_pending)
+				{
+					counted = false;
+					break;
+				}
+				node_rebuild(w, sn);
 				break;
 			case SIM_EV_FAULT:
 				if (w->healing)
@@ -1969,6 +2124,8 @@ sim_world_run(sim_world *w)
 				sim_check_global(w);
 			if (!w->violated && w->healing)
 				episode_maybe_end(w);	/* otherwise an admin event ends it */
+			if (!w->violated)
+				rebuild_stale(w);
 		}
 	}
 	w->panic_jmp = NULL;

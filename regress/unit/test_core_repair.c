@@ -16,7 +16,12 @@
  *   - R10: a follower the leader can no longer serve (its next entries
  *     recycled: STALE) is replicated to again once it was rebuilt (dcf_ctl
  *     build: its log starts past the leader's first index) and reports the
- *     applied index its new log starts from; not before.
+ *     applied index its new log starts from; not before;
+ *   - a node rebuilt after its metadata was lost (S2,
+ *     dcf_hard_state_rebuilt) from a copy older than what it had
+ *     acknowledged: it takes the leader's term and vote and repairs up to
+ *     the leader's last index, so the leader's death cannot elect a node
+ *     without a committed entry (and the build without S2 does: control).
  */
 #include "test_core_harness.h"
 
@@ -227,7 +232,7 @@ peer_state(th_node *l, uint32_t id, dcf_progress_state *state, uint64_t *match)
 }
 
 static void
-test_rebuilt_stale_peer(void)
+test_rebuilt_stale_peer(bool s2)
 {
 	th_cluster	c;
 	th_node    *l;
@@ -270,8 +275,21 @@ test_rebuilt_stale_peer(void)
 	f->first = base;
 	f->prev_term = th_get(&c, 1)->log[base - 1].term;
 	f->n = base - 1;
-	f->hs.term = f->prev_term;
-	f->hs.vote = DCF_NODE_NONE;
+	if (s2)
+	{
+		/* S2: it repairs up to the leader's last index (R10 must not wait for that) */
+		dcf_hard_state old = f->hs;
+
+		dcf_hard_state_rebuilt(&f->hs, &old, f->prev_term, 1, l->term, l->n);
+		CHECK(f->hs.repair_index == last && f->hs.term == l->term,
+			  "S2: rebuilt with its old term %llu and a repair bound at %llu",
+			  (unsigned long long) f->hs.term, (unsigned long long) f->hs.repair_index);
+	}
+	else
+	{
+		f->hs.term = f->prev_term;
+		f->hs.vote = DCF_NODE_NONE;
+	}
 	th_start(&c, 3, base - 1);
 	th_run(&c, 200, 5);
 	found = peer_state(l, 3, &state, &match);
@@ -287,12 +305,102 @@ test_rebuilt_stale_peer(void)
 	th_destroy(&c);
 }
 
+/*
+ * 1 leads; entries commit on 1 and 3 while 2 is cut off (2 holds
+ * short_last); 3 stops and loses its metadata; it is rebuilt from leader 1
+ * with a copy up to short_last (a base backup older than what it had
+ * acknowledged) and the hard state `rebuilt` computes; 1 dies before 3 has
+ * caught up; 3 starts.  Returns the last committed index, or 0.
+ */
+static uint64_t
+setup_rebuild(th_cluster *c, uint64_t *short_last, bool s2)
+{
+	th_node    *l;
+	th_node    *n3;
+	uint64_t	last = 0;
+	uint64_t	copy_term;
+
+	th_init(c, 3);
+	for (uint32_t i = 1; i <= 3; i++)
+		th_start(c, i, 0);
+	l = th_elect_1(c);
+	if (l == NULL || l->id != 1)
+		return 0;
+	last = th_propose(c, 1, 1, 20);
+	th_run(c, 30, 5);
+	*short_last = last;
+	for (int k = 0; k < 5; k++)
+		last = th_propose(c, 1, (uint8_t) (10 + k), 20);
+	for (int k = 0; k < 6; k++)
+		th_run_filtered(c, 5, 5, cut_2, NULL);
+	if (l->commit != last || th_get(c, 3)->n != last || th_get(c, 2)->n != *short_last)
+		return 0;
+	th_crash(c, 3);
+	/* dcf_ctl build: the copy (entries up to short_last, all committed) */
+	lose_entries(c, 3, *short_last, 0);
+	n3 = th_get(c, 3);
+	copy_term = n3->log[*short_last].term;
+	if (s2)
+		dcf_hard_state_rebuilt(&n3->hs, NULL, copy_term, 1, l->term, l->n);
+	else
+	{
+		/* the build without S2: the copy's term, no vote, no repair bound */
+		memset(&n3->hs, 0, sizeof(n3->hs));
+		n3->hs.term = copy_term;
+	}
+	th_crash(c, 1);
+	th_start(c, 3, *short_last);
+	return last;
+}
+
+static void
+test_rebuilt_node(void)
+{
+	th_cluster	c;
+	uint64_t	short_last = 0;
+	uint64_t	last;
+	uint64_t	term1;
+	th_node    *l;
+	dcf_status	st;
+
+	last = setup_rebuild(&c, &short_last, false);
+	CHECK(last > short_last && short_last > 0, "entries %llu..%llu committed on nodes 1 and 3 only",
+		  (unsigned long long) short_last + 1, (unsigned long long) last);
+	l = th_elect(&c, 3000);
+	CHECK(l != NULL && l->n < last,
+		  "control: a node rebuilt with the copy's term and no repair bound elects a leader without committed entry %llu",
+		  (unsigned long long) last);
+	th_destroy(&c);
+
+	last = setup_rebuild(&c, &short_last, true);
+	term1 = th_get(&c, 1)->term;
+	CHECK(th_get(&c, 3)->hs.term == term1 && th_get(&c, 3)->hs.vote == 1 &&
+		  th_get(&c, 3)->hs.repair_index == last && th_get(&c, 3)->hs.repair_term == term1,
+		  "rebuilt: node 3 starts in the leader's term %llu with the leader as its vote, repairing up to %llu",
+		  (unsigned long long) term1, (unsigned long long) last);
+	dcf_node_status(th_get(&c, 3)->node, &st);
+	CHECK(st.repair_index == last, "it says it repairs up to %llu", (unsigned long long) st.repair_index);
+	CHECK(th_nobody_leads(&c, 3000), "it refuses node 2 its vote: nobody leads while node 1 is down");
+	th_start(&c, 1, 0);
+	l = th_elect(&c, 3000);
+	CHECK(l != NULL && l->id == 1, "node 1 back: it is elected");
+	th_run(&c, 300, 5);
+	for (uint32_t i = 2; i <= 3; i++)
+		CHECK(th_get(&c, i)->n >= last && th_logs_equal(&c, 1, i, last),
+			  "node %u holds every committed entry", i);
+	CHECK(th_get(&c, 3)->hs.repair_index == 0, "node 3 finished its repair");
+	CHECK(c.failures == 0, "no host-side failures");
+	th_destroy(&c);
+}
+
 int
 main(void)
 {
 	test_rejoin();
 	test_no_vote_while_repairing();
 	test_no_commit_count();
-	test_rebuilt_stale_peer();
+	test_rebuilt_stale_peer(false);
+	test_rebuilt_stale_peer(true);
+	test_rebuilt_node();
 	return unit_done();
 }
