@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ctl_conn.h"
 #include "ctl_member.h"
@@ -121,6 +123,88 @@ connect_leader(PGconn *conn, const MemberOptions *o, long *self_id)
 	if (lc == NULL)
 		ctl_die(1, "could not connect to the server on %s: %s", host, err);
 	return lc;
+}
+
+/*
+ * Removing the leader hands leadership over first: a switchover (the old
+ * leader stops writes, commits them, transfers, and restarts as a standby
+ * of the new leader by itself) to the first FOLLOWER that accepts, the most
+ * up to date first; then the removal goes to the new leader, which commits
+ * it without the old one.  Returns a connection to the new leader.
+ */
+static PGconn *
+hand_over_first(PGconn *lc, const MemberOptions *o, long leader_id)
+{
+	char		idbuf[32];
+	char		tbuf[32];
+	const char *params[2];
+	PGresult   *cand;
+	int			n;
+
+	snprintf(idbuf, sizeof(idbuf), "%ld", leader_id);
+	params[0] = idbuf;
+	cand = query(lc,
+				 "SELECT node_id, pg_host, pg_port FROM dcf_members() "
+				 "WHERE node_id <> $1::int AND role = 'FOLLOWER' AND pg_host IS NOT NULL AND pg_port IS NOT NULL "
+				 "ORDER BY match_index DESC NULLS LAST, node_id",
+				 1, params, "finding a member to hand leadership to");
+	n = PQntuples(cand);
+	if (n == 0)
+		ctl_die(1, "cannot remove node %ld, the leader: no FOLLOWER can take over from it\n"
+				"HINT:  Add a member first, or remove the leader once another member can lead.", leader_id);
+	for (int i = 0; i < n; i++)
+	{
+		const char *target = PQgetvalue(cand, i, 0);
+		PGresult   *res;
+		double		deadline;
+
+		printf("node %ld is the leader: handing leadership over to node %s first\n", leader_id, target);
+		fflush(stdout);
+		snprintf(tbuf, sizeof(tbuf), "%ld", o->timeout_s);
+		params[0] = target;
+		params[1] = tbuf;
+		res = PQexecParams(lc, "SELECT outcome FROM dcf_switchover($1::int, $2::int)", 2, NULL, params,
+						   NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "dcf_ctl: node %s cannot take over: %s", target, PQresultErrorMessage(res));
+			PQclear(res);
+			if (PQstatus(lc) != CONNECTION_OK)
+				ctl_die(2, "lost the connection to the leader during the switchover; the outcome is unknown\n"
+						"HINT:  dcf_admin_requests() on any member shows it; dcf_ctl query shows who leads.");
+			continue;
+		}
+		PQclear(res);
+		printf("node %s leads now; removing node %ld through it\n", target, leader_id);
+		fflush(stdout);
+
+		/* the new leader's server: wait until it takes admin requests */
+		deadline = (double) time(NULL) + (double) o->timeout_s;
+		while ((double) time(NULL) < deadline)
+		{
+			char		err[CTL_HOST_MAX];
+			PGconn	   *nc = ctl_connect(PQgetvalue(cand, i, 1), PQgetvalue(cand, i, 2), o->conn.user,
+										 o->conn.dbname, "dcf_ctl", 5, err, sizeof(err));
+
+			if (nc)
+			{
+				res = PQexec(nc, "SELECT role = 'LEADER' FROM dcf_replication_info()");
+				if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+				{
+					PQclear(res);
+					PQclear(cand);
+					return nc;
+				}
+				PQclear(res);
+				PQfinish(nc);
+			}
+			usleep(100 * 1000);
+		}
+		ctl_die(2, "node %s took over but could not be reached as the leader within %ld s; node %ld is not removed yet\n"
+				"HINT:  Run the removal again: it goes to whichever node leads.", target, o->timeout_s, leader_id);
+	}
+	ctl_die(1, "cannot remove node %ld, the leader: no member could take over from it (reasons above)", leader_id);
+	return NULL;
 }
 
 static void
@@ -292,6 +376,18 @@ dcf_ctl_member(int argc, char **argv)
 	}
 	else
 	{
+		PGresult   *lr = query(lc, "SELECT node_id FROM dcf_replication_info()", 0, NULL, "finding the leader");
+		long		leader_id = atol(PQgetvalue(lr, 0, 0));
+
+		PQclear(lr);
+		if (o.node_id == leader_id)
+		{
+			PGconn	   *nc = hand_over_first(lc, &o, leader_id);
+
+			if (lc != conn)
+				PQfinish(lc);
+			lc = nc;
+		}
 		ARG_LONG(o.node_id);
 		ARG_LONG(o.timeout_s);
 		sql = "SELECT * FROM dcf_remove_member($1::int, $2::int) ORDER BY node_id";

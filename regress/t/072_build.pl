@@ -218,10 +218,16 @@ ctl_stop($n5);
 $pgbench->kill_kill;
 $load->kill_kill;
 my @acked = $c->read_acks($ackfile);
+my $leader_log_at = -s $leader->logfile;
 ($rc, $out, $err) = run_ctl('member', '--operation=remove', '-u', $lid, '-D', $f1->data_dir, '-t', '60');
-is($rc, 0, "the leader, node $lid, removed itself: the request reports the removal committed") or diag($out . $err);
+is($rc, 0, "the leader, node $lid, removed: the request reports the removal committed") or diag($out . $err);
+like($out, qr/node $lid is the leader: handing leadership over to node \d+ first\n.*node \d+ leads now; removing node $lid through it/s,
+	'removing the leader hands leadership over first');
 my $new = $c->wait_for_leader(60, $leader, $n5);
 ok($new != $leader, 'it handed over to ' . $new->name);
+my $leader_log = substr(slurp_file($leader->logfile), $leader_log_at);
+like($leader_log, qr/dcf: switchover to node \d+: writes stopped on node $lid/, 'the old leader stopped writes for the hand-over');
+unlike($leader_log, qr/dcf: node $lid is fenced/, 'and was not fenced: it restarted in place as a standby');
 my @left = grep { $_ != $leader && $_ != $n5 } $c->nodes;
 is($new->safe_psql('postgres', "SELECT count(*) FROM dcf_membership() WHERE node_id = $lid"), '0', "node $lid is no longer a member");
 is($new->safe_psql('postgres', 'SELECT count(*) FROM dcf_membership()'), '3', 'three members are left');
