@@ -18,6 +18,11 @@ never changes) and a seeded schedule of faults, each followed by a heal:
                                  or incoming (in) dcf traffic dropped
   part-bridge                    (root only, 5 nodes) {a,b} | c | {d,e}: c
                                  sees everybody, the two sides not each other
+  restart-all                    the whole cluster down at once (power loss):
+                                 every node stopped concurrently, some by
+                                 `dcf_ctl stop`, the others by kill -9; then
+                                 every node started with `dcf_ctl start`,
+                                 concurrently
 
 After the schedule: every fault healed, every node started, convergence
 awaited, and then the checks: every acknowledged insert on every node, all
@@ -72,7 +77,7 @@ NFT_TABLE = "dcf_chaos"   # suffixed with the run's tag
 ROOT_KINDS = ["part-leader", "part-follower", "oneway-leader-out", "oneway-leader-in",
               "oneway-follower-out", "oneway-follower-in", "part-bridge"]
 BASE_KINDS = ["kill-leader", "kill-follower", "stop-start", "pause-leader", "pause-follower",
-              "pause-worker-leader", "pause-worker-follower"]
+              "pause-worker-leader", "pause-worker-follower", "restart-all"]
 ALL_KINDS = BASE_KINDS + ROOT_KINDS
 LEADER_KINDS = {"kill-leader", "pause-leader", "pause-worker-leader", "part-leader",
                 "oneway-leader-out", "oneway-leader-in"}
@@ -414,12 +419,19 @@ log_min_messages = info
 %(extra)s
 """ % {"dir": nd.dir, "members": members, "i": nd.i, "port": nd.pg_port, "extra": self.args.extra_conf})
 
-    def start_all(self):
-        ts = [threading.Thread(target=nd.start) for nd in self.nodes]
+    def concurrently(self, fn, nodes=None):
+        """fn(node) for every node at once; returns {node name: result}."""
+        res = {}
+        ts = [threading.Thread(target=lambda nd=nd: res.__setitem__(nd.name, fn(nd)))
+              for nd in (nodes if nodes is not None else self.nodes)]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
+        return res
+
+    def start_all(self):
+        return self.concurrently(lambda nd: nd.start())
 
     def writable(self):
         for nd in self.nodes:
@@ -646,6 +658,7 @@ class Chaos:
         self.wl = None
         self.faults_done = collections.Counter()
         self.leader_faults = []      # (fault no, kind, t_fault, old leader index)
+        self.restart_faults = []     # (fault no, t_fault, t_all_down) of restart-all
         self.fault_times = []
         self.findings = []
         self.failed = False
@@ -667,14 +680,21 @@ class Chaos:
         if leader is None:
             self.finding("fault %d: no leader before the fault" % f["n"])
             return False
-        target = leader if kind in LEADER_KINDS else self.pick_follower(leader, f["pick"])
+        if kind == "restart-all":
+            target = None
+        elif kind in LEADER_KINDS:
+            target = leader
+        else:
+            target = self.pick_follower(leader, f["pick"])
         t_fault = time.time()
         self.fault_times.append(t_fault)
         LOG("fault %d/%d: %s on %s (leader %s), hold %.2f s"
-            % (f["n"], self.args.faults, kind, target.name, leader.name, hold))
+            % (f["n"], self.args.faults, kind, target.name if target else "all", leader.name, hold))
         if kind in LEADER_KINDS:
             self.leader_faults.append((f["n"], kind, t_fault, leader.i))
-        if kind.startswith("kill"):
+        if kind == "restart-all":
+            self.restart_all(f, t_fault)
+        elif kind.startswith("kill"):
             pids = target.signal_all(signal.SIGKILL)
             LOG("  killed %s: %s" % (target.name, pids), echo=False)
             time.sleep(hold)
@@ -734,6 +754,46 @@ class Chaos:
             die("unknown fault kind " + kind)
         self.faults_done[kind] += 1
         return True
+
+    def restart_all(self, f, t_fault):
+        """Power loss and restart: every node down at once, some by a clean
+        dcf_ctl stop, the others by kill -9 (which ones: the seed's choice,
+        at least one of each), then every node started concurrently."""
+        rnd = random.Random(f["pick"] * 7919 + f["n"])
+        nodes = self.c.nodes
+        how = {nd.name: rnd.choice(("stop", "kill")) for nd in nodes}
+        if len(set(how.values())) == 1:
+            how[nodes[rnd.randrange(len(nodes))].name] = "stop" if how[nodes[0].name] == "kill" else "kill"
+        LOG("  stopping every node: %s" % ", ".join("%s %s" % (nd.name, how[nd.name]) for nd in nodes))
+
+        def down(nd):
+            if how[nd.name] == "kill":
+                nd.signal_all(signal.SIGKILL)
+            else:
+                nd.stop()
+            t = time.time()
+            while nd.running() and time.time() - t < 30:
+                time.sleep(0.1)
+            return not nd.running()
+
+        res = self.c.concurrently(down)
+        for nd in nodes:
+            if not res[nd.name]:
+                # a dcf_ctl stop that failed: the power loss does the rest
+                LOG("  %s still running after the stop: kill -9" % nd.name)
+                nd.signal_all(signal.SIGKILL)
+        t = time.time()
+        while any(nd.running() for nd in nodes) and time.time() - t < 10:
+            time.sleep(0.1)
+        t_down = time.time()
+        self.restart_faults.append((f["n"], t_fault, t_down))
+        LOG("  restart-all: every node down")
+        time.sleep(f["hold"])
+        res = self.c.start_all()
+        for nd in nodes:
+            if not res[nd.name]:
+                self.finding("fault %d (restart-all): %s did not start again (dcf_ctl start failed 3 times)"
+                             % (f["n"], nd.name))
 
     def converge(self, fno, timeout):
         """Every node up and accepting logins, a writable leader.  Starts
@@ -861,7 +921,7 @@ class Chaos:
                 except ValueError:
                     pass       # a line cut by the kill
         import re
-        pat = re.compile(r"^\[\s*([0-9.]+)\] fault (\d+)/(\d+): (\S+) on n(\d+) \(leader n(\d+)\)")
+        pat = re.compile(r"^\[\s*([0-9.]+)\] fault (\d+)/(\d+): (\S+) on (?:n(\d+)|all) \(leader n(\d+)\)")
         with open(os.path.join(wd, "chaos.log")) as f:
             lines = f.readlines()
         # the run's time origin: logged by this version; for older logs,
@@ -882,11 +942,17 @@ class Chaos:
                 a.seed = int(m.group(1))
             m = pat.match(line)
             if m:
-                t, kind, target = T0 + float(m.group(1)), m.group(4), int(m.group(5))
+                t, kind = T0 + float(m.group(1)), m.group(4)
                 self.fault_times.append(t)
                 self.faults_done[kind] += 1
                 if kind in LEADER_KINDS:
-                    self.leader_faults.append((int(m.group(2)), kind, t, target))
+                    self.leader_faults.append((int(m.group(2)), kind, t, int(m.group(5))))
+                if kind == "restart-all":
+                    self.restart_faults.append((int(m.group(2)), t, t))
+            m = re.match(r"^\[\s*([0-9.]+)\]   restart-all: every node down", line)
+            if m and self.restart_faults:
+                fno, tf, _ = self.restart_faults[-1]
+                self.restart_faults[-1] = (fno, tf, T0 + float(m.group(1)))
         a.faults = sum(self.faults_done.values())
         LOG("check-only: %d nodes, %d faults, %d events from %s (time origin %s)"
             % (a.nodes, a.faults, len(events), wd, time.strftime("%H:%M:%S", time.gmtime(T0))))
@@ -1044,6 +1110,15 @@ class Chaos:
                     break
                 j += 1
         fo_times = [x for x, _ in failovers]
+        # restart-all: fault to the first insert acknowledged that was sent
+        # once every node was down, by any node
+        restarts = []
+        for (fno, tf, tdown) in self.restart_faults:
+            j = bisect.bisect_left(ends, tdown)
+            while j < len(by_end) and by_end[j][3] < tdown:
+                j += 1
+            if j < len(by_end):
+                restarts.append(by_end[j][4] - tf)
         present_indet = sum(1 for e in indet if any(e[1] in c[0] for c in contents.values()))
         LOG("checks done", echo=False)
         nfaults = sum(self.faults_done.values())
@@ -1067,11 +1142,16 @@ class Chaos:
                 kinds_fo[k].append(x)
             for k, xs in sorted(kinds_fo.items()):
                 print("  %-22s n=%3d median %.2f s max %.2f s" % (k, len(xs), statistics.median(xs), max(xs)))
+        if restarts:
+            print("writes back after restart-all (fault -> first ack): n=%d median %.2f s max %.2f s"
+                  % (len(restarts), statistics.median(restarts), max(restarts)))
         summary = {"seed": a.seed, "nodes": a.nodes, "faults": nfaults, "by_kind": dict(self.faults_done),
                    "acked": len(acked), "indeterminate": len(indet), "lost": len(lost_ids), "diverged": diverged,
                    "stuck": len(stuck), "off_history": off_history, "longest_unavail_s": round(longest, 2),
                    "failover_median_s": round(statistics.median(fo_times), 2) if fo_times else None,
                    "failover_max_s": round(max(fo_times), 2) if fo_times else None,
+                   "restart_all_median_s": round(statistics.median(restarts), 2) if restarts else None,
+                   "restart_all_max_s": round(max(restarts), 2) if restarts else None,
                    "findings": self.findings}
         with open(os.path.join(self.c.workdir, "result.json"), "w") as f:
             json.dump(summary, f, indent=1)
