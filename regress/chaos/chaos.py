@@ -797,31 +797,33 @@ class Chaos:
 
     def converge(self, fno, timeout):
         """Every node up and accepting logins, a writable leader.  Starts
-        nodes that fenced themselves (as an operator would)."""
+        the nodes that are down (a fenced leader stops itself) as an
+        operator would: all of them at once, again while they fail, until
+        the timeout."""
         t = time.time()
-        started = set()
+        failed_starts = collections.Counter()
         while time.time() - t < timeout:
-            for nd in self.c.nodes:
-                if not nd.running() and nd.name not in started and time.time() - t > 2:
-                    # a fenced leader stops itself; the user starts it again
-                    LOG("  %s is down after the heal: dcf_ctl start" % nd.name)
-                    started.add(nd.name)
-                    if not nd.start():
-                        self.finding("fault %d: %s did not start again after the heal" % (fno, nd.name))
-                        return False
+            down = [nd for nd in self.c.nodes if not nd.running()]
+            if down and time.time() - t > 2:
+                LOG("  down after the heal: %s: dcf_ctl start" % ", ".join(nd.name for nd in down))
+                res = self.c.concurrently(lambda nd: nd.start(), down)
+                for nd in down:
+                    if not res[nd.name]:
+                        failed_starts[nd.name] += 1
+                continue
             ok = 0
             for nd in self.c.nodes:
                 try:
                     nd.query("SELECT 1", 2)
                     ok += 1
                 except Exception:
-                    if not nd.running() and nd.name in started:
-                        started.discard(nd.name)   # went down again: retry start
+                    pass
             if ok == len(self.c.nodes) and self.c.writable():
                 return True
             time.sleep(0.3)
         down = [nd.name for nd in self.c.nodes if not nd.running()]
-        self.finding("fault %d: cluster not converged %d s after the heal (down: %s)" % (fno, timeout, down))
+        self.finding("fault %d: cluster not converged %d s after the heal (down: %s; dcf_ctl start failed "
+                     "3 times in a row: %s)" % (fno, timeout, down, dict(failed_starts) or "never"))
         return False
 
     # ------------------------------------------------------------ run
