@@ -883,6 +883,81 @@ quorum_without(const dcf_member *members, uint32_t n, uint32_t id)
 	return others >= total / 2 + 1 && other_leader;
 }
 
+static sim_node *host_of(sim_world *w, uint32_t id);
+static sim_node *current_leader(sim_world *w);
+
+/*
+ * Does a node waiting for its rebuild still count as one node down?  Not
+ * once the leader's configuration (and the one before it, while a change is
+ * in flight) no longer names it — without a leader: no node's does — it
+ * was removed, the build refuses it, and it stays out unless it is added
+ * again.
+ */
+static bool
+rebuild_blocks(sim_world *w, const sim_node *sn)
+{
+	sim_node   *l;
+
+	if (!sn->rebuild_pending)
+		return false;
+	/* the leader's configurations decide; without a leader, every node's */
+	l = current_leader(w);
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		const sim_node *h = l != NULL ? l : &w->nodes[i];
+		const dcf_membership *ms;
+		uint64_t	idx = 0;
+
+		if (h != sn)
+		{
+			if (h->node == NULL)
+			{
+				if (h->drec.set && dcf_membership_find(&h->drec.ms, sn->id))
+					return true;
+			}
+			else
+			{
+				ms = dcf_node_membership(h->node, &idx);
+				if (dcf_membership_find(ms, sn->id) ||
+					(idx > h->commit && dcf_membership_find_in(ms->prev, ms->n_prev, sn->id)))
+					return true;
+			}
+		}
+		if (l != NULL)
+			break;
+	}
+	return false;
+}
+
+/*
+ * Is there a rebuilt node whose log starts past the log end of another
+ * member of its configuration?  If it leads, that member needs a build, and
+ * with fewer voters (after a removal, in minority mode) nobody could build
+ * it: the build needs a leader, and that member may be the one its quorum
+ * lacks (two voters).  The operator shrinks nothing then.
+ */
+static bool
+rebuild_gap(sim_world *w)
+{
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+	{
+		const sim_node *a = &w->nodes[i];
+		const dcf_membership *ms;
+
+		if (a->log_first <= 1 || a->node == NULL)
+			continue;
+		ms = dcf_node_membership(a->node, NULL);
+		for (uint32_t k = 0; k < ms->n_members; k++)
+		{
+			const sim_node *b = host_of(w, ms->members[k].node_id);
+
+			if (b != NULL && b != a && b->vlog.n + 1 < a->log_first)
+				return true;
+		}
+	}
+	return false;
+}
+
 /*
  * May node sn's storage fail now?  Only when nobody else repairs, nobody
  * works in minority mode, and the other voters weigh a quorum in the
@@ -899,7 +974,7 @@ storage_fault_allowed(sim_world *w, sim_node *sn)
 		return false;
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 		if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].work_mode != DCF_WORK_MODE_NORMAL ||
-			w->nodes[i].held_down || w->nodes[i].rebuild_pending)
+			w->nodes[i].held_down || rebuild_blocks(w, &w->nodes[i]))
 			return false;
 	/* every configuration any node uses or falls back to (a change in
 	 * flight is seen by some nodes only) */
@@ -1051,8 +1126,35 @@ node_crash(sim_world *w, sim_node *sn)
 				 sn->incarnation, NULL);
 }
 
-static sim_node *current_leader(sim_world *w);
-static sim_node *host_of(sim_world *w, uint32_t id);
+
+/* Do the voters of the leader's configuration (and of the one before it,
+ * while a change is in flight) other than p weigh a majority of it? */
+static bool
+others_keep_quorum(sim_world *w, sim_node *l, sim_node *p)
+{
+	uint64_t	idx = 0;
+	const dcf_membership *ms = dcf_node_membership(l->node, &idx);
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		const dcf_member *m = pass == 0 ? ms->members : ms->prev;
+		uint32_t	n = pass == 0 ? ms->n_members : (idx > l->commit ? ms->n_prev : 0);
+		uint64_t	total = 0,
+					others = 0;
+
+		for (uint32_t k = 0; k < n; k++)
+		{
+			if (!dcf_member_is_voter(&m[k]))
+				continue;
+			total += m[k].weight;
+			if (m[k].node_id != p->id)
+				others += m[k].weight;
+		}
+		if (n > 0 && others < total / 2 + 1)
+			return false;
+	}
+	return true;
+}
 
 /*
  * The operator's answer to a leader that shows a follower as needs_build
@@ -1075,7 +1177,7 @@ rebuild_stale(sim_world *w)
 		return;
 	/* one at a time: the others keep the leader's quorum */
 	for (int i = 0; i < w->cfg.n_nodes; i++)
-		if (w->nodes[i].rebuild_pending)
+		if (rebuild_blocks(w, &w->nodes[i]))
 			return;
 	dcf_node_status(l->node, &st);
 	for (uint32_t k = 0; k < st.n_peers; k++)
@@ -1085,6 +1187,13 @@ rebuild_stale(sim_world *w)
 		/* (a node just started has not answered yet: the leader's state is old) */
 		if (st.peers[k].state != DCF_PROGRESS_STALE || p == NULL || p->rebuild_pending || p->held_down ||
 			p->node == NULL || w->now < p->started_ms + 3ULL * w->cfg.election_timeout_ms)
+			continue;
+		/*
+		 * Not while the others could not keep a leader without it (the
+		 * build needs one): the one-node-at-a-time conditions of storage
+		 * faults.  (Two voters, one of them STALE: no build can succeed.)
+		 */
+		if (!others_keep_quorum(w, l, p))
 			continue;
 		sim_trace(w, "n%u needs a build (leader n%u's log starts at %llu): the operator rebuilds it", p->id,
 				  l->id, (unsigned long long) l->log_first);
@@ -1123,6 +1232,8 @@ node_rebuild(sim_world *w, sim_node *sn)
 	if (l == NULL || sn->held_down || dcf_membership_find(dcf_node_membership(l->node, NULL), sn->id) == NULL)
 	{
 		w->st.rebuild_waits++;
+		sim_trace(w, "n%u cannot be rebuilt now (%s)", sn->id,
+				  l == NULL ? "no leader" : sn->held_down ? "held down" : "not a member of the leader's configuration");
 		schedule(w, w->now + w->cfg.election_timeout_ms, SIM_EV_REBUILD, sn->idx, sn->incarnation, NULL);
 		return;
 	}
@@ -1695,8 +1806,10 @@ admin(sim_world *w)
 		(kind == DCF_ADMIN_SET_WORK_MODE && w->episode.phase == SIM_EPISODE_NONE))
 	{
 		for (int i = 0; i < c->n_nodes; i++)
-			if (w->nodes[i].dhs.repair_index != 0 || w->nodes[i].rebuild_pending)
+			if (w->nodes[i].dhs.repair_index != 0 || rebuild_blocks(w, &w->nodes[i]))
 				return;
+		if (rebuild_gap(w))
+			return;
 	}
 	switch (kind)
 	{
@@ -1993,6 +2106,29 @@ sim_world_run(sim_world *w)
 				 w->st.liveness_events > heal_max_events))
 			{
 				w->st.liveness_failures++;
+				if (w->trace)
+				{
+					sim_node   *l = current_leader(w);
+
+					if (l != NULL)
+					{
+						dcf_status	lst;
+
+						dcf_node_status(l->node, &lst);
+						for (uint32_t k = 0; k < lst.n_peers; k++)
+							sim_trace(w, "leader n%u: peer n%u %s next %llu match %llu", l->id, lst.peers[k].node_id,
+									  dcf_progress_state_name(lst.peers[k].state),
+									  (unsigned long long) lst.peers[k].next_index,
+									  (unsigned long long) lst.peers[k].match_index);
+					}
+					for (int i = 0; i < w->cfg.n_nodes; i++)
+						sim_trace(w, "n%u: up %d, role %s, term %llu, log %llu..%llu, applied %llu, rebuild pending %d, member of the leader's configuration %d",
+								  w->nodes[i].id, w->nodes[i].node != NULL, dcf_role_name(w->nodes[i].role),
+								  (unsigned long long) w->nodes[i].term, (unsigned long long) w->nodes[i].log_first,
+								  (unsigned long long) w->nodes[i].vlog.n, (unsigned long long) w->nodes[i].applied,
+								  w->nodes[i].rebuild_pending,
+								  l != NULL && dcf_membership_find(dcf_node_membership(l->node, NULL), w->nodes[i].id) != NULL);
+				}
 				sim_violation(w, "liveness",
 							  "%llu ms after healing, no marker applied on every node (nothing moved for %llu ms; marker index %llu)",
 							  (unsigned long long) (w->now - heal_start),
