@@ -59,6 +59,7 @@
 
 #include "ctl_rewind.h"
 #include "ctl_util.h"
+#include "core/dcf_core.h"
 #include "storage/log.h"
 #include "storage/meta.h"
 #include "storage/storage_io.h"
@@ -507,7 +508,8 @@ copy_start_lsn(const char *datadir, char *out, size_t cap)
  */
 static bool
 write_consensus_state(const char *dpath, uint64_t first, uint64_t prev_term,
-					  const uint8_t *record, size_t record_len, const dcf_meta *old)
+					  const uint8_t *record, size_t record_len, const dcf_meta *old,
+					  uint32_t leader_id, uint64_t leader_term, uint64_t leader_last)
 {
 	dcf_log_options lo;
 	dcf_log    *log = NULL;
@@ -522,14 +524,28 @@ write_consensus_state(const char *dpath, uint64_t first, uint64_t prev_term,
 		rc = dcf_log_reset(log, first, prev_term, err);
 	if (rc == DCF_OK)
 	{
-		memset(&m, 0, sizeof(m));
-		m.term = prev_term;
-		if (old && old->term >= prev_term)
+		dcf_hard_state hs;
+		dcf_hard_state oh;
+
+		/*
+		 * S2 (core): its old term and vote if that term is at least the
+		 * leader's; else the leader's term with the leader as its vote (it
+		 * may have voted in that term before, and the leader won it); and
+		 * S1's repair bound at the leader's last index and term, since the
+		 * copy may be older than entries it acknowledged.
+		 */
+		memset(&oh, 0, sizeof(oh));
+		if (old)
 		{
-			/* the node's own term and vote: it never votes twice in a term */
-			m.term = old->term;
-			m.voted_for = old->voted_for;
+			oh.term = old->term;
+			oh.vote = old->voted_for;
 		}
+		dcf_hard_state_rebuilt(&hs, old ? &oh : NULL, prev_term, leader_id, leader_term, leader_last);
+		memset(&m, 0, sizeof(m));
+		m.term = hs.term;
+		m.voted_for = hs.vote;
+		m.repair_index = hs.repair_index;
+		m.repair_term = hs.repair_term;
 		m.applied_index = first - 1;
 		m.membership = record;
 		m.membership_len = (uint32_t) record_len;
@@ -738,7 +754,10 @@ dcf_ctl_build(int argc, char **argv)
 		unsigned char *rec;
 		size_t		rec_len = 0;
 		uint64_t	first,
-					prev_term;
+					prev_term,
+					s2_term,
+					s2_last;
+		uint32_t	s2_leader;
 
 		snprintf(id, sizeof(id), "%ld", node_id);
 		snprintf(hold, sizeof(hold), "%d", o.hold_s);
@@ -750,6 +769,29 @@ dcf_ctl_build(int argc, char **argv)
 		prev_term = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
 		rec = PQunescapeBytea((const unsigned char *) PQgetvalue(r, 0, 2), &rec_len);
 		PQclear(r);
+
+		/* the leader's current term and last index, for S2 (after the hold: at least the copy's) */
+		r = leader_query(l, "SELECT node_id, role, term, last_index FROM dcf_replication_info()", 0, NULL,
+						 "reading the leader's term and last index");
+		if (r == NULL)
+			return 1;
+		if (strcmp(PQgetvalue(r, 0, 1), "LEADER") != 0)
+		{
+			ctl_error("node %s stopped leading while the copy ran (it is now %s); run dcf_ctl build again",
+					  PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+			PQclear(r);
+			return 1;
+		}
+		s2_leader = (uint32_t) strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+		s2_term = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+		s2_last = strtoull(PQgetvalue(r, 0, 3), NULL, 10);
+		PQclear(r);
+		if (s2_term < prev_term || s2_last < first - 1)
+		{
+			ctl_error("the leader reports term %" PRIu64 " and last index %" PRIu64 ", below the copy's (term %" PRIu64 ", index %" PRIu64 ")",
+					  s2_term, s2_last, prev_term, first - 1);
+			return 1;
+		}
 		if (rec == NULL || first == 0)
 		{
 			ctl_error("the leader's answer for the copy at %s is incomplete", start_lsn);
@@ -762,7 +804,8 @@ dcf_ctl_build(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/" CTL_REBUILD_MARKER, dpath);
 		if (!empty_dir(dpath) || !write_marker(dpath))
 			return 1;
-		if (!write_consensus_state(dpath, first, prev_term, rec, rec_len, have_old ? &old : NULL))
+		if (!write_consensus_state(dpath, first, prev_term, rec, rec_len, have_old ? &old : NULL,
+								   s2_leader, s2_term, s2_last))
 			return 1;
 		PQfreemem(rec);
 		if (unlink(path) != 0 || !ctl_fsync_dir(dpath))

@@ -193,8 +193,17 @@ while (!$said && time - $t0 < 60)
 ok($said, 'with its metadata damaged node 4 refuses to run dcf and says to rebuild it');
 $n4->stop('immediate', fail_ok => 1);
 $n4->_update_pid(0);
+my ($lterm, $llast, $lnode) = split /\|/, $leader->safe_psql('postgres', 'SELECT term, last_index, node_id FROM dcf_replication_info()');
 ($rc, $out, $err) = run_ctl('build', '-D', $n4->data_dir, $src);
 is($rc, 0, 'node 4 rebuilt') or diag($out . $err);
+# S2 (core): its metadata lost, the rebuilt node takes the leader's term with
+# the leader as its vote, and must fetch up to the leader's last index before
+# it votes for anyone less up to date or counts toward a commit
+($rc, $out, $err) = run_ctl('log-dump', '--data-path=' . $n4->basedir . '/dcf_data');
+like($out, qr/term $lterm, voted_for $lnode,/, "the rebuilt node 4 starts in the leader's term $lterm with the leader's vote")
+  or diag($out . $err);
+my ($ri) = $out =~ /repair index (\d+)/;
+ok(defined $ri && $ri >= $llast, "and a repair index at the leader's last index ($llast or later): " . ($ri // 'none'));
 ctl_start($n4);
 ok($c->wait_query($n4, 'SELECT count(*) >= 1 FROM t WHERE id = -2', 't'), 'the rebuilt node 4 caught up');
 
