@@ -547,7 +547,7 @@ publish_membership(struct dcf_host *host, const dcf_status *st)
 }
 
 void
-dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms)
+dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms, bool role_changed)
 {
 	static dcf_status st_buf;
 	dcf_status *st = &st_buf;
@@ -557,9 +557,12 @@ dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms)
 
 	/*
 	 * The full pass costs two status copies: run it when a request or a
-	 * report waits, else a few times a second (membership, leader, orphans).
+	 * report waits or the role changed this turn (backends check who leads
+	 * before they post: a new leader must be known as one at once), else a
+	 * few times a second (membership, leader, orphans).
 	 */
-	if (!dcf_admin_shared->posted && n_pending_reports == 0 && now_ms - last_full_ms < ADMIN_PUBLISH_EVERY_MS)
+	if (!dcf_admin_shared->posted && n_pending_reports == 0 && !role_changed &&
+		now_ms - last_full_ms < ADMIN_PUBLISH_EVERY_MS)
 		return;
 	last_full_ms = now_ms;
 	admin_changed = false;

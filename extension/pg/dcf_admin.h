@@ -96,7 +96,7 @@ extern void dcf_admin_shmem_startup(void);
 /* the worker */
 struct dcf_host;
 extern void dcf_admin_worker_start(void);
-extern void dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms);
+extern void dcf_admin_worker_step(struct dcf_host *host, uint64_t now_ms, bool role_changed);
 extern void dcf_admin_on_report(void *ctx, const dcf_admin_report *report);
 
 /* backends: post, then wait up to timeout_ms (<= 0: do not wait) */

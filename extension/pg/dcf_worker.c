@@ -579,7 +579,7 @@ dcf_worker_main(Datum main_arg)
 			worker_panic("making the consensus log durable", err);
 		progress_build_step(w, now_ms);
 		progress_recycle_log(w, now_ms);
-		dcf_admin_worker_step(w->host, now_ms);	/* admin requests from backends */
+		dcf_admin_worker_step(w->host, now_ms, w->role_event_published != w->role_events);	/* admin requests from backends */
 		handover_tick(w, now_ms);	/* switchover: restart as a standby, or reopen writes */
 		policy_tick(w, now_ms); /* reloaded settings, the leader's policy to members */
 		/* shared state: on every role change, else at most every few ms */
