@@ -30,6 +30,7 @@
 #include "storage/fd.h"
 
 #include "core/dcf_codec.h"
+#include "pg/dcf_guc.h"
 #include "pg/dcf_walentry.h"
 #include "pg/dcf_observe.h"
 #include "pg/dcf_worker_int.h"
@@ -301,6 +302,59 @@ src_on_feedback(void *ctx, uint32_t xmin, uint32_t xmin_epoch, uint32_t cxmin, u
 	}
 }
 
+/*
+ * Can `dcf_ctl start` rewind this node now?  pg_rewind takes the source's
+ * timeline from its last checkpoint (restartpoint, on a standby): a standby
+ * that has not replayed a checkpoint of the cluster's newest timeline looks
+ * to pg_rewind like a server on the old one ("no rewind required"), and the
+ * node comes back diverged.  The leader that created the newest committed
+ * timeline is a primary on it (dcf_ctl start checkpoints it first), so the
+ * node stops for its rewind only once such a leader leads.  Until then it
+ * keeps its server up, refusing logins (it is not joined), and takes part in
+ * elections: its consensus log is sound, and with one node of three dead the
+ * next leader may need its vote.
+ */
+static bool
+rewind_source_ready(DcfWorker *w)
+{
+	const dcf_walmap_tl *tl = dcf_walmap_latest(w->walmap);
+
+	return w->role != DCF_ROLE_LEADER && w->leader_id != 0 && w->leader_id != (uint32_t) dcf_node_id &&
+		tl != NULL && tl->leader_id == w->leader_id;
+}
+
+/* This node's WAL diverged from the cluster's (why says where). */
+static void
+walsrc_diverged(DcfWorker *w, const char *why)
+{
+	static bool stopping = false;
+
+	if (stopping)
+		return;					/* the postmaster is stopping us */
+	if (rewind_source_ready(w))
+	{
+		stopping = true;
+		fence_for_rewind(w, why);
+		return;
+	}
+	if (w->diverged)
+		return;
+	w->diverged = true;
+	strlcpy(w->diverged_why, why, sizeof(w->diverged_why));
+	ereport(LOG,
+			(errmsg("dcf: this node's WAL diverged from the cluster; it stops for pg_rewind once a leader on the cluster's newest timeline leads"),
+			 errdetail("%s.", why),
+			 errhint("Meanwhile it refuses logins and still votes in elections.")));
+}
+
+/* Once a rewind source is ready, stop a diverged node for its rewind. */
+void
+walsrc_check_diverged(DcfWorker *w)
+{
+	if (w->diverged && rewind_source_ready(w))
+		walsrc_diverged(w, w->diverged_why);
+}
+
 static void
 src_on_diverged(void *ctx, uint32_t tli, uint64_t requested, uint64_t switch_lsn, uint32_t next_tli)
 {
@@ -310,7 +364,7 @@ src_on_diverged(void *ctx, uint32_t tli, uint64_t requested, uint64_t switch_lsn
 	snprintf(why, sizeof(why),
 			 "this server has WAL of timeline %u at %X/%X, past the cluster's switch to timeline %u at %X/%X",
 			 tli, LSN_FORMAT_ARGS(requested), next_tli, LSN_FORMAT_ARGS(switch_lsn));
-	fence_for_rewind(w, why);
+	walsrc_diverged(w, why);
 }
 
 static void
@@ -366,7 +420,5 @@ walsrc_check_abandoned(DcfWorker *w)
 	snprintf(why, sizeof(why),
 			 "this server is on timeline %u, which its leader reserved and promoted to but never switched the cluster to",
 			 ptli);
-	fence_for_rewind(w, why);
-	for (;;)
-		pg_usleep(100000L);		/* the postmaster stops us */
+	walsrc_diverged(w, why);
 }

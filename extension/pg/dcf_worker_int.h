@@ -115,6 +115,8 @@ typedef struct DcfWorker
 	uint64_t	applied_index;
 	uint64_t	commit_index;	/* committed and durable here */
 	uint64_t	bad_index;		/* first entry the WAL map refused (0: none) */
+	bool		diverged;		/* WAL diverged: stop for pg_rewind once a source is ready */
+	char		diverged_why[256];
 
 	/* standby progress reported to the feeder */
 	uint64_t	standby_flush_lsn;
@@ -195,6 +197,7 @@ extern void propose_stop_pump(DcfWorker *w);
 
 /* dcf_walsource.c */
 extern void walsrc_check_abandoned(DcfWorker *w);
+extern void walsrc_check_diverged(DcfWorker *w);
 extern dcf_rc walsrc_history(DcfWorker *w, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
 extern dcf_rc walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
 extern dcf_rc walsrc_placeholder_history(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
