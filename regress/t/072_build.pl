@@ -28,7 +28,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time sleep);
 
-my $c = DcfCluster->new('bd', 3);
+# a 5 s election timeout: the commit-blocking check below pauses three of
+# five voters for a few seconds, which must not cost the leader its leadership
+my $c = DcfCluster->new('bd', 3, extra_conf => "dcf.election_timeout = 5s\n");
 $c->start_all;
 my $leader = $c->wait_for_leader;
 $leader->safe_psql('postgres', 'CREATE EXTENSION dcf; CREATE TABLE t (id int primary key)');
@@ -174,6 +176,24 @@ ctl_stop($f2);
 commit_returns($leader, -2, 'with 5 voters and both original followers stopped, a commit returns (3 of 5)');
 ctl_start($f1);
 ctl_start($f2);
+# ... and with three of the five paused a commit waits (2 of 5 are no
+# majority), then returns once they go on
+{
+	my @paused = map { $c->worker_pid($_) } ($f1, $f2, $n4);
+	my ($o, $e) = ('', '');
+	kill 'STOP', @paused;
+	my $ins = IPC::Run::start([ 'psql', '-X', '-d', $leader->connstr('postgres'), '-c', 'INSERT INTO t VALUES (-20)' ],
+		'>', \$o, '2>', \$e);
+	my $held = $c->wait_query($leader, 'SELECT paxos_write_lsn > paxos_commit_lsn FROM dcf_replication_info()', 't', 10);
+	sleep 1;
+	my $waits = $ins->pumpable;
+	kill 'CONT', @paused;
+	ok($held, 'with 3 of 5 voters paused, the leader holds WAL it does not commit');
+	ok($waits, 'and the commit waits (2 of 5 are no majority)');
+	$ins->finish;
+	is($? >> 8, 0, 'once they go on, the commit returns (5 of 5)') or diag($o . $e);
+	push @extra, -20 if ($? >> 8) == 0;
+}
 
 # a damaged consensus log: the node refuses to start, and is rebuilt
 ctl_stop($n4);
