@@ -680,6 +680,8 @@ host_handle(sim_world *w, sim_node *sn, const dcf_update *u, const dcf_flow_stat
 					sn->max_written = sn->vlog.n;
 					w->last_progress_ms = w->now;	/* catching up */
 				}
+				else if (sn->vhs.repair_index >= sn->vlog.n)
+					w->last_progress_ms = w->now;	/* fetching lost entries again (S1) */
 			}
 		}
 		sim_trace(w, "n%u append %llu..%llu (term %llu)", sn->id,
