@@ -59,13 +59,13 @@ fence_write_rewind_marker(DcfWorker *w, const char *why)
 	}
 	fprintf(f, "reason=%s\n", why);
 	/* the current leader when its port is known, else the newest timeline's */
-	for (int i = 0; i < dcf_config_parsed.nmembers; i++)
+	for (uint32_t i = 0; i < ms->n_members; i++)
 		if (w->leader_id != 0 && w->leader_id != (uint32_t) dcf_node_id &&
-			dcf_config_parsed.members[i].node_id == w->leader_id &&
+			ms->members[i].node_id == w->leader_id &&
 			endpoints_port_of(w->leader_id) != 0)
 		{
 			fprintf(f, "source=host=%s port=%u dbname=postgres\n",
-					dcf_config_parsed.members[i].ip, endpoints_port_of(w->leader_id));
+					ms->members[i].ip, endpoints_port_of(w->leader_id));
 			leader = NULL;
 		}
 	if (tl && leader && tl->pg_port)

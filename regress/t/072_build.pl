@@ -145,6 +145,22 @@ ok(wait_voter(4), 'node 4 caught up as a learner and was promoted');
 ctl_stop($f1);
 commit_returns($leader, -1, 'with 4 voters and an original follower stopped, a commit returns (3 of 4: node 4 counts)');
 ctl_start($f1);
+# the added node is a rewind source like any member: every member learns its
+# PostgreSQL port, and it learns theirs (dcf_ctl start reads pg_endpoints)
+{
+	my $t0 = time;
+	my ($in_f2, $all_in_n4) = (0, 0);
+	while (time - $t0 < 30 && !($in_f2 && $all_in_n4))
+	{
+		my $e2 = slurp_file($f2->basedir . '/dcf_data/pg_endpoints');
+		my $e4 = -f $n4->basedir . '/dcf_data/pg_endpoints' ? slurp_file($n4->basedir . '/dcf_data/pg_endpoints') : '';
+		$in_f2 = $e2 =~ /^4 127\.0\.0\.1 ${\ $n4->port}$/m;
+		$all_in_n4 = 4 == grep { $e4 =~ /^$_ 127\.0\.0\.1 \d+$/m } 1 .. 4;
+		sleep 0.3;
+	}
+	ok($in_f2, 'a member knows the added node 4\'s PostgreSQL port');
+	ok($all_in_n4, 'and node 4 knows every member\'s');
+}
 
 # 4 -> 5, with a build killed half-way first
 my $n5 = new_node('bd_n5', 5);
