@@ -1129,6 +1129,16 @@ node_crash(sim_world *w, sim_node *sn)
 }
 
 
+/* Does a node other than p repair its log (S1)? */
+static bool
+other_repairs(sim_world *w, const sim_node *p)
+{
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (&w->nodes[i] != p && w->nodes[i].dhs.repair_index != 0)
+			return true;
+	return false;
+}
+
 /* Do the voters of the leader's configuration (and of the one before it,
  * while a change is in flight) other than p weigh a majority of it? */
 static bool
@@ -1177,7 +1187,12 @@ rebuild_stale(sim_world *w)
 	l = current_leader(w);
 	if (l == NULL || l->log_first == 1)
 		return;
-	/* one at a time: the others keep the leader's quorum */
+	/*
+	 * one at a time: the others keep the leader's quorum; and not while a
+	 * node repairs (it votes only for a candidate as up to date as its
+	 * bound, which a leader that lost an unsynced tail may no longer be:
+	 * with the STALE node down too, nobody could be elected, seed 185905)
+	 */
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 		if (rebuild_blocks(w, &w->nodes[i]))
 			return;
@@ -1195,7 +1210,7 @@ rebuild_stale(sim_world *w)
 		 * build needs one): the one-node-at-a-time conditions of storage
 		 * faults.  (Two voters, one of them STALE: no build can succeed.)
 		 */
-		if (!others_keep_quorum(w, l, p))
+		if (!others_keep_quorum(w, l, p) || other_repairs(w, p))
 			continue;
 		sim_trace(w, "n%u needs a build (leader n%u's log starts at %llu): the operator rebuilds it", p->id,
 				  l->id, (unsigned long long) l->log_first);
@@ -1742,6 +1757,21 @@ episode_maybe_end(sim_world *w)
 			s_last_term = sim_log_last_term(&w->nodes[i].vlog);
 	for (int i = 0; i < w->cfg.n_nodes; i++)
 		if (((e->lost >> i) & 1) && (w->nodes[i].node == NULL || w->nodes[i].dhs.term < s_last_term))
+			return;
+	/*
+	 * ... and every voter, survivors included, has durably taken the
+	 * highest term of any survivor: a survivor whose weight alone is
+	 * vote_num elects itself at a jumped term the others may never hear
+	 * of; in a later episode one of them, jumping from its older term,
+	 * could land on that very term and lead it a second time.  (The
+	 * simulator found it, seed 191600.)
+	 */
+	s_last_term = 0;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (((e->survivors >> i) & 1) && w->nodes[i].dhs.term > s_last_term)
+			s_last_term = w->nodes[i].dhs.term;
+	for (int i = 0; i < w->cfg.n_nodes; i++)
+		if (((e->voter_mask >> i) & 1) && (w->nodes[i].node == NULL || w->nodes[i].dhs.term < s_last_term))
 			return;
 	sim_trace(w, "MINORITY EPISODE ends: voters of weight %llu of %llu hold entry %llu; back to normal",
 			  (unsigned long long) have, (unsigned long long) e->voters, (unsigned long long) w->oracle_n);
