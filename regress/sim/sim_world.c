@@ -1129,13 +1129,21 @@ node_crash(sim_world *w, sim_node *sn)
 }
 
 
-/* Does a node other than p repair its log (S1)? */
+/* Does a voter of the leader's configuration other than p repair its log
+ * (S1)?  (A node removed while it repaired may never finish: it matters no
+ * more.) */
 static bool
-other_repairs(sim_world *w, const sim_node *p)
+other_repairs(sim_world *w, sim_node *l, const sim_node *p)
 {
+	const dcf_membership *ms = dcf_node_membership(l->node, NULL);
+
 	for (int i = 0; i < w->cfg.n_nodes; i++)
-		if (&w->nodes[i] != p && w->nodes[i].dhs.repair_index != 0)
+	{
+		const dcf_member *m = dcf_membership_find(ms, w->nodes[i].id);
+
+		if (&w->nodes[i] != p && w->nodes[i].dhs.repair_index != 0 && m != NULL && dcf_member_is_voter(m))
 			return true;
+	}
 	return false;
 }
 
@@ -1210,7 +1218,7 @@ rebuild_stale(sim_world *w)
 		 * build needs one): the one-node-at-a-time conditions of storage
 		 * faults.  (Two voters, one of them STALE: no build can succeed.)
 		 */
-		if (!others_keep_quorum(w, l, p) || other_repairs(w, p))
+		if (!others_keep_quorum(w, l, p) || other_repairs(w, l, p))
 			continue;
 		sim_trace(w, "n%u needs a build (leader n%u's log starts at %llu): the operator rebuilds it", p->id,
 				  l->id, (unsigned long long) l->log_first);
