@@ -236,6 +236,20 @@ dcf_build_hold(PG_FUNCTION_ARGS)
 		char		err[DCF_ERRMSG_MAX];
 
 		s = snapshot();
+
+		/*
+		 * The copy's metadata gets the membership in force at first - 1.  A
+		 * change appended past it and not committed yet may still be rolled
+		 * back; the rebuilt node would keep it in force for good.  (A
+		 * committed one is in force anyway once the node fetches its entry.)
+		 */
+		if (s->membership_index > h.first_index - 1 && s->change.phase != DCF_CHANGE_NONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot complete the build of node %u: a membership change is in flight past the copy's place in the log", node_id),
+					 errdetail("Its configuration entry is at log index " UINT64_FORMAT "; the copy ends at index " UINT64_FORMAT ".",
+							   (uint64) s->membership_index, (uint64) (h.first_index - 1)),
+					 errhint("Run dcf_ctl build again once the change is committed or aborted (dcf_admin_requests() shows it).")));
 		ms->n_members = s->n_members;
 		memcpy(ms->members, s->members, sizeof(dcf_member) * s->n_members);
 		/* an index the new log does not hold: the membership is in force as is */
