@@ -1,5 +1,7 @@
 /*
- * dcf_host.c — the consensus host (see dcf_host.h).
+ * dcf_host.c — the consensus host (see dcf_host.h): its event path; the state
+ * it keeps is declared in dcf_host_int.h, and what the worker reads of it is
+ * in dcf_host_state.c.
  *
  * Ordering within one turn of the worker's event loop:
  *
@@ -29,66 +31,7 @@
 #include "core/dcf_assert.h"
 #include "core/dcf_codec.h"
 
-/* Read buffers handed to the core live until the next step (H5). */
-typedef struct read_buf
-{
-	struct read_buf *next;
-	size_t		cap;
-	uint8_t		data[];
-} read_buf;
-
-typedef struct pending_msg
-{
-	uint32_t	to;
-	dcf_net_class cls;
-	size_t		len;
-	uint8_t    *data;
-} pending_msg;
-
-struct dcf_host
-{
-	dcf_host_callbacks cb;
-	dcf_log    *log;
-	dcf_node   *node;
-	dcf_net    *net;
-	dcf_options core_opts;
-
-	/* what the metadata record holds now */
-	dcf_hard_state hs;
-	dcf_membership membership;
-	uint64_t	membership_index;
-	uint64_t	applied_saved;
-
-	/* soft state from the last update */
-	uint64_t	commit_index;
-	uint64_t	persisted_index;
-	dcf_role	role;
-	uint32_t	leader_id;
-	uint64_t	term;
-
-	bool		need_sync;
-	uint64_t	syncs;			/* dcf_log_sync calls, their total and longest time */
-	uint64_t	sync_us_total;
-	uint64_t	sync_us_max;
-	read_buf   *reads;			/* freed at the start of every step */
-
-	/* encode buffer */
-	uint8_t    *enc;
-	size_t		enc_cap;
-
-	/* receive decode space */
-	dcf_entry  *dec_entries;
-
-	pending_msg *pending;
-	uint32_t	n_pending;
-
-	uint64_t	leader_commit;	/* commit index the leader last told us */
-	uint64_t	leader_commit_term;
-
-	dcf_rc		fatal_rc;		/* a failure inside the receive callback */
-	char		fatal_msg[DCF_ERRMSG_MAX];
-	uint64_t	now_ms;
-};
+#include "pg/dcf_host_int.h"
 
 static void
 hlog(dcf_host *h, dcf_host_log_level level, const char *fmt,...)
@@ -846,70 +789,7 @@ dcf_host_timeout_ms(dcf_host *h, uint64_t now_ms)
 	return dcf_net_timeout_ms(h->net, now_ms);
 }
 
-/* ---- state ------------------------------------------------------------------ */
-
-void
-dcf_host_status(const dcf_host *h, dcf_status *out)
-{
-	dcf_node_status(h->node, out);
-}
-
-uint64_t
-dcf_host_commit_index(const dcf_host *h)
-{
-	return h->commit_index < h->persisted_index ? h->commit_index : h->persisted_index;
-}
-
-uint64_t
-dcf_host_last_key(const dcf_host *h)
-{
-	uint64_t	key = 0;
-	uint64_t	last = dcf_log_last_index(h->log);
-
-	if (last >= dcf_log_first_index(h->log) && last > 0)
-		dcf_log_key_at(h->log, last, &key);
-	return key;
-}
-
-uint64_t
-dcf_host_leader_commit(const dcf_host *h)
-{
-	return h->leader_commit_term == h->term ? h->leader_commit : 0;
-}
-
-dcf_role
-dcf_host_role(const dcf_host *h)
-{
-	return h->role;
-}
-
-bool
-dcf_host_lease_valid(const dcf_host *h, uint64_t now_ms)
-{
-	return dcf_node_lease_valid(h->node, now_ms);
-}
-
-dcf_log *
-dcf_host_log(dcf_host *h)
-{
-	return h->log;
-}
-
-const dcf_membership *
-dcf_host_membership(const dcf_host *h)
-{
-	return &h->membership;
-}
-
-bool
-dcf_host_peer_connected(dcf_host *h, uint32_t node_id)
-{
-	dcf_net_peer_stats st;
-
-	if (dcf_net_get_peer_stats(h->net, node_id, DCF_NET_CONTROL, &st) != DCF_OK)
-		return false;
-	return st.connected != 0;
-}
+/* ---- metadata, from the worker -------------------------------------------- */
 
 dcf_rc
 dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg)
@@ -917,12 +797,4 @@ dcf_host_save_applied(dcf_host *h, uint64_t applied, char *errmsg)
 	if (applied == h->applied_saved)
 		return DCF_OK;
 	return save_meta(h, applied, errmsg);
-}
-
-void
-dcf_host_sync_stats(const dcf_host *h, uint64_t *syncs, uint64_t *us_total, uint64_t *us_max)
-{
-	*syncs = h->syncs;
-	*us_total = h->sync_us_total;
-	*us_max = h->sync_us_max;
 }
