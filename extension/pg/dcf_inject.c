@@ -87,13 +87,8 @@ dcf_inject(const char *point)
 {
 	char		action[16];
 
-	if (dcf_inject_setting == NULL || dcf_inject_setting[0] == '\0')
+	if (!dcf_inject_armed(point) || !configured(point, action, sizeof(action)))
 		return;
-	if (!configured(point, action, sizeof(action)))
-		return;
-	for (int i = 0; i < nfired; i++)
-		if (strcmp(fired[i], point) == 0)
-			return;
 	if (nfired < DCF_INJECT_FIRED_MAX)
 		strlcpy(fired[nfired++], point, NAMEDATALEN);
 
