@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ctl_util.h"
 
@@ -176,4 +178,40 @@ ctl_result_error(const PGresult *res, const char *what)
 	if (hint)
 		fprintf(stderr, "HINT:  %s\n", hint);
 	return timeout ? 2 : 1;
+}
+
+PGconn *
+ctl_wait_leader(const char *host, const char *port, const CtlConnOptions *o, double timeout_s, bool writable)
+{
+	struct timespec t0,
+				t;
+
+	if (host == NULL || host[0] == '\0')
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;)
+	{
+		char		err[CTL_HOST_MAX];
+		PGconn	   *c;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double) (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 >= timeout_s)
+			return NULL;
+		c = ctl_connect(host, port, o->user, o->dbname, "dcf_ctl", 5, err, sizeof(err));
+
+		if (c)
+		{
+			PGresult   *res = PQexec(c, writable ?
+									 "SELECT NOT pg_is_in_recovery() AND role = 'LEADER' FROM dcf_replication_info()" :
+									 "SELECT role = 'LEADER' FROM dcf_replication_info()");
+			bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+				strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+			PQclear(res);
+			if (ok)
+				return c;
+			PQfinish(c);
+		}
+		usleep(100 * 1000);
+	}
 }

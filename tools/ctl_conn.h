@@ -67,4 +67,12 @@ extern PGconn *ctl_connect_options(const CtlConnOptions *o, int timeout_s, char 
  */
 extern int	ctl_result_error(const PGresult *res, const char *what);
 
+/*
+ * Wait until the server at host:port is the dcf leader (and, with writable,
+ * out of recovery: promoted), connecting as o's user and database, until
+ * timeout_s seconds have passed.  Returns the connection, or NULL.
+ */
+extern PGconn *ctl_wait_leader(const char *host, const char *port, const CtlConnOptions *o,
+							   double timeout_s, bool writable);
+
 #endif							/* DCF_CTL_CONN_H */

@@ -22,8 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ctl_conn.h"
 #include "ctl_member.h"
@@ -156,7 +154,6 @@ hand_over_first(PGconn *lc, const MemberOptions *o, long leader_id)
 	{
 		const char *target = PQgetvalue(cand, i, 0);
 		PGresult   *res;
-		double		deadline;
 
 		printf("node %ld is the leader: handing leadership over to node %s first\n", leader_id, target);
 		fflush(stdout);
@@ -179,26 +176,15 @@ hand_over_first(PGconn *lc, const MemberOptions *o, long leader_id)
 		fflush(stdout);
 
 		/* the new leader's server: wait until it takes admin requests */
-		deadline = (double) time(NULL) + (double) o->timeout_s;
-		while ((double) time(NULL) < deadline)
 		{
-			char		err[CTL_HOST_MAX];
-			PGconn	   *nc = ctl_connect(PQgetvalue(cand, i, 1), PQgetvalue(cand, i, 2), o->conn.user,
-										 o->conn.dbname, "dcf_ctl", 5, err, sizeof(err));
+			PGconn	   *nc = ctl_wait_leader(PQgetvalue(cand, i, 1), PQgetvalue(cand, i, 2), &o->conn,
+											 (double) o->timeout_s, false);
 
 			if (nc)
 			{
-				res = PQexec(nc, "SELECT role = 'LEADER' FROM dcf_replication_info()");
-				if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-				{
-					PQclear(res);
-					PQclear(cand);
-					return nc;
-				}
-				PQclear(res);
-				PQfinish(nc);
+				PQclear(cand);
+				return nc;
 			}
-			usleep(100 * 1000);
 		}
 		ctl_die(2, "node %s took over but could not be reached as the leader within %ld s; node %ld is not removed yet\n"
 				"HINT:  Run the removal again: it goes to whichever node leads.", target, o->timeout_s, leader_id);

@@ -101,34 +101,6 @@ sw_cluster(PGconn *conn, long *self_id, bool *self_leads, SwAddr *leader, SwAddr
 	PQclear(res);
 }
 
-/* Wait until the target's server accepts writes; true when it does. */
-static bool
-sw_wait_writable(const SwAddr *target, const SwOptions *o, double deadline)
-{
-	if (target->host[0] == '\0')
-		return false;
-	while (now_s() < deadline)
-	{
-		char		err[CTL_HOST_MAX];
-		PGconn	   *c = ctl_connect(target->host, target->port, o->conn.user, o->conn.dbname, "dcf_ctl", 5,
-									err, sizeof(err));
-
-		if (c)
-		{
-			PGresult   *res = PQexec(c, "SELECT NOT pg_is_in_recovery() AND role = 'LEADER' FROM dcf_replication_info()");
-			bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-				strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-
-			PQclear(res);
-			PQfinish(c);
-			if (ok)
-				return true;
-		}
-		usleep(100 * 1000);
-	}
-	return false;
-}
-
 int
 dcf_ctl_switchover(int argc, char **argv)
 {
@@ -264,10 +236,16 @@ dcf_ctl_switchover(int argc, char **argv)
 		PQfinish(lc);
 	PQfinish(conn);
 	fflush(stdout);
-	if (!sw_wait_writable(&target, &o, t0 + (double) o.timeout_s + 30))
-		ctl_die(2, "node %ld does not accept writes yet; the outcome is unknown\n"
-			   "HINT:  dcf_ctl list shows who leads; dcf_admin_requests() on the old leader shows the request.",
-			   target.node_id);
+	{
+		PGconn	   *tc = ctl_wait_leader(target.host, target.port, &o.conn,
+										 t0 + (double) o.timeout_s + 30 - now_s(), true);
+
+		if (tc == NULL)
+			ctl_die(2, "node %ld does not accept writes yet; the outcome is unknown\n"
+					"HINT:  dcf_ctl list shows who leads; dcf_admin_requests() on the old leader shows the request.",
+					target.node_id);
+		PQfinish(tc);
+	}
 	printf("node %ld leads and accepts writes (%.2f s)\n", target.node_id, now_s() - t0);
 	return 0;
 }
