@@ -16,6 +16,17 @@
  *     named when the node was stopped for the rewind, else any member in
  *     <dcf.data_path>/pg_endpoints (the leader first, then the followers
  *     on the newest timeline; pg_rewind accepts a standby as source).
+ *     pg_rewind (PostgreSQL 15) takes a server's timeline from the last
+ *     checkpoint in its control file (a restartpoint, on a standby), so a
+ *     source's must be past this node's: a standby that has received a
+ *     newer timeline but replayed no checkpoint of it looks to pg_rewind
+ *     like a server on this node's timeline ("no rewind required"), and the
+ *     node would come back as diverged as before.  When only such
+ *     standbys answer, the node is started without a rewind (the "rewind
+ *     deferred" result): its worker finds the divergence again, keeps the
+ *     server up refusing logins and voting, so that one of them can be
+ *     elected and promote, and stops it for its rewind once a leader on the
+ *     cluster's newest timeline leads.
  *  4. CHECKPOINT on the source, then `pg_rewind --dry-run`.  When it
  *     cannot read this node's own WAL back to the last common checkpoint
  *     (segments recycled here), retry with --restore-target-wal and a
@@ -61,6 +72,7 @@
 #define REWIND_OUTPUT_BYTES		(256 * 1024)
 #define REWIND_SOURCE_TIMEOUT_S	"3"
 #define REWIND_SOURCE_WAIT_S	30	/* keep asking the members this long */
+#define REWIND_STALE_WAIT_S		10	/* ... or this long when only stale standbys answer */
 
 static const char *const fixed_kept[] = {
 	"postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf",
@@ -468,7 +480,8 @@ typedef struct Candidate
 	bool		reachable;
 	bool		primary;
 	bool		leader;
-	uint32_t	tli;
+	uint32_t	tli;			/* of its WAL: inserted (primary), received (standby) */
+	uint32_t	ckpt_tli;		/* of the last checkpoint in its control file */
 	char		why[256];		/* why it cannot be the source */
 } Candidate;
 
@@ -486,8 +499,28 @@ cand_add(Candidate *c, int *n, const char *conninfo)
 	}
 }
 
+/* The timeline of the last checkpoint (restartpoint) in conn's control file; 0 if unknown. */
+static uint32_t
+ckpt_timeline(PGconn *conn)
+{
+	PGresult   *r = PQexec(conn, "SELECT timeline_id FROM pg_control_checkpoint()");
+	uint32_t	tli = 0;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		tli = (uint32_t) strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return tli;
+}
+
+/*
+ * Probe one candidate.  own_tli: this node's timeline.  A candidate with WAL
+ * past it whose control file is not (a primary promoted a moment ago, a
+ * standby that has not made a restartpoint since it replayed a checkpoint of
+ * the new timeline) is asked for a CHECKPOINT first, which brings its control
+ * file up to what it has replayed.
+ */
 static void
-cand_probe(Candidate *c, const char *sysid)
+cand_probe(Candidate *c, const char *sysid, uint32_t own_tli)
 {
 	char		ci[700];
 	PGconn	   *conn;
@@ -521,8 +554,27 @@ cand_probe(Candidate *c, const char *sysid)
 	else
 		snprintf(c->why, sizeof(c->why), "another cluster (system identifier %s)", PQgetvalue(r, 0, 1));
 	PQclear(r);
+	if (c->reachable && !c->primary)
+	{
+		/*
+		 * A standby without a walreceiver at the moment (its leader gone)
+		 * still has the history file of every timeline it received.
+		 */
+		r = PQexec(conn, "SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() "
+				   "WHERE name ~ '^[0-9A-F]{8}\\.history$'");
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+			strtoul(PQgetvalue(r, 0, 0), NULL, 10) > c->tli)
+			c->tli = (uint32_t) strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
 	if (c->reachable)
 	{
+		c->ckpt_tli = ckpt_timeline(conn);
+		if (c->tli > own_tli && c->ckpt_tli <= own_tli)
+		{
+			PQclear(PQexec(conn, "CHECKPOINT"));
+			c->ckpt_tli = ckpt_timeline(conn);
+		}
 		r = PQexec(conn, "SELECT role FROM dcf_replication_info()");
 		c->leader = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 			strcmp(PQgetvalue(r, 0, 0), "LEADER") == 0;
@@ -531,12 +583,21 @@ cand_probe(Candidate *c, const char *sysid)
 	PQfinish(conn);
 }
 
+typedef enum SourceResult
+{
+	SOURCE_FOUND,
+	SOURCE_NONE,				/* no member with the cluster's WAL answers */
+	SOURCE_STALE_ONLY			/* only standbys whose control file is not past own_tli */
+} SourceResult;
+
 /*
- * Step 3.  *out gets the chosen source's conninfo; false (with a message)
- * when no member with the cluster's WAL answers.  own_tli: this node's
- * timeline (a source must be past it).
+ * Step 3.  *out gets the chosen source's conninfo.  own_tli: this node's
+ * timeline; a source's WAL and its control file's checkpoint must both be
+ * past it.  SOURCE_NONE comes with a message; SOURCE_STALE_ONLY when the
+ * only members with the cluster's WAL are standbys pg_rewind would take
+ * for servers on this node's timeline (see the file header).
  */
-static bool
+static SourceResult
 choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 			  const char *marker, uint32_t own_tli, char *out, size_t cap)
 {
@@ -547,8 +608,9 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 	char		self_id[32] = "";
 	char	   *text;
 	int			best = -1;
-	time_t		deadline = time(NULL) + REWIND_SOURCE_WAIT_S;
+	time_t		start = time(NULL);
 	bool		waited = false;
+	int			stale;
 
 	/*
 	 * application_name dcf_ctl: a member that has not joined (a follower
@@ -558,12 +620,12 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 	{
 		snprintf(out, cap, "%s%s", o->source_server,
 				 strstr(o->source_server, "application_name") ? "" : " application_name=dcf_ctl");
-		return true;
+		return SOURCE_FOUND;
 	}
 	if (!ctl_controldata(datadir, "Database system identifier", sysid, sizeof(sysid)))
 	{
 		ctl_error("could not read the system identifier of \"%s\" with pg_controldata", datadir);
-		return false;
+		return SOURCE_NONE;
 	}
 	ctl_setting(datadir, "dcf.node_id", self_id, sizeof(self_id));
 	if (marker)
@@ -597,13 +659,20 @@ choose_source(const CtlStartOptions *o, const char *datadir, const char *dpath,
 	}
 probe:
 	best = -1;
+	stale = 0;
 	for (int i = 0; i < n; i++)
 	{
 		c[i].reachable = c[i].primary = c[i].leader = false;
+		c[i].tli = c[i].ckpt_tli = 0;
 		c[i].why[0] = '\0';
-		cand_probe(&c[i], sysid);
+		cand_probe(&c[i], sysid, own_tli);
 		if (!c[i].reachable || c[i].tli <= own_tli)
 			continue;
+		if (c[i].ckpt_tli <= own_tli)
+		{
+			stale++;
+			continue;
+		}
 		if (best < 0 ||
 			(c[i].leader && c[i].primary) > (c[best].leader && c[best].primary) ||
 			((c[i].leader && c[i].primary) == (c[best].leader && c[best].primary) &&
@@ -611,13 +680,22 @@ probe:
 			  (c[i].primary == c[best].primary && c[i].tli > c[best].tli))))
 			best = i;
 	}
-	if (best < 0 && time(NULL) < deadline)
+	if (best < 0 && time(NULL) < start + (stale ? REWIND_STALE_WAIT_S : REWIND_SOURCE_WAIT_S))
 	{
 		if (!waited)
-			ctl_info("no member with the cluster's WAL answers yet; trying again for up to %d s", REWIND_SOURCE_WAIT_S);
+			ctl_info("no member with the cluster's WAL answers yet; trying again for up to %d s",
+					 stale ? REWIND_STALE_WAIT_S : REWIND_SOURCE_WAIT_S);
 		waited = true;
 		sleep(2);
 		goto probe;
+	}
+	if (best < 0 && stale)
+	{
+		for (int i = 0; i < n; i++)
+			if (c[i].reachable && c[i].tli > own_tli)
+				ctl_info("%s has the cluster's WAL (timeline %u) but its last checkpoint is on timeline %u, not past this node's %u: pg_rewind cannot use it yet",
+						 c[i].conninfo, c[i].tli, c[i].ckpt_tli, own_tli);
+		return SOURCE_STALE_ONLY;
 	}
 	if (best < 0)
 	{
@@ -627,13 +705,13 @@ probe:
 			fprintf(stderr, "dcf_ctl:   %s: %s\n", c[i].conninfo,
 					!c[i].reachable ? c[i].why : "not past this node's timeline");
 		fprintf(stderr, "dcf_ctl: hint: start a member of the cluster, or give the source with --source-server=CONNINFO\n");
-		return false;
+		return SOURCE_NONE;
 	}
 	snprintf(out, cap, "%s application_name=dcf_ctl", c[best].conninfo);
 	ctl_info("rewind source: %s (%s, timeline %u)", c[best].conninfo,
 			 c[best].primary ? (c[best].leader ? "the leader" : "a primary") : "a standby with the cluster's WAL",
-			 c[best].tli);
-	return true;
+			 c[best].ckpt_tli);
+	return SOURCE_FOUND;
 }
 
 /* ---- pg_rewind ----------------------------------------------------------- */
@@ -922,8 +1000,17 @@ ctl_rewind(const CtlStartOptions *o, const char *datadir, const char *dpath, con
 		ctl_parse_lsn(v, &end_lsn);
 
 	/* 3, 4 */
-	if (!choose_source(o, datadir, dpath, marker, own_tli, source, sizeof(source)))
-		goto out_restore;
+	switch (choose_source(o, datadir, dpath, marker, own_tli, source, sizeof(source)))
+	{
+		case SOURCE_FOUND:
+			break;
+		case SOURCE_STALE_ONLY:
+			ctl_info("rewind deferred: starting the node as it is; it refuses logins and votes, so that a member with the cluster's WAL can be elected, and stops for its rewind once a leader on the cluster's newest timeline leads");
+			result = CTL_REWIND_DEFERRED;
+			goto out_restore;
+		case SOURCE_NONE:
+			goto out_restore;
+	}
 	checkpoint_source(source);
 	rewind_exec(datadir, source, true, false, &dry);
 	if (dry.rc != 0 && dry.wal_missing)
@@ -1021,6 +1108,13 @@ out_restore:
 	}
 	ctl_remove_dir(save);
 	ctl_fsync_parent(save);
+	if (result == CTL_REWIND_DEFERRED)
+	{
+		/* its worker writes it again when it stops the node for the rewind */
+		snprintf(path, sizeof(path), "%s/rewind_needed", dpath);
+		unlink(path);
+		ctl_fsync_dir(dpath);
+	}
 	if (result == CTL_REWIND_OK)
 	{
 		snprintf(path, sizeof(path), "%s/rewind_needed", dpath);

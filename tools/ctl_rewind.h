@@ -13,7 +13,10 @@ typedef enum CtlRewindResult
 {
 	CTL_REWIND_OK = 0,			/* rewound, or no rewind was needed */
 	CTL_REWIND_FAILED = 1,		/* not now (no source reachable, ...): may work later */
-	CTL_REWIND_IMPOSSIBLE = 2	/* can never work: the node must be rebuilt */
+	CTL_REWIND_IMPOSSIBLE = 2,	/* can never work: the node must be rebuilt */
+	CTL_REWIND_DEFERRED = 3		/* only standbys pg_rewind cannot use yet answer:
+								 * start the node unrewound (marker removed); its
+								 * worker stops it again for the rewind later */
 } CtlRewindResult;
 
 /* The marker in dcf.data_path that stops every later start (see ctl_rewind.c). */

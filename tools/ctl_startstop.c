@@ -41,6 +41,7 @@
 #include "ctl_util.h"
 
 #define CTL_REWINDS_MAX 2		/* rewinds in one start before giving up */
+#define CTL_DEFERS_MAX 3		/* starts with the rewind deferred, the same */
 #define CTL_SETTLE_SECONDS 2	/* a joined node must stay up this long */
 
 #define server_running ctl_server_running
@@ -163,7 +164,7 @@ dcf_ctl_start(const CtlStartOptions *o)
 	}
 	ctl_bin_path(pg_ctl, sizeof(pg_ctl), "pg_ctl");
 
-	for (int attempt = 0; attempt <= CTL_REWINDS_MAX; attempt++)
+	for (int attempt = 0, deferred = 0; attempt <= CTL_REWINDS_MAX; attempt++)
 	{
 		char	   *marker;
 		size_t		mlen;
@@ -177,7 +178,17 @@ dcf_ctl_start(const CtlStartOptions *o)
 			CtlRewindResult rr = ctl_rewind(o, datadir, dpath, marker);
 
 			free(marker);
-			if (rr != CTL_REWIND_OK)
+			if (rr == CTL_REWIND_DEFERRED)
+			{
+				/* started unrewound: no rewind was used up */
+				if (++deferred > CTL_DEFERS_MAX)
+				{
+					ctl_error("no member had a checkpoint past this node's timeline in %d tries", CTL_DEFERS_MAX);
+					return 1;
+				}
+				attempt--;
+			}
+			else if (rr != CTL_REWIND_OK)
 			{
 				if (rr == CTL_REWIND_FAILED)
 					ctl_error("the node was not started");

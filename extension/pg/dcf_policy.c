@@ -304,8 +304,13 @@ policy_tick(DcfWorker *w, uint64_t now_ms)
 	static int	tried_rm = -1;
 	static int	tried_pe = -1;
 	dcf_status *st;
-	/* a removed node stays out of elections whatever dcf.run_mode says (dcf_removed.c) */
-	dcf_run_mode want_rm = (w->removed || dcf_run_mode_setting == 2) ? DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
+	/*
+	 * A removed node stays out of elections whatever dcf.run_mode says
+	 * (dcf_removed.c), and so does a diverged one, which can never promote
+	 * (dcf_walsource.c); both still vote.
+	 */
+	dcf_run_mode want_rm = (w->removed || w->diverged || dcf_run_mode_setting == 2) ?
+		DCF_RUN_MODE_NONE : DCF_RUN_MODE_AUTO;
 	char		err[DCF_ERRMSG_MAX];
 
 	if (now_ms - last_tick_ms < POLICY_TICK_MS)

@@ -347,12 +347,73 @@ walsrc_diverged(DcfWorker *w, const char *why)
 			 errhint("Meanwhile it refuses logins and still votes in elections.")));
 }
 
-/* Once a rewind source is ready, stop a diverged node for its rewind. */
-void
-walsrc_check_diverged(DcfWorker *w)
+/*
+ * A diverged node can be elected: its consensus log is as long as anyone's
+ * (it may learn of the divergence only then, when the timeline switch it is
+ * past commits), but its standby can never follow the cluster's timeline,
+ * so it would wait for its promotion forever while nobody else may lead.
+ * It hands leadership to the caught-up voter with the longest log, again
+ * every two election timeouts while it still leads (the core times out and
+ * reports a transfer the target did not take).  It no longer campaigns by
+ * itself (run mode 2 while diverged, dcf_policy.c), but still votes.
+ */
+static void
+diverged_leader_hand_over(DcfWorker *w, uint64_t now_ms)
 {
-	if (w->diverged && rewind_source_ready(w))
+	static uint64_t last_try_ms = 0;
+	dcf_status *st;
+	dcf_admin_request req;
+	char		err[DCF_ERRMSG_MAX];
+	dcf_rc		rc;
+	int			best = -1;
+
+	if (w->role != DCF_ROLE_LEADER || w->promoted ||
+		(last_try_ms != 0 && now_ms - last_try_ms < 2 * (uint64_t) dcf_election_timeout_ms))
+		return;
+	last_try_ms = now_ms;
+	st = palloc(sizeof(dcf_status));
+	dcf_host_status(w->host, st);
+	for (uint32_t i = 0; i < st->n_peers; i++)
+	{
+		const dcf_peer_status *p = &st->peers[i];
+
+		if ((p->role != DCF_ROLE_FOLLOWER && p->role != DCF_ROLE_LEADER) || p->learner ||
+			p->last_heard_ms == 0 || now_ms - p->last_heard_ms > (uint64_t) dcf_election_timeout_ms)
+			continue;
+		if (best < 0 || p->match_index > st->peers[best].match_index)
+			best = (int) i;
+	}
+	if (best < 0)
+	{
+		pfree(st);
+		return;					/* no voter to hand over to yet */
+	}
+	memset(&req, 0, sizeof(req));
+	req.node_id = st->peers[best].node_id;
+	pfree(st);
+	req.kind = DCF_ADMIN_TRANSFER_LEADER;
+	err[0] = '\0';
+	rc = dcf_host_admin(w->host, &req, now_ms, err);
+	if (rc != DCF_OK && rc != DCF_ERR_STATE && rc != DCF_ERR_INVALID)
+		worker_panic("handing over the leadership of a diverged node", err);
+	ereport(LOG,
+			(errmsg("dcf: this node leads but its WAL diverged from the cluster; handing leadership over to node %u%s%s",
+					req.node_id, rc == DCF_OK ? "" : ": ", rc == DCF_OK ? "" : err)));
+}
+
+/*
+ * Every turn: once a rewind source is ready, stop a diverged node for its
+ * rewind; until then a diverged leader hands its leadership over.
+ */
+void
+walsrc_check_diverged(DcfWorker *w, uint64_t now_ms)
+{
+	if (!w->diverged)
+		return;
+	if (rewind_source_ready(w))
 		walsrc_diverged(w, w->diverged_why);
+	else
+		diverged_leader_hand_over(w, now_ms);
 }
 
 static void

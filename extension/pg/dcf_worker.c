@@ -567,7 +567,7 @@ dcf_worker_main(Datum main_arg)
 		progress_advance_commit(w, now_ms);
 		observe_turn(w);
 		walsrc_check_abandoned(w);
-		walsrc_check_diverged(w);
+		walsrc_check_diverged(w, now_ms);
 		lead_step(w, now_ms);
 		progress_forward_feedback(w, now_ms);
 		progress_apply_feedback(w, now_ms);
