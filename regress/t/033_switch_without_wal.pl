@@ -91,6 +91,9 @@ sub rejoin
 # rewind source.
 set_inject('switch_before_pump:kill', $c->followers($l1));
 sleep 1;
+# (log offsets first: the next leader may be elected, promote and be
+# stopped within the second below)
+my $from = log_offsets();
 my @paused = ($c->worker_pid($l1));
 kill 'STOP', @paused;
 my @indeterminate = (1000 .. 1099);
@@ -100,7 +103,7 @@ sleep 1;
 kill 'KILL', @paused;	# a stopped worker would keep the shared memory in use
 $l1->kill9;
 $hang->kill_kill;
-my $l2 = wait_injected(log_offsets(), $c->followers($l1));
+my $l2 = wait_injected($from, $c->followers($l1));
 ok($l2, 'a second leader committed its timeline switch and was stopped before any of its WAL: '
 	  . ($l2 ? $l2->name : 'none'));
 my ($y) = grep { $_ != $l1 && $_ != $l2 } $c->nodes;
