@@ -40,6 +40,13 @@ for my $round (1 .. $rounds)
 	# the leader's worker stops: commits wait, its WAL grows past the cluster's
 	my ($w_old) = DcfRejoin::wait_worker($old->data_dir, 10);
 	kill 'STOP', $w_old;
+	# WAL the log can never get, whether or not the pump had already read the
+	# insert in flight (it had, once: no divergence, no rewind to check); a
+	# checkpoint record is flushed at once and waits for no commit.  (Not a
+	# WAL switch: the crash recovery's checkpoint would then recycle the
+	# segment of the fork, wal_keep_size being 0, and with the divergent WAL
+	# gone the node can only be rebuilt, which dcf_ctl says.)
+	$old->safe_psql('postgres', 'CHECKPOINT');
 	my $r = $c->first_commit("INSERT INTO t VALUES (-1000 - $round)", 60, $c->followers($old));
 	ok($r, "round $round: a new leader took over");
 	$leader = $r->[0];
