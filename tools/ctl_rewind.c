@@ -714,6 +714,49 @@ probe:
 	return SOURCE_FOUND;
 }
 
+/*
+ * Before a start with the rewind deferred: remove from pg_wal the history
+ * files of timelines past own_tli.  The node fetched the cluster's newer
+ * timeline's history when it diverged; with it, recovery (which dcf points at
+ * the latest timeline) would target that timeline, which is not a child of
+ * the node's history, and refuse to start.  Without it the node recovers on
+ * its own timeline; its walreceiver fetches the file again from its feeder,
+ * which recovery then only logs ("forked off ... before current recovery
+ * point").  Every member's feeder serves it, and pg_rewind takes the
+ * source's.
+ */
+static bool
+drop_newer_histories(const char *datadir, uint32_t own_tli)
+{
+	char		dir[CTL_PATH_MAX + 8];
+	DIR		   *d;
+	struct dirent *de;
+	bool		ok = true;
+
+	snprintf(dir, sizeof(dir), "%s/pg_wal", datadir);
+	d = opendir(dir);
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		path[CTL_PATH_MAX * 2];
+		unsigned int tli;
+		char		tail[16];
+
+		if (strlen(de->d_name) != 16 || sscanf(de->d_name, "%8X%15s", &tli, tail) != 2 ||
+			strcmp(tail, ".history") != 0 || tli <= own_tli)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) != 0)
+			ok = false;
+		else
+			ctl_info("removed %s: the history of timeline %u, past this node's, is fetched again from the cluster",
+					 path, tli);
+	}
+	closedir(d);
+	return ctl_fsync_dir(dir) && ok;
+}
+
 /* ---- pg_rewind ----------------------------------------------------------- */
 
 /*
@@ -1005,6 +1048,11 @@ ctl_rewind(const CtlStartOptions *o, const char *datadir, const char *dpath, con
 		case SOURCE_FOUND:
 			break;
 		case SOURCE_STALE_ONLY:
+			if (!drop_newer_histories(datadir, own_tli))
+			{
+				ctl_error("could not remove the history files of newer timelines from \"%s/pg_wal\"", datadir);
+				goto out_restore;
+			}
 			ctl_info("rewind deferred: starting the node as it is; it refuses logins and votes, so that a member with the cluster's WAL can be elected, and stops for its rewind once a leader on the cluster's newest timeline leads");
 			result = CTL_REWIND_DEFERRED;
 			goto out_restore;

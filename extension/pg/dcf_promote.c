@@ -14,7 +14,8 @@
  *      a standby stuck below committed WAL would start it below commits
  *      that were acknowledged.  If our server has WAL beyond the log (it led
  *      before and wrote WAL that was never committed) it must not lead: it
- *      is fenced, and `dcf_ctl start` rewinds it.
+ *      is a diverged node, which hands the leadership over, keeps voting
+ *      and stops for its rewind once a new leader leads (dcf_walsource.c).
  *   3. RESERVE: append a DCF_ENTRY_TLRESERVE naming the timeline we will
  *      promote to, above every timeline the log names, and wait until it is
  *      committed.  A leader that promotes and dies before its switch entry
@@ -258,7 +259,12 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 	if (tl == NULL)
 		have_all = true;		/* nothing in the log */
 	else if (ptli > tl->tli)
-		fence_and_stop(w, "the server is on a timeline the cluster does not know");
+	{
+		/* a timeline it promoted to and the cluster never switched to */
+		if (!w->diverged)
+			walsrc_diverged(w, psprintf("this server is on timeline %u, which the cluster never switched to", ptli));
+		return;
+	}
 	else
 	{
 		uint64_t	have = 0;
@@ -275,8 +281,18 @@ lead_wait_receive(DcfWorker *w, uint64_t now_ms)
 								 tl->tli, LSN_FORMAT_ARGS(tl->begin_lsn))));
 		}
 		if (ptli == tl->tli && rep > tl->committed_end)
-			fence_and_stop(w, psprintf("the server replayed WAL up to %X/%X, beyond the cluster's %X/%X",
-									   LSN_FORMAT_ARGS(rep), LSN_FORMAT_ARGS(tl->committed_end)));
+		{
+			/*
+			 * WAL it wrote as an earlier leader that never reached the log:
+			 * it must not lead, but its log is sound and its vote may be
+			 * needed, so it hands the leadership over and waits for its
+			 * rewind like any diverged node (dcf_walsource.c).
+			 */
+			if (!w->diverged)
+				walsrc_diverged(w, psprintf("this server replayed WAL up to %X/%X, beyond the cluster's %X/%X",
+											LSN_FORMAT_ARGS(rep), LSN_FORMAT_ARGS(tl->committed_end)));
+			return;
+		}
 		have_all = have >= tl->committed_end && lead_replayed_all(w, tl, rep, ptli);
 	}
 	if (!have_all)

@@ -48,6 +48,12 @@ publish_state(DcfWorker *w, uint64_t now_ms)
 
 	if (w->bad_index != 0)
 		joined = false;			/* see map_entry */
+	if (w->diverged)
+	{
+		/* its server has WAL the cluster never had: no reads of it, at once */
+		joined = false;
+		w->joined_at_ms = 0;
+	}
 	LWLockAcquire(dcf_shared->lock, LW_EXCLUSIVE);
 	strlcpy(dcf_shared->role, w->removed ? "REMOVED" : dcf_role_name(st.role), DCF_ROLE_NAME_BYTES);
 	dcf_shared->term = st.term;

@@ -324,7 +324,7 @@ rewind_source_ready(DcfWorker *w)
 }
 
 /* This node's WAL diverged from the cluster's (why says where). */
-static void
+void
 walsrc_diverged(DcfWorker *w, const char *why)
 {
 	static bool stopping = false;

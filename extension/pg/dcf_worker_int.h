@@ -197,6 +197,7 @@ extern void propose_stop_pump(DcfWorker *w);
 
 /* dcf_walsource.c */
 extern void walsrc_check_abandoned(DcfWorker *w);
+extern void walsrc_diverged(DcfWorker *w, const char *why);
 extern void walsrc_check_diverged(DcfWorker *w, uint64_t now_ms);
 extern dcf_rc walsrc_history(DcfWorker *w, uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);
 extern dcf_rc walsrc_history_file(uint32_t tli, char *buf, size_t cap, size_t *len, char *errmsg);

@@ -106,6 +106,15 @@ DcfRejoin::run_status('pg_ctl', 'start', '-D', $na->data_dir, '-l', $na->logfile
 $t0 = time;
 usleep(100_000) while (!-f $marker || DcfRejoin::postmaster_pid($na->data_dir)) && time - $t0 < 90;
 ok(-f $marker && !DcfRejoin::postmaster_pid($na->data_dir), 'A stopped itself for its rewind');
+# A usually fetched the history file of B's timeline before it stopped (its
+# standby asks for it at the switch); make sure it has it, the harder case:
+# recovery would then target that timeline and refuse to start unrewound
+my $hist = sprintf('%08X.history', hex($btli // '0'));
+if (!-f $na->data_dir . "/pg_wal/$hist")
+{
+	PostgreSQL::Test::Utils::system_or_bail('cp', $cn->data_dir . "/pg_wal/$hist", $na->data_dir . "/pg_wal/$hist");
+}
+ok(-f $na->data_dir . "/pg_wal/$hist", "A has the history file of B's timeline");
 
 # B killed: C alone, with B's timeline received but no checkpoint of it replayed
 my @bpids = $c->server_pids($nb);
