@@ -55,6 +55,7 @@
 #include "replication/walreceiver.h"
 #include "storage/fd.h"
 #include "storage/lwlock.h"
+#include "utils/backend_status.h"
 
 #include "core/dcf_codec.h"
 #include "pg/dcf_guc.h"
@@ -573,6 +574,49 @@ lead_suspend(DcfWorker *w, uint64_t now_ms)
 					dcf_node_id, w->term),
 			 errdetail("The server stays up for %d election timeouts in case this node is elected again; then it is fenced.",
 					   WORKER_SUSPEND_TIMEOUTS)));
+}
+
+/*
+ * A suspended leader is fenced after WORKER_SUSPEND_TIMEOUTS election
+ * timeouts, unless it serves a rewind: a dcf_ctl session (pg_rewind connects
+ * with dcf_ctl's application name) is connected.  Followers that diverged
+ * stop for their rewinds from the new leader, possibly all at once, which
+ * leaves it without a majority; fencing it then would fail every rewind
+ * still copying from it, and the cluster would have no node up.  It hears of
+ * no other leader (it would be fenced at once: lead_suspend), acknowledges
+ * nothing and refuses other logins, so staying up is safe; the rewound
+ * followers then elect it again.  At most WORKER_SUSPEND_SERVE_MS.
+ */
+bool
+lead_serving_rewind(DcfWorker *w, uint64_t now_ms)
+{
+	static uint64_t logged_since = 0;
+	bool		serving = false;
+	int			n;
+
+	if (now_ms - w->suspended_since_ms > (uint64_t) WORKER_SUSPEND_SERVE_MS)
+		return false;
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n && !serving; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+
+		if (l && l->backendStatus.st_procpid != 0 && l->backendStatus.st_backendType == B_BACKEND &&
+			strcmp(l->backendStatus.st_appname, "dcf_ctl") == 0)
+			serving = true;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	if (serving && logged_since != w->suspended_since_ms)
+	{
+		logged_since = w->suspended_since_ms;
+		ereport(LOG,
+				(errmsg("dcf: node %d is not fenced yet: it is serving a dcf_ctl session (a rewind reading from it)",
+						dcf_node_id),
+				 errdetail("It stays up, acknowledging nothing, while the session lasts, for at most %d s.",
+						   WORKER_SUSPEND_SERVE_MS / 1000)));
+	}
+	return serving;
 }
 
 /* React to a role change reported during this turn. */

@@ -562,7 +562,8 @@ dcf_worker_main(Datum main_arg)
 			lead_handle_role_change(w, now_ms);
 		}
 		if (w->suspended && w->lead == LEAD_NONE &&
-			now_ms - w->suspended_since_ms > (uint64_t) WORKER_SUSPEND_TIMEOUTS * dcf_election_timeout_ms)
+			now_ms - w->suspended_since_ms > (uint64_t) WORKER_SUSPEND_TIMEOUTS * dcf_election_timeout_ms &&
+			!lead_serving_rewind(w, now_ms))
 			fence_and_stop(w, "it was not elected again in time");
 		progress_advance_commit(w, now_ms);
 		observe_turn(w);

@@ -54,6 +54,7 @@
 #define WORKER_PROMOTE_STALL_MS		60000	/* promotion fails after this long without replay progress */
 #define WORKER_PROPOSALS_MAX		256 /* WAL chunks proposed in one step */
 #define WORKER_SUSPEND_TIMEOUTS		10	/* election timeouts a suspended leader waits */
+#define WORKER_SUSPEND_SERVE_MS		600000	/* ... and at most this long while it serves a rewind */
 #define WORKER_UNJOIN_TIMEOUTS		3	/* election timeouts without a leader before logins are refused */
 #define WORKER_PUBLISH_EVERY_MS		10	/* refresh shared memory at most this often */
 #define WORKER_FEEDER_BATCH_MS		10	/* a follower hands committed WAL to its standby at most this often */
@@ -184,6 +185,7 @@ extern void worker_panic(const char *what, const char *detail) pg_attribute_nore
 extern void lead_step(DcfWorker *w, uint64_t now_ms);
 extern void lead_handle_role_change(DcfWorker *w, uint64_t now_ms);
 extern void lead_suspend(DcfWorker *w, uint64_t now_ms);
+extern bool lead_serving_rewind(DcfWorker *w, uint64_t now_ms);
 extern void lead_adopt_primary(DcfWorker *w, uint64_t now_ms);
 
 /* dcf_fence.c */
