@@ -108,12 +108,7 @@ like(slurp_file($l2->logfile), qr/which its leader reserved and promoted to but 
 # every acknowledged row on every node
 $l3->safe_psql('postgres', 'INSERT INTO t VALUES (201)');
 push @acked, 201;
-my $want = join(',', sort { $a <=> $b } @acked);
-for my $n ($c->nodes)
-{
-	ok($c->wait_query($n, q{SELECT string_agg(id::text, ',' ORDER BY id) FROM t}, $want, 60),
-		$n->name . ' has every acknowledged row and nothing else');
-}
+$c->check_acked_rows(\@acked, 60);
 
 $c->stop_all;
 done_testing();

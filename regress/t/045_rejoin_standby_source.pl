@@ -159,12 +159,7 @@ push @acked, 201 if $r;
 my ($brc, $bout, $berr) = DcfRejoin::run_status('dcf_ctl', 'start', '-D', $nb->data_dir, '-l', $nb->logfile, '-t', '120');
 is($brc, 0, 'B rejoined with dcf_ctl start') or diag($bout . $berr);
 $nb->_update_pid(1) if DcfRejoin::postmaster_pid($nb->data_dir);
-my $want = join(',', sort { $a <=> $b } @acked);
-for my $n ($c->nodes)
-{
-	ok($c->wait_query($n, q{SELECT string_agg(id::text, ',' ORDER BY id) FROM t}, $want, 90),
-		$n->name . ' has every acknowledged row and nothing else');
-}
+$c->check_acked_rows(\@acked, 90);
 
 $c->stop_all;
 done_testing();

@@ -88,12 +88,7 @@ for my $n ($nb, $nc)
 my $r = $c->first_commit('INSERT INTO t VALUES (101)', 60, $nb, $nc, $na);
 ok($r, 'the cluster takes writes' . ($r ? ' (' . $r->[0]->name . ')' : ''));
 push @acked, 101 if $r;
-my $want = join(',', sort { $a <=> $b } @acked);
-for my $n ($c->nodes)
-{
-	ok($c->wait_query($n, q{SELECT string_agg(id::text, ',' ORDER BY id) FROM t}, $want, 90),
-		$n->name . ' has every acknowledged row and nothing else');
-}
+$c->check_acked_rows(\@acked, 90);
 
 $c->stop_all;
 done_testing();

@@ -154,6 +154,18 @@ sub wait_query
 	return 0;
 }
 
+# One check per node: table t ends with exactly the ids in @$acked.
+sub check_acked_rows
+{
+	my ($self, $acked, $timeout) = @_;
+	my $want = join(',', sort { $a <=> $b } @$acked);
+	for my $n ($self->nodes)
+	{
+		Test::More::ok($self->wait_query($n, q{SELECT string_agg(id::text, ',' ORDER BY id) FROM t}, $want, $timeout),
+			$n->name . ' has every acknowledged row and nothing else');
+	}
+}
+
 1;
 
 package DcfCluster;
