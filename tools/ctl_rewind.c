@@ -358,6 +358,19 @@ parse_walname(const char *name, uint64_t segsize, uint32_t *tli, uint64_t *segno
 	return true;
 }
 
+/* A timeline history file's name ("0000000A.history"): *tli. */
+static bool
+parse_historyname(const char *name, uint32_t *tli)
+{
+	unsigned int t;
+
+	if (strlen(name) != 16 || strspn(name, "0123456789ABCDEF") != 8 ||
+		strcmp(name + 8, ".history") != 0 || sscanf(name, "%08X", &t) != 1)
+		return false;
+	*tli = t;
+	return true;
+}
+
 static uint64_t
 segment_bytes(const char *datadir)
 {
@@ -395,8 +408,7 @@ save_wal_view(const char *datadir, const char *save, uint64_t first_seg, uint64_
 	{
 		uint32_t	tli;
 		uint64_t	segno;
-		size_t		nl = strlen(de->d_name);
-		bool		history = nl == 16 && strcmp(de->d_name + 8, ".history") == 0;
+		bool		history = parse_historyname(de->d_name, &tli);
 
 		if (!history && (!parse_walname(de->d_name, segsize, &tli, &segno) ||
 						 segno < first_seg || segno > last_seg))
@@ -740,11 +752,9 @@ drop_newer_histories(const char *datadir, uint32_t own_tli)
 	while ((de = readdir(d)) != NULL)
 	{
 		char		path[CTL_PATH_MAX * 2];
-		unsigned int tli;
-		char		tail[16];
+		uint32_t	tli;
 
-		if (strlen(de->d_name) != 16 || sscanf(de->d_name, "%8X%15s", &tli, tail) != 2 ||
-			strcmp(tail, ".history") != 0 || tli <= own_tli)
+		if (!parse_historyname(de->d_name, &tli) || tli <= own_tli)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (unlink(path) != 0)
@@ -1156,21 +1166,19 @@ out_restore:
 	}
 	ctl_remove_dir(save);
 	ctl_fsync_parent(save);
-	if (result == CTL_REWIND_DEFERRED)
+	if (result == CTL_REWIND_OK || result == CTL_REWIND_DEFERRED)
 	{
-		/* its worker writes it again when it stops the node for the rewind */
+		/* deferred: its worker writes it again when it stops the node for the rewind */
 		snprintf(path, sizeof(path), "%s/rewind_needed", dpath);
 		unlink(path);
+		if (result == CTL_REWIND_OK)
+		{
+			snprintf(path, sizeof(path), "%s/fenced", dpath);
+			unlink(path);
+		}
 		ctl_fsync_dir(dpath);
 	}
 	if (result == CTL_REWIND_OK)
-	{
-		snprintf(path, sizeof(path), "%s/rewind_needed", dpath);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/fenced", dpath);
-		unlink(path);
-		ctl_fsync_dir(dpath);
 		ctl_info("rewind complete");
-	}
 	return result;
 }
