@@ -65,6 +65,7 @@ char	   *dcf_ssl_key_file = NULL;
 char	   *dcf_ssl_ca_file = NULL;
 int			dcf_compress = 0;
 int			dcf_log_retention_size_mb = 4096;
+bool		dcf_log_direct_io = true;
 
 static const struct config_enum_entry run_mode_options[] = {
 	{"0", 0, false},
@@ -268,6 +269,14 @@ define_parameters(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MB,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("dcf.log_direct_io",
+							 "Writes large appends to the consensus log with direct I/O, bypassing the page cache.",
+							 "Appends of 64 kB and more (bulk loads) are written with O_DIRECT where the file system allows it; off writes everything through the page cache.",
+							 &dcf_log_direct_io,
+							 true,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dcf");
 }
 

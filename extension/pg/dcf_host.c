@@ -550,6 +550,7 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	dcf_log_options_init(&lo);
 	lo.create = 1;
 	lo.repair = 1;				/* lost durable entries: repair, do not refuse */
+	lo.direct_io = !opts->log_buffered;
 	rc = dcf_log_open(opts->data_path, &lo, &h->log, errmsg);
 	if (rc != DCF_OK)
 	{

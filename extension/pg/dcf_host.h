@@ -63,6 +63,7 @@ typedef struct dcf_host_options
 	dcf_options core;			/* node_id etc.; see dcf_options_init */
 	dcf_net_options net;		/* on_message is set by the host */
 	const dcf_membership *bootstrap;	/* used when the log has no membership */
+	int			log_buffered;	/* 1: no direct appends (dcf_log_options.direct_io) */
 } dcf_host_options;
 
 extern dcf_rc dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,

@@ -264,6 +264,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	to_core_membership(&dcf_config_parsed, &boot);
 	memset(&ho, 0, sizeof(ho));
 	ho.data_path = dcf_data_path_abs;
+	ho.log_buffered = !dcf_log_direct_io;
 	dcf_options_init(&ho.core, (uint32_t) dcf_node_id);
 	ho.core.election_timeout_ms = (uint32_t) dcf_election_timeout_ms;
 	ho.core.heartbeat_interval_ms = (uint32_t) dcf_heartbeat_interval_ms;

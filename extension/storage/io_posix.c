@@ -38,6 +38,8 @@ px_open(void *ctx, const char *path, int flags)
 		oflags |= O_EXCL;
 	if (flags & DCF_IO_TRUNC)
 		oflags |= O_TRUNC;
+	if (flags & DCF_IO_DIRECT)
+		oflags |= O_DIRECT;
 	do
 		fd = open(path, oflags, POSIX_FILE_MODE);
 	while (fd < 0 && errno == EINTR);

@@ -152,6 +152,8 @@ file_release_locked(dcf_log *log, log_file *f)
 	if (--f->refs == 0)
 	{
 		log->io->close(log->io->ctx, f->fd);
+		if (f->dfd >= 0)
+			log->io->close(log->io->ctx, f->dfd);
 		free(f);
 	}
 }
@@ -250,6 +252,7 @@ log_seg_file(dcf_log *log, log_seg *seg, char *errmsg)
 		return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
 	}
 	f->fd = fd;
+	f->dfd = -1;
 	f->refs = 1;
 	memcpy(f->name, name, sizeof(name));
 	seg->file = f;
@@ -584,6 +587,7 @@ log_create_segment(dcf_log *log, uint64_t first, char *errmsg)
 		return log_fail(log, dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory"), errmsg);
 	}
 	f->fd = fd;
+	f->dfd = -1;
 	f->refs = 1;
 	memcpy(f->name, name, sizeof(name));
 	/* from here the segment is in the list, so errors free it with the log */
@@ -651,6 +655,153 @@ seg_zero_ahead(dcf_log *log, log_seg *seg, uint64_t upto, char *errmsg)
 	if ((rc = write_all(log, seg->file, iov, iovcnt, from, errmsg)) != DCF_OK)
 		return rc;
 	seg->zeroed_end = to;
+	return DCF_OK;
+}
+
+/*
+ * Direct appends.  A bulk load's WAL goes through the log at tens of MB/s,
+ * and copying it into the page cache (allocating, charging, writing back
+ * and reclaiming every page) was most of a worker's CPU time (issue 18,
+ * bench/RESULTS.md), while little of it is read again soon enough to gain
+ * from the cache.  So an append of LOG_ZERO_SKIP_BYTES or more writes the
+ * whole DCF_IO_DIRECT_ALIGN blocks it covers with DCF_IO_DIRECT, through an
+ * aligned buffer, and only its partial first and last blocks through the
+ * page cache.  No byte written before the append is written again (the
+ * partial first block is completed, never rewritten), so a torn or lost
+ * write damages only what this append wrote, exactly as a buffered one.
+ *
+ * Durability is unchanged: the file is marked dirty and made durable by the
+ * same fdatasync as before (until then the blocks may sit in the device's
+ * cache).  Readers use the ordinary descriptor and see the new bytes: the
+ * kernel drops the cached pages a direct write covers.  Where the file
+ * system refuses DCF_IO_DIRECT (tmpfs and some others, -EINVAL at the open
+ * or the first write), the log writes through the page cache from then on
+ * (dcf_log_direct_appends() stays 0).
+ */
+#define LOG_DIO_BUF_BYTES	(1024 * 1024)
+
+/* Copies bytes [from, from + n) of the iov stream into dst. */
+static void
+iov_copy_out(const struct iovec *iov, int iovcnt, uint64_t from, uint8_t *dst, size_t n)
+{
+	for (int i = 0; i < iovcnt && n > 0; i++)
+	{
+		size_t		len = iov[i].iov_len;
+		size_t		k;
+
+		if (from >= len)
+		{
+			from -= len;
+			continue;
+		}
+		k = len - (size_t) from < n ? len - (size_t) from : n;
+		memcpy(dst, (const uint8_t *) iov[i].iov_base + from, k);
+		dst += k;
+		n -= k;
+		from = 0;
+	}
+}
+
+/* Writes bytes [from, from + n) of the iov stream at off through the page cache. */
+static dcf_rc
+write_part(dcf_log *log, log_file *f, const struct iovec *iov, int iovcnt, uint64_t from,
+		   size_t n, uint64_t off, char *errmsg)
+{
+	uint8_t		buf[DCF_IO_DIRECT_ALIGN];
+	struct iovec one;
+
+	DCF_ASSERT(n <= sizeof(buf));
+	iov_copy_out(iov, iovcnt, from, buf, n);
+	one.iov_base = buf;
+	one.iov_len = n;
+	return write_all(log, f, &one, 1, off, errmsg);
+}
+
+/* *done = 0: nothing was written, the caller writes the append through the page cache */
+static dcf_rc
+write_direct(dcf_log *log, log_file *f, struct iovec *iov, int iovcnt, uint64_t off,
+			 int *done, char *errmsg)
+{
+	const uint64_t align = DCF_IO_DIRECT_ALIGN;
+	uint64_t	total = 0;
+	uint64_t	head;			/* first block boundary at or after off */
+	uint64_t	tail;			/* last block boundary at or before the end */
+	dcf_rc		rc;
+
+	*done = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	head = (off + align - 1) & ~(align - 1);
+	tail = (off + total) & ~(align - 1);
+	if (tail <= head)
+		return DCF_OK;
+	if (log->dio_mem == NULL)
+	{
+		log->dio_mem = malloc(LOG_DIO_BUF_BYTES + DCF_IO_DIRECT_ALIGN);
+		if (log->dio_mem == NULL)
+			return dcf_errf(errmsg, DCF_ERR_NOMEM, "out of memory");
+		log->dio_buf = (uint8_t *) (((uintptr_t) log->dio_mem + align - 1) & ~(uintptr_t) (align - 1));
+	}
+	if (f->dfd < 0)
+	{
+		char		path[DCF_PATH_MAX_BYTES];
+		int			fd;
+
+		if ((rc = log_seg_path(log, f->name, path, errmsg)) != DCF_OK)
+			return rc;
+		fd = log->io->open(log->io->ctx, path, DCF_IO_RDWR | DCF_IO_DIRECT);
+		if (fd == -EINVAL)
+		{
+			log->dio_off = 1;
+			return DCF_OK;
+		}
+		if (fd < 0)
+			return dcf_errf(errmsg, DCF_ERR_IO, "could not open %s for direct writes: %s", path, strerror(-fd));
+		f->dfd = fd;
+	}
+
+	for (uint64_t at = head; at < tail;)
+	{
+		size_t		n = tail - at < LOG_DIO_BUF_BYTES ? (size_t) (tail - at) : LOG_DIO_BUF_BYTES;
+		const uint8_t *p = log->dio_buf;
+		size_t		left = n;
+		uint64_t	to = at;
+
+		iov_copy_out(iov, iovcnt, at - off, log->dio_buf, n);
+		while (left > 0)
+		{
+			struct iovec one;
+			ssize_t		w;
+
+			one.iov_base = (void *) p;
+			one.iov_len = left;
+			w = log->io->pwritev(log->io->ctx, f->dfd, &one, 1, to);
+			if (w == -EINVAL && at == head && left == n)
+			{
+				/* refused at the first write: nothing was written */
+				log->dio_off = 1;
+				return DCF_OK;
+			}
+			if (w < 0)
+				return dcf_errf(errmsg, DCF_ERR_IO, "could not write to %s/%s at offset %" PRIu64 ": %s",
+								log->dir, f->name, to, strerror((int) -w));
+			if (w == 0 || (size_t) w % align != 0)
+				return dcf_errf(errmsg, DCF_ERR_IO, "could not write to %s/%s at offset %" PRIu64 ": short direct write of %zd of %zu bytes",
+								log->dir, f->name, to, w, left);
+			p += w;
+			left -= (size_t) w;
+			to += (uint64_t) w;
+		}
+		at += n;
+	}
+	if (head > off &&
+		(rc = write_part(log, f, iov, iovcnt, 0, (size_t) (head - off), off, errmsg)) != DCF_OK)
+		return rc;
+	if (off + total > tail &&
+		(rc = write_part(log, f, iov, iovcnt, tail - off, (size_t) (off + total - tail), tail, errmsg)) != DCF_OK)
+		return rc;
+	log->direct_appends++;
+	*done = 1;
 	return DCF_OK;
 }
 
@@ -767,10 +918,23 @@ dcf_log_append(dcf_log *log, const dcf_log_entry *entries, size_t n, char *errms
 				return rc;
 			continue;
 		}
-		if ((pos - seg->end < LOG_ZERO_SKIP_BYTES &&
-			 (rc = seg_zero_ahead(log, seg, pos, errmsg)) != DCF_OK) ||
-			(rc = write_all(log, seg->file, log->iov, iovcnt, seg->end, errmsg)) != DCF_OK)
-			return log_fail(log, rc, errmsg);
+		if (pos - seg->end < LOG_ZERO_SKIP_BYTES)
+		{
+			if ((rc = seg_zero_ahead(log, seg, pos, errmsg)) != DCF_OK ||
+				(rc = write_all(log, seg->file, log->iov, iovcnt, seg->end, errmsg)) != DCF_OK)
+				return log_fail(log, rc, errmsg);
+		}
+		else
+		{
+			int			done = 0;
+
+			if (log->opts.direct_io && !log->dio_off &&
+				(rc = write_direct(log, seg->file, log->iov, iovcnt, seg->end, &done, errmsg)) != DCF_OK)
+				return log_fail(log, rc, errmsg);
+			if (!done &&
+				(rc = write_all(log, seg->file, log->iov, iovcnt, seg->end, errmsg)) != DCF_OK)
+				return log_fail(log, rc, errmsg);
+		}
 		pos = seg->end;
 		for (size_t j = i; j < k; j++)
 		{
@@ -792,6 +956,12 @@ dcf_log_append(dcf_log *log, const dcf_log_entry *entries, size_t n, char *errms
 }
 
 /* ---- lookups ------------------------------------------------------------ */
+
+uint64_t
+dcf_log_direct_appends(const dcf_log *log)
+{
+	return log->direct_appends;
+}
 
 uint64_t
 dcf_log_first_index(const dcf_log *log)
@@ -1273,6 +1443,7 @@ log_free(dcf_log *log)
 	free(log->syncing);
 	free(log->hdrs);
 	free(log->iov);
+	free(log->dio_mem);
 	free(log->membership_buf);
 	pthread_mutex_destroy(&log->mu);
 	pthread_mutex_destroy(&log->sync_mu);

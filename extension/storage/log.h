@@ -87,6 +87,8 @@ typedef struct dcf_log_options
 								 * repair index instead of refusing (see
 								 * dcf_log_open) */
 	int			create;			/* create the directory and an empty log if absent */
+	int			direct_io;		/* large appends bypass the page cache where the
+								 * file system allows it (see log.c); default on */
 } dcf_log_options;
 
 /*
@@ -185,6 +187,8 @@ extern dcf_rc dcf_log_sync(dcf_log *log, uint64_t *durable_index, char *errmsg);
 extern uint64_t dcf_log_durable_index(dcf_log *log);
 
 /* First index; an empty log has last_index == first_index - 1. */
+/* How many appends were written with DCF_IO_DIRECT (see log.c). */
+extern uint64_t dcf_log_direct_appends(const dcf_log *log);
 extern uint64_t dcf_log_first_index(const dcf_log *log);
 extern uint64_t dcf_log_last_index(const dcf_log *log);
 /* Term of the last entry, or of first_index - 1 when empty. */

@@ -22,6 +22,8 @@
 typedef struct log_file
 {
 	int			fd;
+	int			dfd;			/* DCF_IO_DIRECT descriptor for large appends, -1
+								 * until the first one; owner thread */
 	int			refs;			/* under mu */
 	int			dirty;			/* in the dirty list; under mu */
 	char		name[DCF_SEG_NAME_MAX];
@@ -76,6 +78,11 @@ struct dcf_log
 	const void *crc_data[LOG_WRITE_CHUNK_ENTRIES];	/* payload checksum input */
 	uint32_t	crc_len[LOG_WRITE_CHUNK_ENTRIES];
 	uint32_t	crc[LOG_WRITE_CHUNK_ENTRIES];
+	/* direct appends (log.c, write_direct) */
+	uint8_t    *dio_mem;		/* allocation holding dio_buf */
+	uint8_t    *dio_buf;		/* LOG_DIO_BUF_BYTES, aligned */
+	int			dio_off;		/* the file system refused DCF_IO_DIRECT */
+	uint64_t	direct_appends; /* appends written with DCF_IO_DIRECT */
 
 	/* shared with a sync thread */
 	pthread_mutex_t sync_mu;

@@ -454,6 +454,7 @@ dcf_log_options_init(dcf_log_options *opts)
 	opts->preallocate = 1;
 	opts->read_only = 0;
 	opts->create = 1;
+	opts->direct_io = 1;
 }
 
 static void

@@ -112,6 +112,8 @@ struct dcf_memfs
 	size_t		ndops;
 	size_t		capdops;
 	int			fd_ino[MF_FDS_MAX]; /* -2 = free slot */
+	int			fd_direct[MF_FDS_MAX];	/* opened with DCF_IO_DIRECT */
+	int			no_direct;		/* open with DCF_IO_DIRECT fails (-EINVAL) */
 	uint64_t	calls;
 	uint64_t	crash_at;		/* 0 = no power cut scheduled */
 	int			down;
@@ -420,6 +422,11 @@ mf_open(void *ctx, const char *path, int flags)
 		rc = -EISDIR;
 		goto out;
 	}
+	if ((flags & DCF_IO_DIRECT) && fs->no_direct)
+	{
+		rc = -EINVAL;
+		goto out;
+	}
 	if (n && (flags & DCF_IO_CREATE) && (flags & DCF_IO_EXCL))
 	{
 		rc = -EEXIST;
@@ -458,6 +465,7 @@ mf_open(void *ctx, const char *path, int flags)
 		fs->inodes[ino]->cur.len = 0;
 	}
 	fs->fd_ino[fd] = ino;
+	fs->fd_direct[fd] = (flags & DCF_IO_DIRECT) != 0;
 	rc = fd;
 out:
 	pthread_mutex_unlock(&fs->mu);
@@ -531,7 +539,21 @@ mf_pwritev(void *ctx, int fd, const struct iovec *iov, int iovcnt, uint64_t off)
 		goto out;
 	}
 	for (int i = 0; i < iovcnt; i++)
+	{
+		/* as Linux's O_DIRECT: misaligned writes fail, nothing is written */
+		if (fs->fd_direct[fd] &&
+			(((uintptr_t) iov[i].iov_base | iov[i].iov_len) % DCF_IO_DIRECT_ALIGN) != 0)
+		{
+			rc = -EINVAL;
+			goto out;
+		}
 		total += iov[i].iov_len;
+	}
+	if (fs->fd_direct[fd] && off % DCF_IO_DIRECT_ALIGN != 0)
+	{
+		rc = -EINVAL;
+		goto out;
+	}
 	flat = mf_xrealloc(NULL, total);
 	total = 0;
 	for (int i = 0; i < iovcnt; i++)
@@ -841,7 +863,10 @@ dcf_memfs_new(uint64_t seed)
 	pthread_mutex_init(&fs->mu, NULL);
 	fs->rng = seed;
 	for (int i = 0; i < MF_FDS_MAX; i++)
+	{
 		fs->fd_ino[i] = -2;
+		fs->fd_direct[i] = 0;
+	}
 	fs->io.ctx = fs;
 	fs->io.open = mf_open;
 	fs->io.close = mf_close;
@@ -926,6 +951,14 @@ dcf_memfs_fail_fdatasync_after(dcf_memfs *fs, uint64_t nsyncs)
 {
 	pthread_mutex_lock(&fs->mu);
 	fs->fail_sync_at = nsyncs ? fs->syncs + nsyncs : 0;
+	pthread_mutex_unlock(&fs->mu);
+}
+
+void
+dcf_memfs_no_direct(dcf_memfs *fs, int on)
+{
+	pthread_mutex_lock(&fs->mu);
+	fs->no_direct = on;
 	pthread_mutex_unlock(&fs->mu);
 }
 
@@ -1057,7 +1090,10 @@ dcf_memfs_crash(dcf_memfs *fs, const dcf_memfs_crash_policy *policy,
 
 	ns_copy(&fs->cur, &fs->dur);
 	for (int i = 0; i < MF_FDS_MAX; i++)
+	{
 		fs->fd_ino[i] = -2;
+		fs->fd_direct[i] = 0;
+	}
 	fs->down = 0;
 	fs->crash_at = 0;
 	fs->fail_sync_at = 0;

@@ -73,6 +73,8 @@ extern int	dcf_memfs_is_down(dcf_memfs *fs);
 extern uint64_t dcf_memfs_calls(dcf_memfs *fs);
 /* Make the n-th following fdatasync fail with -EIO (no power cut). */
 extern void dcf_memfs_fail_fdatasync_after(dcf_memfs *fs, uint64_t nsyncs);
+/* on: opening with DCF_IO_DIRECT fails with -EINVAL, as on tmpfs */
+extern void dcf_memfs_no_direct(dcf_memfs *fs, int on);
 
 /* The power cut and reboot; stats may be NULL; policy NULL = default. */
 extern void dcf_memfs_crash(dcf_memfs *fs, const dcf_memfs_crash_policy *policy,

@@ -36,6 +36,12 @@
 #define DCF_IO_CREATE	0x04	/* create when missing */
 #define DCF_IO_EXCL		0x08	/* with CREATE: fail with -EEXIST if present */
 #define DCF_IO_TRUNC	0x10	/* truncate to zero length on open */
+#define DCF_IO_DIRECT	0x20	/* writes bypass the page cache (O_DIRECT): the
+								 * offset, length and buffer address of every
+								 * write on this descriptor must be multiples of
+								 * DCF_IO_DIRECT_ALIGN; open fails with -EINVAL
+								 * where the file system cannot */
+#define DCF_IO_DIRECT_ALIGN	4096
 
 /* Called by dcf_io.list_dir once per entry name (not "." or ".."). */
 typedef int (*dcf_io_list_cb) (void *arg, const char *name);

@@ -40,6 +40,8 @@
 #define MEMBERSHIP_TEST_MAX_BYTES 300
 #define LOG_DIR					"/data/log"
 
+static uint64_t direct_appends;	/* appends the logs wrote with DCF_IO_DIRECT */
+
 typedef struct model_entry
 {
 	uint64_t	term;
@@ -276,7 +278,7 @@ verify(dcf_log *log, model *m, uint64_t seed, stats *st)
 			for (size_t k = 0; k < n && !bad; k++)
 			{
 				model_entry *me = model_at(m, i + k);
-				uint8_t		expect[16384];
+				uint8_t		expect[65536];
 				uint64_t	t;
 				uint64_t	key;
 
@@ -374,7 +376,7 @@ random_op(dcf_log **logp, dcf_log_options *opts, model *m, char *err)
 	if (r < 45)
 	{
 		/* append a batch */
-		static uint8_t payloads[8][16384];
+		static uint8_t payloads[8][65536];
 		dcf_log_entry batch[8];
 		size_t		n = 1 + rnd_below(8);
 		uint64_t	key = m->last >= m->first ? model_at(m, m->last)->key : 0;
@@ -391,7 +393,9 @@ random_op(dcf_log **logp, dcf_log_options *opts, model *m, char *err)
 			key += rnd_below(3) == 0 ? 0 : rnd_below(5000);
 			me->key = key;
 			me->type = (uint8_t) rnd();
-			me->len = (uint32_t) (rnd_below(8) == 0 ? rnd_below(16384) : rnd_below(1500));
+			/* now and then batches of 64 kB and more: direct appends (log.c) */
+			me->len = (uint32_t) (rnd_below(16) == 0 ? rnd_below(65536) :
+								  rnd_below(8) == 0 ? rnd_below(16384) : rnd_below(1500));
 			me->salt = rnd();
 			fill(payloads[i], me->len, me->salt);
 			batch[i].index = m->last + 1 + i;
@@ -520,6 +524,7 @@ random_op(dcf_log **logp, dcf_log_options *opts, model *m, char *err)
 	}
 	/* a clean restart */
 	m->inflight = INFLIGHT_CLOSE;
+	direct_appends += dcf_log_direct_appends(log);
 	rc = dcf_log_close(log, err);
 	*logp = NULL;
 	if (rc != DCF_OK)
@@ -546,8 +551,11 @@ run_trial(uint64_t seed, stats *st)
 		return 0;
 	dcf_log_options_init(&opts);
 	opts.io = dcf_memfs_io(fs);
-	opts.segment_bytes = (uint64_t) 4096 << rnd_below(4);
+	/* small segments roll often; 1 MB ones take several direct appends */
+	opts.segment_bytes = rnd_below(5) == 0 ? 1024 * 1024 : (uint64_t) 4096 << rnd_below(4);
 	opts.preallocate = (int) rnd_below(2);
+	if (getenv("DCF_CRASH_NO_DIRECT"))
+		opts.direct_io = 0;
 
 	memset(&m, 0, sizeof(m));
 	m.first = m.base = 1;
@@ -606,7 +614,10 @@ run_trial(uint64_t seed, stats *st)
 			break;
 		/* the power cut (now, if the workload ended first) */
 		if (log)
+		{
+			direct_appends += dcf_log_direct_appends(log);
 			dcf_log_close(log, err);	/* fails with the power out; frees */
+		}
 		log = NULL;
 		random_policy(&pol);
 		dcf_memfs_crash(fs, &pol, &cs);
@@ -649,7 +660,10 @@ run_trial(uint64_t seed, stats *st)
 			ok = 0;
 	}
 	if (log)
+	{
+		direct_appends += dcf_log_direct_appends(log);
 		dcf_log_close(log, err);
+	}
 	dcf_memfs_free(fs);
 	return ok;
 }
@@ -689,6 +703,7 @@ main(void)
 		  "unsynced writes kept %" PRIu64 ", torn %" PRIu64 ", dropped %" PRIu64 "; directory operations kept %" PRIu64 ", dropped %" PRIu64,
 		  st.io.writes_kept, st.io.writes_torn, st.io.writes_dropped, st.io.dir_kept, st.io.dir_dropped);
 	CHECK(st.entries_checked > 0, "%" PRIu64 " recovered entries compared with the model", st.entries_checked);
+	CHECK(direct_appends > 0, "%" PRIu64 " of the appends were direct (64 kB and more)", direct_appends);
 	free(readbuf);
 	return unit_done();
 }
