@@ -148,7 +148,12 @@ cb_on_append(void *ctx, const dcf_entry *entries, uint32_t n)
 	DcfWorker  *w = (DcfWorker *) ctx;
 
 	for (uint32_t i = 0; i < n; i++)
+	{
 		map_entry(w, entries[i].index, entries[i].type, entries[i].payload, entries[i].len);
+		/* the feeder hands it to the standby soon: keep it in memory */
+		dcf_walreader_remember(&w->rd, entries[i].index, entries[i].term, entries[i].key,
+							   entries[i].type, entries[i].payload, entries[i].len);
+	}
 }
 
 static void
@@ -159,6 +164,7 @@ cb_on_truncate(void *ctx, uint64_t from_index)
 	if (w->bad_index >= from_index)
 		w->bad_index = 0;		/* the refused entry is gone */
 	dcf_walreader_reset(&w->rd);
+	dcf_walreader_forget_from(&w->rd, from_index);
 }
 
 static void
