@@ -204,5 +204,16 @@ endpoints_on_message(DcfWorker *w, uint32_t from, const uint8_t *data, size_t le
 	if (port == 0 || port > 65535)
 		return;
 	if (ep_set(from, m->ip, port))
+	{
 		ep_dirty = true;
+		/*
+		 * A member we had not heard (it started after us, and our first
+		 * announcement went nowhere): tell everyone our port now rather
+		 * than up to ENDPOINT_ANNOUNCE_MS later.  Every member does so once
+		 * per change it hears, so the members know each other's ports as
+		 * soon as the last one is up — a node killed two seconds after the
+		 * cluster started must still find a rewind or build source.
+		 */
+		ep_announced_ms = 0;
+	}
 }
