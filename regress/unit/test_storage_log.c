@@ -78,10 +78,21 @@ key_of(uint64_t i)
 	return 100 * (i % 7 == 1 ? i - 1 : i);
 }
 
-static dcf_rc
-append_range(dcf_log *log, uint64_t lo, uint64_t hi, char *err)
+/* How entry i of a test workload looks: its length, term and key. */
+typedef struct entry_shape
 {
-	static uint8_t bufs[16][16384];
+	uint32_t	(*len) (uint64_t i);
+	uint64_t	(*term) (uint64_t i);
+	uint64_t	(*key) (uint64_t i);
+} entry_shape;
+
+static const entry_shape base_shape = {len_of, term_of, key_of};
+
+/* Appends entries [lo, hi] of the given shape, batch (<= 16) at a time. */
+static dcf_rc
+append_shaped(dcf_log *log, const entry_shape *sh, uint64_t lo, uint64_t hi, size_t batch, char *err)
+{
+	static uint8_t bufs[16][65536];
 	dcf_log_entry e[16];
 	size_t		n = 0;
 	dcf_rc		rc = DCF_OK;
@@ -89,13 +100,13 @@ append_range(dcf_log *log, uint64_t lo, uint64_t hi, char *err)
 	for (uint64_t i = lo; i <= hi && rc == DCF_OK; i++)
 	{
 		e[n].index = i;
-		e[n].term = term_of(i);
-		e[n].key = key_of(i);
+		e[n].term = sh->term(i);
+		e[n].key = sh->key(i);
 		e[n].type = (uint8_t) (i % 5);
-		e[n].len = len_of(i);
+		e[n].len = sh->len(i);
 		fill(bufs[n], e[n].len, i);
 		e[n].data = bufs[n];
-		if (++n == 16 || i == hi)
+		if (++n == batch || i == hi)
 		{
 			rc = dcf_log_append(log, e, n, err);
 			n = 0;
@@ -104,18 +115,19 @@ append_range(dcf_log *log, uint64_t lo, uint64_t hi, char *err)
 	return rc;
 }
 
-/* Reads [lo, hi] back and compares with what append_range wrote. */
+/* Reads [lo, hi] back, max_bytes per read, and compares with what append_shaped wrote. */
 static int
-entries_match(dcf_log *log, uint64_t lo, uint64_t hi, char *why, size_t why_len)
+match_shaped(dcf_log *log, const entry_shape *sh, uint64_t lo, uint64_t hi, size_t max_bytes,
+			 char *why, size_t why_len)
 {
 	char		err[DCF_ERRMSG_MAX];
-	uint8_t		expect[16384];
+	static uint8_t expect[65536];
 
 	for (uint64_t i = lo; i <= hi;)
 	{
 		dcf_log_entry out[32];
 		size_t		n = 0;
-		dcf_rc		rc = dcf_log_read(log, i, hi + 1, 50000, readbuf, DCF_LOG_READ_BUFFER_MIN_BYTES,
+		dcf_rc		rc = dcf_log_read(log, i, hi + 1, max_bytes, readbuf, DCF_LOG_READ_BUFFER_MIN_BYTES,
 									  out, 32, &n, err);
 
 		if (rc != DCF_OK || n == 0)
@@ -125,9 +137,9 @@ entries_match(dcf_log *log, uint64_t lo, uint64_t hi, char *why, size_t why_len)
 		}
 		for (size_t k = 0; k < n; k++, i++)
 		{
-			fill(expect, len_of(i), i);
-			if (out[k].index != i || out[k].term != term_of(i) || out[k].key != key_of(i) ||
-				out[k].type != i % 5 || out[k].len != len_of(i) ||
+			fill(expect, sh->len(i), i);
+			if (out[k].index != i || out[k].term != sh->term(i) || out[k].key != sh->key(i) ||
+				out[k].type != i % 5 || out[k].len != sh->len(i) ||
 				memcmp(out[k].data, expect, out[k].len) != 0)
 			{
 				snprintf(why, why_len, "entry %" PRIu64 " differs", i);
@@ -136,6 +148,19 @@ entries_match(dcf_log *log, uint64_t lo, uint64_t hi, char *why, size_t why_len)
 		}
 	}
 	return 1;
+}
+
+static dcf_rc
+append_range(dcf_log *log, uint64_t lo, uint64_t hi, char *err)
+{
+	return append_shaped(log, &base_shape, lo, hi, 16, err);
+}
+
+/* Reads [lo, hi] back and compares with what append_range wrote. */
+static int
+entries_match(dcf_log *log, uint64_t lo, uint64_t hi, char *why, size_t why_len)
+{
+	return match_shaped(log, &base_shape, lo, hi, 50000, why, why_len);
 }
 
 static void
@@ -1045,68 +1070,35 @@ dlen(uint64_t i)
 	return i % 4 == 0 ? (uint32_t) (40000 + (i * 37) % 20000) : (uint32_t) ((i * 7919) % 3000);
 }
 
+static uint64_t
+dterm(uint64_t i)
+{
+	return 1 + i / 100;
+}
+
+static uint64_t
+dkey(uint64_t i)
+{
+	return i;
+}
+
+static const entry_shape direct_shape = {dlen, dterm, dkey};
+
 static dcf_rc
 dappend(dcf_log *log, uint64_t lo, uint64_t hi, size_t batch, char *err)
 {
-	static uint8_t bufs[8][65536];
-	dcf_log_entry e[8];
-	size_t		n = 0;
-	dcf_rc		rc = DCF_OK;
-
-	for (uint64_t i = lo; i <= hi && rc == DCF_OK; i++)
-	{
-		e[n].index = i;
-		e[n].term = 1 + i / 100;
-		e[n].key = i;
-		e[n].type = (uint8_t) (i % 5);
-		e[n].len = dlen(i);
-		fill(bufs[n], e[n].len, i);
-		e[n].data = bufs[n];
-		if (++n == batch || i == hi)
-		{
-			rc = dcf_log_append(log, e, n, err);
-			n = 0;
-		}
-	}
-	return rc;
+	return append_shaped(log, &direct_shape, lo, hi, batch, err);
 }
 
 static int
 dmatch(dcf_log *log, uint64_t lo, uint64_t hi, char *why, size_t why_len)
 {
-	char		err[DCF_ERRMSG_MAX];
-	static uint8_t expect[65536];
-
 	if (dcf_log_last_index(log) != hi)
 	{
 		snprintf(why, why_len, "last index %" PRIu64 ", expected %" PRIu64, dcf_log_last_index(log), hi);
 		return 0;
 	}
-	for (uint64_t i = lo; i <= hi;)
-	{
-		dcf_log_entry out[32];
-		size_t		n = 0;
-		dcf_rc		rc = dcf_log_read(log, i, hi + 1, 300000, readbuf, DCF_LOG_READ_BUFFER_MIN_BYTES,
-									  out, 32, &n, err);
-
-		if (rc != DCF_OK || n == 0)
-		{
-			snprintf(why, why_len, "read at %" PRIu64 ": %.200s", i, rc ? err : "nothing");
-			return 0;
-		}
-		for (size_t k = 0; k < n; k++, i++)
-		{
-			fill(expect, dlen(i), i);
-			if (out[k].index != i || out[k].term != 1 + i / 100 || out[k].key != i ||
-				out[k].type != i % 5 || out[k].len != dlen(i) ||
-				memcmp(out[k].data, expect, out[k].len) != 0)
-			{
-				snprintf(why, why_len, "entry %" PRIu64 " differs", i);
-				return 0;
-			}
-		}
-	}
-	return 1;
+	return match_shaped(log, &direct_shape, lo, hi, 300000, why, why_len);
 }
 
 /*

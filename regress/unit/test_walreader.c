@@ -82,6 +82,30 @@ append_switch(uint32_t tli, uint64_t sw)
 	append(DCF_ENTRY_TLSWITCH, buf, dcf_tlswitch_encode(&s, buf, sizeof(buf)), sw);
 }
 
+/*
+ * Cut the log's last entry (a chunk of tli at start), tell the reader, and
+ * append in its place a chunk of the same range filled with byte; returns
+ * the index of the cut (and new) entry.
+ */
+static uint64_t
+cut_last_and_rewrite(dcf_walreader *r, uint32_t tli, uint64_t start, uint8_t byte, const char *what)
+{
+	char		err[DCF_ERRMSG_MAX];
+	uint64_t	last = next_index - 1;
+	uint8_t		data[CHUNK];
+	uint8_t		cbuf[DCF_WAL_CHUNK_HEADER_BYTES + CHUNK];
+	dcf_wal_chunk c = {tli, start, data, CHUNK};
+
+	CHECK(dcf_log_truncate_suffix(log_, last, err) == DCF_OK, "%s: the last entry cut from the log", what);
+	dcf_walreader_reset(r);
+	dcf_walreader_forget_from(r, last);
+	next_index = last;
+	CHECK(dcf_log_key_at(log_, last - 1, &last_key) == DCF_OK, "%s: key before the cut", what);
+	memset(data, byte, sizeof(data));
+	append(DCF_ENTRY_WAL, cbuf, dcf_wal_chunk_encode(&c, cbuf, sizeof(cbuf)), start + CHUNK);
+	return last;
+}
+
 /* Read [from, to) of tli in pieces of up to step bytes; 1 if all match. */
 static int
 read_range(dcf_walreader *r, uint32_t tli, uint64_t from, uint64_t to, size_t step, uint64_t *stopped)
@@ -290,20 +314,7 @@ test_recent_reads(uint8_t *buf)
 		  "60 entries appended and kept are read in 64-byte pieces from memory: %llu log reads, %llu from memory (stopped at +%llu)",
 		  (unsigned long long) r.log_reads, (unsigned long long) r.recent_hits,
 		  (unsigned long long) (stopped - BASE));
-	last = next_index - 1;
-	CHECK(dcf_log_truncate_suffix(log_, last, err) == DCF_OK, "the last kept entry cut from the log");
-	dcf_walreader_reset(&r);
-	dcf_walreader_forget_from(&r, last);
-	next_index = last;
-	CHECK(dcf_log_key_at(log_, last - 1, &last_key) == DCF_OK, "key before the cut");
-	{
-		uint8_t		data[CHUNK];
-		uint8_t		cbuf[DCF_WAL_CHUNK_HEADER_BYTES + CHUNK];
-		dcf_wal_chunk c = {1, BASE + 59 * CHUNK, data, CHUNK};
-
-		memset(data, 0xcd, sizeof(data));
-		append(DCF_ENTRY_WAL, cbuf, dcf_wal_chunk_encode(&c, cbuf, sizeof(cbuf)), BASE + 60 * CHUNK);
-	}
+	last = cut_last_and_rewrite(&r, 1, BASE + 59 * CHUNK, 0xcd, "kept entries");
 	CHECK(dcf_walreader_read(&r, last, 1, BASE + 59 * CHUNK, out, 10, &got, err) == DCF_OK && got == 10 &&
 		  (uint8_t) out[0] == 0xcd && r.log_reads == 0, "after the cut the new entry is read, from memory");
 	remember_to = NULL;
@@ -386,18 +397,7 @@ main(void)
 		dcf_walreader_reset(&r);
 		CHECK(dcf_walreader_read(&r, last, 2, sw + 49 * CHUNK, out, 10, &got, err) == DCF_OK && got == 10 &&
 			  r.cached_index == last, "the last chunk read and cached");
-		CHECK(dcf_log_truncate_suffix(log_, last, err) == DCF_OK, "the last entry truncated");
-		dcf_walreader_reset(&r);
-		next_index = last;
-		CHECK(dcf_log_key_at(log_, last - 1, &last_key) == DCF_OK, "key before the truncation point");
-		{
-			uint8_t		data[CHUNK];
-			uint8_t		cbuf[DCF_WAL_CHUNK_HEADER_BYTES + CHUNK];
-			dcf_wal_chunk c = {2, sw + 49 * CHUNK, data, CHUNK};
-
-			memset(data, 0xab, sizeof(data));
-			append(DCF_ENTRY_WAL, cbuf, dcf_wal_chunk_encode(&c, cbuf, sizeof(cbuf)), sw + 50 * CHUNK);
-		}
+		cut_last_and_rewrite(&r, 2, sw + 49 * CHUNK, 0xab, "truncation");
 		CHECK(dcf_walreader_read(&r, last, 2, sw + 49 * CHUNK, out, 10, &got, err) == DCF_OK && got == 10 &&
 			  (uint8_t) out[0] == 0xab, "after the truncation the new entry is read");
 	}
