@@ -199,13 +199,18 @@ sub timed_sql
 	my $s0 = snap($kind);
 	mark($kind, $step, 1);
 	my $t0 = time;
-	$n->safe_psql('postgres', $sql);
-	my $secs = time - $t0;
+	# the server's clock after the statement, before COMMIT: what remains
+	# (COMMIT) is the wait for replication to catch up with the statement's WAL
+	my $t_stmt = $n->safe_psql('postgres',
+		"BEGIN; $sql; SELECT extract(epoch FROM clock_timestamp()); COMMIT;");
+	my $t1 = time;
+	my $secs = $t1 - $t0;
+	my $commit = $t1 - $t_stmt;
 	mark($kind, $step, 0);
 	my $s1 = snap($kind);
 	my $mb = wal_mb($n, $l0, wal_lsn($n));
-	push @{ $res{$step}{$kind} }, [ $secs, $mb, $secs, proc_diff($s0, $s1) ];
-	diag(sprintf '%-8s %-6s: %7.2f s, %7.1f WAL MB, %6.1f MB/s', $step, $kind, $secs, $mb, $mb / $secs);
+	push @{ $res{$step}{$kind} }, [ $secs, $mb, $secs, proc_diff($s0, $s1), $commit ];
+	diag(sprintf '%-8s %-6s: %7.2f s (commit %5.2f s), %7.1f WAL MB, %6.1f MB/s', $step, $kind, $secs, $commit, $mb, $mb / $secs);
 }
 
 sub run_pgbench
@@ -277,6 +282,7 @@ for my $step (@steps)
 		my @v = @{ $res{$step}{$kind} };
 		$m{$kind} = median(map { $_->[0] } @v);
 		$m{"${kind}_mbs"} = median(map { $_->[1] / $_->[2] } @v);
+		$m{"${kind}_commit"} = median(map { $_->[4] // 0 } @v);
 	}
 	my $unit = $step =~ /^pgbench/ ? 'tps' : 's';
 	push @lines, sprintf('%-10s %10.2f %-2s %9.2f %-2s %6.2f  %10.1f %10.1f   (%s ratio dcf/native; each: native %s; dcf %s)',
@@ -284,6 +290,8 @@ for my $step (@steps)
 		$unit eq 's' ? 'time' : 'TPS',
 		join(' ', map { sprintf '%.2f', $_->[0] } @{ $res{$step}{native} }),
 		join(' ', map { sprintf '%.2f', $_->[0] } @{ $res{$step}{dcf} }));
+	push @lines, sprintf('%-10s %10.2f %-2s %9.2f %-2s          (of which the wait at COMMIT, medians)',
+		'  commit', $m{native_commit}, 's', $m{dcf_commit}, 's') if $unit eq 's';
 }
 if (grep { $res{$_} } qw(insert copy index))
 {
