@@ -66,6 +66,7 @@ char	   *dcf_ssl_ca_file = NULL;
 int			dcf_compress = 0;
 int			dcf_log_retention_size_mb = 4096;
 bool		dcf_log_direct_io = true;
+bool		dcf_log_sync_thread = true;
 
 static const struct config_enum_entry run_mode_options[] = {
 	{"0", 0, false},
@@ -273,6 +274,14 @@ define_parameters(void)
 							 "Writes large appends to the consensus log with direct I/O, bypassing the page cache.",
 							 "Appends of 64 kB and more (bulk loads) are written with O_DIRECT where the file system allows it; off writes everything through the page cache.",
 							 &dcf_log_direct_io,
+							 true,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("dcf.log_sync_thread",
+							 "Makes the consensus log durable in a thread of its own.",
+							 "The worker goes on receiving, appending and sending while the log's fdatasync runs; acknowledgements and votes still leave only once what they claim is on disk.  Off: the worker waits for every fdatasync itself.",
+							 &dcf_log_sync_thread,
 							 true,
 							 PGC_POSTMASTER,
 							 0,

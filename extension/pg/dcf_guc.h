@@ -22,6 +22,7 @@ extern char *dcf_ssl_ca_file;
 extern int	dcf_compress;		/* 0 none, 1 lz4 */
 extern int	dcf_log_retention_size_mb;	/* 0: no cap */
 extern bool dcf_log_direct_io;
+extern bool dcf_log_sync_thread;
 
 /*
  * The port number in the name of the WAL feeder's Unix socket

@@ -8,10 +8,12 @@
  *   events (messages, proposals, tick) -> dcf_node_step -> process_update:
  *     1. hard state / membership changed: dcf_log_save_meta (durable now)
  *     2. truncate_from: dcf_log_truncate_suffix (durable now)
+ *     3a. messages that claim nothing durable (leader APPEND/HEARTBEAT,
+ *        when the core allows early sends): encoded and queued on the
+ *        transport at once, before our own write of their entries
  *     3. entries: dcf_log_append (not yet durable; need_sync)
- *     4. messages that claim nothing durable (leader APPEND/HEARTBEAT):
- *        encoded and queued on the transport at once; all others encoded
- *        into the pending list
+ *     4. all other messages: queued at once when nothing waits for a sync,
+ *        else encoded into the pending list
  *   dcf_host_flush:
  *     5. dcf_log_sync once for everything appended this turn
  *     6. DCF_EVENT_PERSISTED{durable index, its term} -> process_update
@@ -22,11 +24,15 @@
  */
 #include "pg/dcf_host.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "core/dcf_assert.h"
 #include "core/dcf_codec.h"
@@ -270,6 +276,58 @@ step(dcf_host *h, const dcf_event *ev, char *errmsg)
 	return process_update(h, &u, errmsg);
 }
 
+/*
+ * Encode and send or hold this update's messages: with early, only those
+ * that may leave before our own write is durable (H1: a leader's APPEND or
+ * HEARTBEAT, when the core allows early sends, i.e. no LOGGER members; our
+ * hard state is always durable by now), sent at once; without early, all
+ * the others, sent at once when nothing appended waits for a sync, else
+ * held until dcf_host_flush has synced.
+ */
+static bool
+msg_early(dcf_host *h, const dcf_msg *m)
+{
+	return !dcf_msg_needs_persist(m) && dcf_node_early_send_allowed(h->node);
+}
+
+static dcf_rc
+send_msgs(dcf_host *h, const dcf_update *u, bool early, char *errmsg)
+{
+	for (uint32_t i = 0; i < u->n_msgs; i++)
+	{
+		const dcf_msg *m = &u->msgs[i];
+		size_t		len = 0;
+		dcf_rc		rc;
+
+		if (msg_early(h, m) != early)
+			continue;
+		rc = encode_msg(h, m, &len, errmsg);
+		if (rc != DCF_OK)
+			return dcf_errwrap(errmsg, rc, "encoding a %s message", dcf_msg_type_name(m->type));
+		if (early || (!h->need_sync && h->syncer.req == h->syncer.seen))
+			net_send(h, m->to, msg_class(m), h->enc, len);
+		else
+		{
+			pending_msg *p;
+
+			if (h->n_pending >= DCF_HOST_PENDING_MSGS_MAX)
+				continue;		/* drop: the core retransmits */
+			p = &h->pending[h->n_pending];
+			p->data = malloc(len);
+			if (p->data == NULL)
+				continue;
+			memcpy(p->data, h->enc, len);
+			p->len = len;
+			p->to = m->to;
+			p->cls = msg_class(m);
+			/* the sync that covers every append so far: the next one asked for, or the one running */
+			p->after_sync = h->syncer.req + (h->need_sync ? 1 : 0);
+			h->n_pending++;
+		}
+	}
+	return DCF_OK;
+}
+
 static dcf_rc
 process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 {
@@ -315,6 +373,15 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 			h->cb.on_truncate(h->cb.ctx, u->truncate_from);
 	}
 
+	/*
+	 * 3a. a leader's APPEND/HEARTBEAT that may leave before its own write is
+	 * durable leaves before the write itself: the followers write while we
+	 * do (a large append waits for the device, see log.c write_direct).
+	 */
+	rc = send_msgs(h, u, true, errmsg);
+	if (rc != DCF_OK)
+		return rc;
+
 	/* 3. entries */
 	if (u->n_entries > 0)
 	{
@@ -337,43 +404,16 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 			return dcf_errwrap(errmsg, rc, "appending %u entries at index %llu", u->n_entries,
 							   (unsigned long long) u->entries[0].index);
 		h->need_sync = true;
+		for (uint32_t i = 0; i < u->n_entries; i++)
+			h->unsynced_bytes += u->entries[i].len;
 		if (h->cb.on_append)
 			h->cb.on_append(h->cb.ctx, u->entries, u->n_entries);
 	}
 
-	/* 4. messages */
-	for (uint32_t i = 0; i < u->n_msgs; i++)
-	{
-		const dcf_msg *m = &u->msgs[i];
-		size_t		len = 0;
-
-		rc = encode_msg(h, m, &len, errmsg);
-		if (rc != DCF_OK)
-			return dcf_errwrap(errmsg, rc, "encoding a %s message", dcf_msg_type_name(m->type));
-		/*
-		 * H1: a leader's APPEND/HEARTBEAT may leave before its own write is
-		 * durable only when the core allows early sends (not with LOGGER
-		 * members); its hard state is always durable here (saved above).
-		 */
-		if ((!dcf_msg_needs_persist(m) && dcf_node_early_send_allowed(h->node)) || !h->need_sync)
-			net_send(h, m->to, msg_class(m), h->enc, len);
-		else
-		{
-			pending_msg *p;
-
-			if (h->n_pending >= DCF_HOST_PENDING_MSGS_MAX)
-				continue;		/* drop: the core retransmits */
-			p = &h->pending[h->n_pending];
-			p->data = malloc(len);
-			if (p->data == NULL)
-				continue;
-			memcpy(p->data, h->enc, len);
-			p->len = len;
-			p->to = m->to;
-			p->cls = msg_class(m);
-			h->n_pending++;
-		}
-	}
+	/* 4. messages claiming something durable, or held for this turn's sync */
+	rc = send_msgs(h, u, false, errmsg);
+	if (rc != DCF_OK)
+		return rc;
 
 	/* outcomes of admin requests */
 	if (h->cb.on_report)
@@ -394,9 +434,171 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 	return DCF_OK;
 }
 
+static void
+sync_timed(dcf_host *h, dcf_rc *rc, char *errmsg)
+{
+	struct timespec t0,
+				t1;
+	uint64_t	us;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*rc = dcf_log_sync(h->log, NULL, errmsg);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	if (h->syncer.on)
+		pthread_mutex_lock(&h->syncer.mu);
+	h->syncs++;
+	h->sync_us_total += us;
+	if (us > h->sync_us_max)
+		h->sync_us_max = us;
+	if (h->syncer.on)
+		pthread_mutex_unlock(&h->syncer.mu);
+}
+
+/* The sync thread: one dcf_log_sync per batch of requests. */
+static void *
+sync_main(void *arg)
+{
+	dcf_host   *h = arg;
+	host_syncer *s = &h->syncer;
+	char		err[DCF_ERRMSG_MAX];
+
+	pthread_mutex_lock(&s->mu);
+	for (;;)
+	{
+		uint64_t	target;
+		dcf_rc		rc;
+		uint64_t	one = 1;
+		ssize_t		wr;
+
+		while (!s->stop && s->done == s->req)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop)
+			break;
+		target = s->req;
+		pthread_mutex_unlock(&s->mu);
+		err[0] = '\0';
+		sync_timed(h, &rc, err);
+		pthread_mutex_lock(&s->mu);
+		if (rc != DCF_OK && s->rc == DCF_OK)
+		{
+			s->rc = rc;
+			snprintf(s->err, sizeof(s->err), "%s", err);
+		}
+		s->done = target;
+		/* under mu: the loop drains it exactly when it sees this done */
+		wr = write(s->efd, &one, sizeof(one));
+		(void) wr;				/* fails only when the counter would overflow */
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static dcf_rc
+syncer_start(dcf_host *h, char *errmsg)
+{
+	host_syncer *s = &h->syncer;
+	sigset_t	all,
+				old;
+	int			r;
+
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->efd < 0)
+		return dcf_errf(errmsg, DCF_ERR_IO, "could not create an eventfd for the sync thread: %s", strerror(errno));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	/* no signal is ever delivered to the thread: the server's handlers are the event loop's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&s->thread, NULL, sync_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+	{
+		close(s->efd);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		s->efd = -1;
+		return dcf_errf(errmsg, DCF_ERR_IO, "could not start the sync thread: %s", strerror(r));
+	}
+	s->on = true;
+	return DCF_OK;
+}
+
+static void
+syncer_stop(dcf_host *h)
+{
+	host_syncer *s = &h->syncer;
+
+	if (!s->on)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	close(s->efd);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	s->on = false;
+	s->efd = -1;
+}
+
+int
+dcf_host_sync_fd(const dcf_host *h)
+{
+	return h->syncer.on ? h->syncer.efd : -1;
+}
+
+/* Tell the core what is durable now (after a sync, or after a truncation). */
+static dcf_rc
+report_durable(dcf_host *h, uint64_t now_ms, char *errmsg)
+{
+	uint64_t	durable = dcf_log_durable_index(h->log);
+	uint64_t	term = 0;
+	dcf_event	ev;
+	dcf_rc		rc;
+
+	if (durable == 0)
+		return DCF_OK;
+	rc = dcf_log_term_at(h->log, durable, &term);
+	if (rc != DCF_OK)
+	{
+		/* recycled below the first index meanwhile: nothing to report */
+		if (durable < dcf_log_first_index(h->log))
+			return DCF_OK;
+		return dcf_errf(errmsg, rc, "no term for durable index %llu", (unsigned long long) durable);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DCF_EVENT_PERSISTED;
+	ev.now_ms = now_ms;
+	ev.u.persisted.index = durable;
+	ev.u.persisted.term = term;
+	return step(h, &ev, errmsg);
+}
+
+/* Send the held messages whose sync has completed, keeping the others in order. */
+static void
+release_pending(dcf_host *h, uint64_t synced)
+{
+	uint32_t	keep = 0;
+
+	for (uint32_t i = 0; i < h->n_pending; i++)
+	{
+		if (h->pending[i].after_sync <= synced)
+		{
+			net_send(h, h->pending[i].to, h->pending[i].cls, h->pending[i].data, h->pending[i].len);
+			free(h->pending[i].data);
+		}
+		else
+			h->pending[keep++] = h->pending[i];
+	}
+	h->n_pending = keep;
+}
+
 dcf_rc
 dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
 {
+	host_syncer *s = &h->syncer;
 	dcf_rc		rc;
 
 	h->now_ms = now_ms;
@@ -406,49 +608,85 @@ dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
 	 * fdatasync, so the followers write while we do (H1 allows it).
 	 */
 	dcf_net_flush(h->net, now_ms);
-	while (h->need_sync)
+	if (!s->on)
 	{
-		uint64_t	durable = 0;
-		uint64_t	term = 0;
-		dcf_event	ev;
-
-		h->need_sync = false;
+		while (h->need_sync)
 		{
-			struct timespec t0,
-						t1;
-			uint64_t	us;
-
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			rc = dcf_log_sync(h->log, &durable, errmsg);
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			us = (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-			h->syncs++;
-			h->sync_us_total += us;
-			if (us > h->sync_us_max)
-				h->sync_us_max = us;
+			h->need_sync = false;
+			sync_timed(h, &rc, errmsg);
+			if (rc != DCF_OK)
+				return dcf_errwrap(errmsg, rc, "syncing the log");
+			s->req++;
+			s->seen = s->req;
+			rc = report_durable(h, now_ms, errmsg);
+			if (rc != DCF_OK)
+				return rc;
 		}
-		if (rc != DCF_OK)
-			return dcf_errwrap(errmsg, rc, "syncing the log");
-		if (durable == 0)
-			break;
-		rc = dcf_log_term_at(h->log, durable, &term);
-		if (rc != DCF_OK)
-			return dcf_errf(errmsg, rc, "no term for durable index %llu", (unsigned long long) durable);
-		memset(&ev, 0, sizeof(ev));
-		ev.type = DCF_EVENT_PERSISTED;
-		ev.now_ms = now_ms;
-		ev.u.persisted.index = durable;
-		ev.u.persisted.term = term;
-		rc = step(h, &ev, errmsg);
-		if (rc != DCF_OK)
-			return rc;
 	}
-	for (uint32_t i = 0; i < h->n_pending; i++)
+	else
 	{
-		net_send(h, h->pending[i].to, h->pending[i].cls, h->pending[i].data, h->pending[i].len);
-		free(h->pending[i].data);
+		for (;;)
+		{
+			uint64_t	done;
+			dcf_rc		src;
+			bool		inline_now = false;
+
+			pthread_mutex_lock(&s->mu);
+			done = s->done;
+			src = s->rc;
+			if (src != DCF_OK)
+				snprintf(errmsg, DCF_ERRMSG_MAX, "%s", s->err);
+			if (done != s->seen)
+			{
+				uint64_t	cnt;
+				ssize_t		rd;
+
+				/* every completion up to done wrote the eventfd before it was counted */
+				rd = read(s->efd, &cnt, sizeof(cnt));
+				(void) rd;		/* EAGAIN only if the writes were drained already */
+			}
+			if (h->need_sync && src == DCF_OK)
+			{
+				/*
+				 * A small group commit with no sync running is done here:
+				 * handing it to the thread and back costs a commit more
+				 * latency than the fdatasync itself (pgbench, bench/RESULTS.md).
+				 */
+				h->need_sync = false;
+				if (s->done == s->req && h->unsynced_bytes < DCF_HOST_SYNC_THREAD_MIN_BYTES)
+					inline_now = true;
+				else
+				{
+					s->req++;
+					pthread_cond_signal(&s->cv);
+				}
+				h->unsynced_bytes = 0;
+			}
+			pthread_mutex_unlock(&s->mu);
+			if (src != DCF_OK)
+				return dcf_errwrap(errmsg, src, "syncing the log");
+			if (inline_now)
+			{
+				sync_timed(h, &rc, errmsg);
+				if (rc != DCF_OK)
+					return dcf_errwrap(errmsg, rc, "syncing the log");
+				/* the thread stays idle: done == req */
+				pthread_mutex_lock(&s->mu);
+				s->req++;
+				s->done = s->req;
+				done = s->done;
+				pthread_mutex_unlock(&s->mu);
+			}
+			else if (done == s->seen)
+				break;
+			s->seen = done;
+			rc = report_durable(h, now_ms, errmsg);
+			if (rc != DCF_OK)
+				return rc;
+			/* the report may have appended: another sync above */
+		}
 	}
-	h->n_pending = 0;
+	release_pending(h, s->seen);
 	dcf_net_flush(h->net, now_ms);
 	return DCF_OK;
 }
@@ -551,6 +789,7 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	lo.create = 1;
 	lo.repair = 1;				/* lost durable entries: repair, do not refuse */
 	lo.direct_io = !opts->log_buffered;
+	lo.io = opts->log_io;
 	rc = dcf_log_open(opts->data_path, &lo, &h->log, errmsg);
 	if (rc != DCF_OK)
 	{
@@ -654,6 +893,13 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 		h->commit_index = st.commit_index;
 		h->persisted_index = st.persisted_index;
 	}
+	h->syncer.efd = -1;
+	if (!opts->sync_inline)
+	{
+		rc = syncer_start(h, errmsg);
+		if (rc != DCF_OK)
+			goto err_net;
+	}
 	*out = h;
 	return DCF_OK;
 
@@ -681,6 +927,7 @@ dcf_host_close(dcf_host *h)
 
 	if (h == NULL)
 		return;
+	syncer_stop(h);				/* before the log closes (log.h) */
 	for (uint32_t i = 0; i < h->n_pending; i++)
 		free(h->pending[i].data);
 	free_reads(h);

@@ -64,6 +64,8 @@ typedef struct dcf_host_options
 	dcf_net_options net;		/* on_message is set by the host */
 	const dcf_membership *bootstrap;	/* used when the log has no membership */
 	int			log_buffered;	/* 1: no direct appends (dcf_log_options.direct_io) */
+	int			sync_inline;	/* 1: dcf_host_flush fdatasyncs itself; 0: a thread does */
+	const dcf_io *log_io;		/* the log's I/O (tests); NULL: POSIX */
 } dcf_host_options;
 
 extern dcf_rc dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
@@ -87,8 +89,18 @@ extern dcf_rc dcf_host_admin(dcf_host *h, const dcf_admin_request *req, uint64_t
 extern dcf_rc dcf_host_send_app(dcf_host *h, uint32_t to, uint8_t type,
 								const void *data, size_t len, char *errmsg);
 
-/* Sync what was appended this turn, report it, send waiting messages. */
+/*
+ * Sync what was appended this turn, report it, send waiting messages.  With
+ * the sync thread, ask for the sync and report those that completed since
+ * the last call; messages that claim durability wait for theirs.
+ */
 extern dcf_rc dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg);
+
+/*
+ * With the sync thread: a descriptor that becomes readable when a sync
+ * completed (wait on it, then call dcf_host_flush); -1 without the thread.
+ */
+extern int	dcf_host_sync_fd(const dcf_host *h);
 
 /* The transport's sockets, for the worker's wait set. */
 extern int	dcf_host_socks(dcf_host *h, dcf_net_sock *out, int max);

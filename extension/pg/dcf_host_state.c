@@ -71,7 +71,13 @@ dcf_host_peer_connected(dcf_host *h, uint32_t node_id)
 void
 dcf_host_sync_stats(const dcf_host *h, uint64_t *syncs, uint64_t *us_total, uint64_t *us_max)
 {
+	dcf_host   *m = (dcf_host *) h;	/* the lock only */
+
+	if (h->syncer.on)
+		pthread_mutex_lock(&m->syncer.mu);
 	*syncs = h->syncs;
 	*us_total = h->sync_us_total;
 	*us_max = h->sync_us_max;
+	if (h->syncer.on)
+		pthread_mutex_unlock(&m->syncer.mu);
 }

@@ -271,6 +271,7 @@ worker_start(DcfWorker *w, uint64_t now_ms)
 	memset(&ho, 0, sizeof(ho));
 	ho.data_path = dcf_data_path_abs;
 	ho.log_buffered = !dcf_log_direct_io;
+	ho.sync_inline = !dcf_log_sync_thread;
 	dcf_options_init(&ho.core, (uint32_t) dcf_node_id);
 	ho.core.election_timeout_ms = (uint32_t) dcf_election_timeout_ms;
 	ho.core.heartbeat_interval_ms = (uint32_t) dcf_heartbeat_interval_ms;
@@ -336,7 +337,8 @@ typedef enum EvKind
 {
 	EV_NET = 1,
 	EV_FEEDER,
-	EV_PUMP
+	EV_PUMP,
+	EV_SYNC						/* the host's sync thread completed a sync */
 } EvKind;
 
 typedef struct WantedSocket
@@ -473,6 +475,8 @@ dcf_worker_main(Datum main_arg)
 					 (socks[i].events & DCF_NET_READ) != 0, (socks[i].events & DCF_NET_WRITE) != 0);
 		for (int i = 0; i < nffds; i++)
 			want_add(want, &nwant, EV_FEEDER, ffds[i].fd, ffds[i].want_read, ffds[i].want_write);
+		if (dcf_host_sync_fd(w->host) >= 0)
+			want_add(want, &nwant, EV_SYNC, dcf_host_sync_fd(w->host), true, false);
 		if (w->pump && dcf_pump_socket(w->pump) >= 0)
 			want_add(want, &nwant, EV_PUMP, dcf_pump_socket(w->pump),
 					 dcf_pump_wants_read(w->pump), dcf_pump_wants_write(w->pump));
