@@ -1,7 +1,8 @@
 /*
  * dcf_host.c — the consensus host (see dcf_host.h): its event path; the state
  * it keeps is declared in dcf_host_int.h, and what the worker reads of it is
- * in dcf_host_state.c.
+ * in dcf_host_state.c; its group commit (inline or the sync thread) is in
+ * dcf_host_sync.c.
  *
  * Ordering within one turn of the worker's event loop:
  *
@@ -24,15 +25,11 @@
  */
 #include "pg/dcf_host.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
 
 #include "core/dcf_assert.h"
 #include "core/dcf_codec.h"
@@ -434,121 +431,6 @@ process_update(dcf_host *h, const dcf_update *u, char *errmsg)
 	return DCF_OK;
 }
 
-static void
-sync_timed(dcf_host *h, dcf_rc *rc, char *errmsg)
-{
-	struct timespec t0,
-				t1;
-	uint64_t	us;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	*rc = dcf_log_sync(h->log, NULL, errmsg);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	us = (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-	if (h->syncer.on)
-		pthread_mutex_lock(&h->syncer.mu);
-	h->syncs++;
-	h->sync_us_total += us;
-	if (us > h->sync_us_max)
-		h->sync_us_max = us;
-	if (h->syncer.on)
-		pthread_mutex_unlock(&h->syncer.mu);
-}
-
-/* The sync thread: one dcf_log_sync per batch of requests. */
-static void *
-sync_main(void *arg)
-{
-	dcf_host   *h = arg;
-	host_syncer *s = &h->syncer;
-	char		err[DCF_ERRMSG_MAX];
-
-	pthread_mutex_lock(&s->mu);
-	for (;;)
-	{
-		uint64_t	target;
-		dcf_rc		rc;
-		uint64_t	one = 1;
-		ssize_t		wr;
-
-		while (!s->stop && s->done == s->req)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->stop)
-			break;
-		target = s->req;
-		pthread_mutex_unlock(&s->mu);
-		err[0] = '\0';
-		sync_timed(h, &rc, err);
-		pthread_mutex_lock(&s->mu);
-		if (rc != DCF_OK && s->rc == DCF_OK)
-		{
-			s->rc = rc;
-			snprintf(s->err, sizeof(s->err), "%s", err);
-		}
-		s->done = target;
-		/* under mu: the loop drains it exactly when it sees this done */
-		wr = write(s->efd, &one, sizeof(one));
-		(void) wr;				/* fails only when the counter would overflow */
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-static dcf_rc
-syncer_start(dcf_host *h, char *errmsg)
-{
-	host_syncer *s = &h->syncer;
-	sigset_t	all,
-				old;
-	int			r;
-
-	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->efd < 0)
-		return dcf_errf(errmsg, DCF_ERR_IO, "could not create an eventfd for the sync thread: %s", strerror(errno));
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	/* no signal is ever delivered to the thread: the server's handlers are the event loop's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&s->thread, NULL, sync_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
-	{
-		close(s->efd);
-		pthread_cond_destroy(&s->cv);
-		pthread_mutex_destroy(&s->mu);
-		s->efd = -1;
-		return dcf_errf(errmsg, DCF_ERR_IO, "could not start the sync thread: %s", strerror(r));
-	}
-	s->on = true;
-	return DCF_OK;
-}
-
-static void
-syncer_stop(dcf_host *h)
-{
-	host_syncer *s = &h->syncer;
-
-	if (!s->on)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	close(s->efd);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
-	s->on = false;
-	s->efd = -1;
-}
-
-int
-dcf_host_sync_fd(const dcf_host *h)
-{
-	return h->syncer.on ? h->syncer.efd : -1;
-}
-
 /* Tell the core what is durable now (after a sync, or after a truncation). */
 static dcf_rc
 report_durable(dcf_host *h, uint64_t now_ms, char *errmsg)
@@ -608,83 +490,19 @@ dcf_host_flush(dcf_host *h, uint64_t now_ms, char *errmsg)
 	 * fdatasync, so the followers write while we do (H1 allows it).
 	 */
 	dcf_net_flush(h->net, now_ms);
-	if (!s->on)
+	for (;;)
 	{
-		while (h->need_sync)
-		{
-			h->need_sync = false;
-			sync_timed(h, &rc, errmsg);
-			if (rc != DCF_OK)
-				return dcf_errwrap(errmsg, rc, "syncing the log");
-			s->req++;
-			s->seen = s->req;
-			rc = report_durable(h, now_ms, errmsg);
-			if (rc != DCF_OK)
-				return rc;
-		}
-	}
-	else
-	{
-		for (;;)
-		{
-			uint64_t	done;
-			dcf_rc		src;
-			bool		inline_now = false;
+		bool		synced;
 
-			pthread_mutex_lock(&s->mu);
-			done = s->done;
-			src = s->rc;
-			if (src != DCF_OK)
-				snprintf(errmsg, DCF_ERRMSG_MAX, "%s", s->err);
-			if (done != s->seen)
-			{
-				uint64_t	cnt;
-				ssize_t		rd;
-
-				/* every completion up to done wrote the eventfd before it was counted */
-				rd = read(s->efd, &cnt, sizeof(cnt));
-				(void) rd;		/* EAGAIN only if the writes were drained already */
-			}
-			if (h->need_sync && src == DCF_OK)
-			{
-				/*
-				 * A small group commit with no sync running is done here:
-				 * handing it to the thread and back costs a commit more
-				 * latency than the fdatasync itself (pgbench, bench/RESULTS.md).
-				 */
-				h->need_sync = false;
-				if (s->done == s->req && h->unsynced_bytes < DCF_HOST_SYNC_THREAD_MIN_BYTES)
-					inline_now = true;
-				else
-				{
-					s->req++;
-					pthread_cond_signal(&s->cv);
-				}
-				h->unsynced_bytes = 0;
-			}
-			pthread_mutex_unlock(&s->mu);
-			if (src != DCF_OK)
-				return dcf_errwrap(errmsg, src, "syncing the log");
-			if (inline_now)
-			{
-				sync_timed(h, &rc, errmsg);
-				if (rc != DCF_OK)
-					return dcf_errwrap(errmsg, rc, "syncing the log");
-				/* the thread stays idle: done == req */
-				pthread_mutex_lock(&s->mu);
-				s->req++;
-				s->done = s->req;
-				done = s->done;
-				pthread_mutex_unlock(&s->mu);
-			}
-			else if (done == s->seen)
-				break;
-			s->seen = done;
-			rc = report_durable(h, now_ms, errmsg);
-			if (rc != DCF_OK)
-				return rc;
-			/* the report may have appended: another sync above */
-		}
+		rc = host_sync_step(h, &synced, errmsg);
+		if (rc != DCF_OK)
+			return rc;
+		if (!synced)
+			break;
+		rc = report_durable(h, now_ms, errmsg);
+		if (rc != DCF_OK)
+			return rc;
+		/* the report may have appended: another sync in the next step */
 	}
 	release_pending(h, s->seen);
 	dcf_net_flush(h->net, now_ms);
@@ -896,7 +714,7 @@ dcf_host_open(const dcf_host_options *opts, const dcf_host_callbacks *cb,
 	h->syncer.efd = -1;
 	if (!opts->sync_inline)
 	{
-		rc = syncer_start(h, errmsg);
+		rc = host_syncer_start(h, errmsg);
 		if (rc != DCF_OK)
 			goto err_net;
 	}
@@ -927,7 +745,7 @@ dcf_host_close(dcf_host *h)
 
 	if (h == NULL)
 		return;
-	syncer_stop(h);				/* before the log closes (log.h) */
+	host_syncer_stop(h);		/* before the log closes (log.h) */
 	for (uint32_t i = 0; i < h->n_pending; i++)
 		free(h->pending[i].data);
 	free_reads(h);

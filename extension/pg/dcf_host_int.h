@@ -108,4 +108,9 @@ struct dcf_host
 	uint64_t	now_ms;
 };
 
+/* dcf_host_sync.c */
+extern dcf_rc host_syncer_start(dcf_host *h, char *errmsg);
+extern void host_syncer_stop(dcf_host *h);
+extern dcf_rc host_sync_step(dcf_host *h, bool *synced, char *errmsg);
+
 #endif							/* DCF_HOST_INT_H */
